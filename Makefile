@@ -1,0 +1,39 @@
+# The two commands a user needs are `make demo` and `make test`; both run `make setup` first.
+.PHONY: setup assets build demo test test-native test-wasm test-e2e clean
+
+# Browser tests: chromedriver drives Debian's Chromium with the flags in webdriver.json.
+WASM_TEST_ENV = CHROMEDRIVER=/usr/bin/chromedriver WASM_BINDGEN_TEST_ONLY_WEB=1 \
+	WASM_BINDGEN_TEST_TIMEOUT=900 WASM_BINDGEN_TEST_WEBDRIVER_JSON=$(CURDIR)/webdriver.json
+
+setup:
+	@bash scripts/setup.sh
+
+assets:
+	@python3 scripts/assets.py
+
+build: setup
+	@bash scripts/build-wasm.sh
+
+demo: build
+	@node scripts/serve.mjs --port 8080
+
+test: setup
+	$(MAKE) --no-print-directory test-native
+	$(MAKE) --no-print-directory test-wasm
+	$(MAKE) --no-print-directory test-e2e
+
+# 1. Native, CPU backend. --release shares compiled burn with the CLI build.
+test-native:
+	cargo test --release
+
+# 2. wasm-bindgen-test in headless Chromium on WebGPU (SwiftShader without a GPU).
+test-wasm:
+	$(WASM_TEST_ENV) cargo test --release --target wasm32-unknown-unknown --test web -- --nocapture
+
+# 3. End to end: the page in headless Chromium, driven by Playwright.
+test-e2e:
+	@bash scripts/build-wasm.sh
+	node --test --test-concurrency=1 tests/e2e/
+
+clean:
+	rm -rf target www/pkg test-results

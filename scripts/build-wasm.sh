@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Build the wasm module for the browser into www/pkg: cargo (release), wasm-bindgen --target web,
+# then wasm-opt -Oz. Bindgen and wasm-opt rerun only when cargo produced a new module.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+cargo build --release --lib --target wasm32-unknown-unknown
+wasm=target/wasm32-unknown-unknown/release/tabtune.wasm
+out=www/pkg
+stamp=$out/.built-from
+if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$(cksum <"$wasm")" ]; then
+  echo "build: www/pkg is up to date"
+  exit 0
+fi
+rm -rf "$out.tmp" && mkdir -p "$out.tmp"
+wasm-bindgen --target web --out-dir "$out.tmp" "$wasm"
+# Binaryen needs the post-MVP features rustc emits named explicitly.
+start=$(date +%s)
+wasm-opt -Oz --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
+  --enable-mutable-globals --enable-reference-types --enable-multivalue \
+  "$out.tmp/tabtune_bg.wasm" -o "$out.tmp/tabtune_bg.opt.wasm"
+mv "$out.tmp/tabtune_bg.opt.wasm" "$out.tmp/tabtune_bg.wasm"
+cksum <"$wasm" >"$out.tmp/.built-from"
+rm -rf "$out" && mv "$out.tmp" "$out"
+raw=$(stat -c %s "$out/tabtune_bg.wasm")
+gz=$(gzip -9 -c "$out/tabtune_bg.wasm" | wc -c)
+echo "build: www/pkg/tabtune_bg.wasm $((raw / 1024)) KiB ($((gz / 1024)) KiB gzipped), wasm-opt took $(($(date +%s) - start)) s"

@@ -1,0 +1,5 @@
+//! Datasets: fixed feature vectors now; images, text and tables in their own files later.
+
+pub mod features;
+
+pub use features::FeatureSet;

@@ -1,0 +1,20 @@
+//! tabtune: fine-tune pre-trained models on the user's own device — in a browser tab through
+//! WebGPU, or natively from the CLI — with one Rust core.
+//!
+//! Module map:
+//! - [`device`]: pick WebGPU (browser), a native GPU (when asked) or the CPU backend, and say which.
+//! - [`models`]: architectures and the classification head.
+//! - [`data`]: datasets and batching.
+//! - [`train`]: the [`train::Recipe`] and the training loop with progress events.
+//! - `web` (wasm32 only): the thin wasm-bindgen facade the page's worker calls.
+
+pub mod data;
+pub mod device;
+pub mod error;
+pub mod models;
+pub mod train;
+
+#[cfg(target_arch = "wasm32")]
+pub mod web;
+
+pub use error::{Error, Result};

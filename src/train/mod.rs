@@ -1,0 +1,9 @@
+//! Training: the [`Recipe`] says what to do; the loop does it and reports [`Progress`].
+
+pub mod head;
+pub mod progress;
+pub mod recipe;
+
+pub use head::{HeadReport, train_head};
+pub use progress::{Control, Progress};
+pub use recipe::{HeadPhase, Recipe};

@@ -1,0 +1,46 @@
+//! Progress events the loop emits; the CLI prints them, the browser worker posts them.
+
+use serde::{Deserialize, Serialize};
+
+/// One event of a training run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Progress {
+    /// A training step finished and its loss was read back.
+    Step {
+        /// Phase name ("head").
+        phase: String,
+        /// Epoch, from 1.
+        epoch: usize,
+        /// Step within the whole phase, from 1.
+        step: usize,
+        /// Steps in the whole phase.
+        total_steps: usize,
+        /// Mean loss of this step's batch.
+        loss: f32,
+        /// Rows per second over the phase so far.
+        throughput: f64,
+        /// Seconds left in the phase at that rate.
+        eta_s: f64,
+    },
+    /// An epoch ended and was evaluated on the validation rows.
+    Epoch {
+        /// Phase name.
+        phase: String,
+        /// Epoch, from 1.
+        epoch: usize,
+        /// Mean training loss over the epoch.
+        train_loss: f32,
+        /// Validation accuracy in [0, 1]; `None` without validation rows.
+        val_accuracy: Option<f64>,
+    },
+}
+
+/// What the caller answers to each event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Control {
+    /// Keep training.
+    Continue,
+    /// Stop before the next step; the run returns [`crate::Error::Cancelled`].
+    Cancel,
+}

@@ -1,0 +1,70 @@
+//! Native tests of the head-only slice on the CPU backend.
+
+use futures_lite::future::block_on;
+use tabtune::data::{FeatureSet, features::SyntheticSpec};
+use tabtune::device::{self, DeviceChoice};
+use tabtune::train::{self, Control, Progress, Recipe};
+use tabtune::Error;
+
+fn cpu() -> burn::tensor::Device {
+    block_on(device::select(DeviceChoice::Cpu)).unwrap().device
+}
+
+#[test]
+fn head_learns_separable_clusters() {
+    let set = FeatureSet::synthetic(&SyntheticSpec::default()).unwrap();
+    let mut events = Vec::new();
+    let (_, report) = block_on(train::train_head(
+        &set,
+        &Recipe::default(),
+        &cpu(),
+        &mut |e| {
+            events.push(e.clone());
+            Control::Continue
+        },
+    ))
+    .unwrap();
+    // 256 rows, 20% held out per class -> 204 train rows -> 7 steps of 32 per epoch.
+    assert_eq!((report.train_rows, report.val_rows), (204, 52));
+    assert_eq!(report.losses.len(), 70);
+    let (first, last) = report.loss_drop(5);
+    assert!(last < first * 0.5, "loss {first} -> {last}");
+    assert!(*report.val_accuracy.last().unwrap() > 0.9, "{:?}", report.val_accuracy);
+    // Every step and every epoch is reported, in order, with a shrinking ETA.
+    let steps: Vec<_> = events
+        .iter()
+        .filter_map(|e| match e {
+            Progress::Step { step, eta_s, .. } => Some((*step, *eta_s)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(steps.len(), 70);
+    assert!(steps.windows(2).all(|w| w[1].0 == w[0].0 + 1));
+    assert_eq!(steps.last().unwrap().1, 0.0);
+    assert_eq!(
+        events.iter().filter(|e| matches!(e, Progress::Epoch { .. })).count(),
+        10
+    );
+}
+
+#[test]
+fn cancel_stops_between_steps() {
+    let set = FeatureSet::synthetic(&SyntheticSpec::default()).unwrap();
+    let mut seen = 0;
+    let result = block_on(train::train_head(&set, &Recipe::default(), &cpu(), &mut |_| {
+        seen += 1;
+        if seen == 3 { Control::Cancel } else { Control::Continue }
+    }));
+    assert!(matches!(result, Err(Error::Cancelled)));
+    assert_eq!(seen, 3);
+}
+
+#[test]
+fn a_single_class_is_refused_with_a_reason() {
+    let set = FeatureSet::new(2, vec!["only".into()], vec![0.0; 8], vec![0; 4]).unwrap();
+    let err = block_on(train::train_head(&set, &Recipe::default(), &cpu(), &mut |_| {
+        Control::Continue
+    }))
+    .unwrap_err();
+    assert!(err.to_string().contains("at least 2 classes"), "{err}");
+}
