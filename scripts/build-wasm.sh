@@ -14,9 +14,10 @@ if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$(cksum <"$wasm")" ]; then
 fi
 rm -rf "$out.tmp" && mkdir -p "$out.tmp"
 wasm-bindgen --target web --out-dir "$out.tmp" "$wasm"
-# Binaryen needs the post-MVP features rustc emits named explicitly.
+# wasm-opt from npm's binaryen (pinned in package-lock.json); it needs the post-MVP features
+# rustc emits named explicitly.
 start=$(date +%s)
-wasm-opt -Oz --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
+node_modules/.bin/wasm-opt -Oz --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
   --enable-mutable-globals --enable-reference-types --enable-multivalue \
   "$out.tmp/tabtune_bg.wasm" -o "$out.tmp/tabtune_bg.opt.wasm"
 mv "$out.tmp/tabtune_bg.opt.wasm" "$out.tmp/tabtune_bg.wasm"

@@ -22,11 +22,10 @@ if [ "$have" != "$want" ]; then
   cargo install wasm-bindgen-cli --version "$want"
 fi
 
-# 3. Debian packages: Chromium + its driver for browser tests, binaryen for wasm-opt.
+# 3. Debian packages: Chromium and its driver for the browser tests.
 missing=()
 command -v chromium >/dev/null || missing+=(chromium)
 command -v chromedriver >/dev/null || missing+=(chromium-driver)
-command -v wasm-opt >/dev/null || missing+=(binaryen)
 if ((${#missing[@]})); then
   if [ "$(id -u)" = 0 ]; then
     step "installing Debian packages: ${missing[*]}"
@@ -39,9 +38,11 @@ if ((${#missing[@]})); then
   fi
 fi
 
-# 4. Test tooling from npm, exactly as package-lock.json pins it.
+# 4. Build and test tooling from npm, exactly as package-lock.json pins it: playwright-core,
+#    and binaryen for wasm-opt (Debian's binaryen 108 emits modules whose externref table
+#    wasm-bindgen's glue can no longer fill; 132 does not).
 if ! cmp -s package-lock.json node_modules/.tabtune-lock 2>/dev/null; then
-  step "npm ci (playwright-core, pinned in package-lock.json)"
+  step "npm ci (playwright-core, binaryen; pinned in package-lock.json)"
   npm ci --no-audit --no-fund --loglevel=error
   cp package-lock.json node_modules/.tabtune-lock
 fi

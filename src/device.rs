@@ -90,7 +90,11 @@ impl DeviceInfo {
             (BackendKind::Cpu, _) => "cpu (burn flex)".to_string(),
             (kind, Some(a)) => format!(
                 "{} adapter: vendor={} architecture={} description={} api={}{}",
-                if *kind == BackendKind::Webgpu { "webgpu" } else { "wgpu" },
+                if *kind == BackendKind::Webgpu {
+                    "webgpu"
+                } else {
+                    "wgpu"
+                },
                 a.vendor,
                 a.architecture,
                 a.description,
@@ -115,18 +119,36 @@ pub struct Selected {
     pub info: DeviceInfo,
 }
 
+/// The GPU runtime can be registered once per process (a second registration fails), so the
+/// first successful selection is kept and handed out again.
+static GPU: std::sync::Mutex<Option<Selected>> = std::sync::Mutex::new(None);
+
 /// Select a device. Async because WebGPU adapters can only be requested asynchronously in a
 /// browser; natively it completes at once.
 pub async fn select(choice: DeviceChoice) -> Result<Selected> {
     match choice {
         DeviceChoice::Cpu => Ok(cpu(None)),
-        DeviceChoice::Gpu => gpu().await,
-        DeviceChoice::Auto if cfg!(target_arch = "wasm32") => match gpu().await {
+        DeviceChoice::Gpu => gpu_once().await,
+        DeviceChoice::Auto if cfg!(target_arch = "wasm32") => match gpu_once().await {
             Ok(selected) => Ok(selected),
-            Err(err) => Ok(cpu(Some(err.to_string()))),
+            Err(Error::Device(reason)) => Ok(cpu(Some(reason))),
+            Err(err) => Err(err),
         },
         DeviceChoice::Auto => Ok(cpu(None)),
     }
+}
+
+async fn gpu_once() -> Result<Selected> {
+    if let Some(selected) = GPU.lock().map_err(|_| poisoned())?.clone() {
+        return Ok(selected);
+    }
+    let selected = gpu().await?;
+    *GPU.lock().map_err(|_| poisoned())? = Some(selected.clone());
+    Ok(selected)
+}
+
+fn poisoned() -> Error {
+    Error::Device("the GPU device registry was poisoned by an earlier panic".into())
 }
 
 fn cpu(fallback_reason: Option<String>) -> Selected {
@@ -142,10 +164,7 @@ async fn gpu() -> Result<Selected> {
         .init_with_setup()
         .map_err(|err| Error::Device(format!("no native GPU through wgpu: {err}")))?;
     let info = setup.adapter.get_info();
-    let software = matches!(
-        info.device_type,
-        burn::tensor::wgpu::wgpu::DeviceType::Cpu
-    );
+    let software = matches!(info.device_type, burn::tensor::wgpu::wgpu::DeviceType::Cpu);
     Ok(Selected {
         device,
         info: DeviceInfo {
@@ -155,7 +174,9 @@ async fn gpu() -> Result<Selected> {
                 architecture: String::new(),
                 description: info.name,
                 api: format!("{:?}", info.backend).to_lowercase(),
-                driver: format!("{} {}", info.driver, info.driver_info).trim().to_string(),
+                driver: format!("{} {}", info.driver, info.driver_info)
+                    .trim()
+                    .to_string(),
                 software,
             }),
             fallback_reason: None,
@@ -229,7 +250,9 @@ mod web_adapter {
             );
         }
         let info = get(&adapter, "info");
-        let software = get(&adapter, "isFallbackAdapter").as_bool().unwrap_or(false)
+        let software = get(&adapter, "isFallbackAdapter")
+            .as_bool()
+            .unwrap_or(false)
             || get(&info, "isFallbackAdapter").as_bool().unwrap_or(false)
             || string(&info, "architecture") == "swiftshader";
         Ok(AdapterReport {

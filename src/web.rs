@@ -23,7 +23,10 @@ fn to_js<T: Serialize>(value: &T) -> Result<JsValue, JsError> {
         .map_err(|err| JsError::new(&err.to_string()))
 }
 
-fn from_js<T: serde::de::DeserializeOwned + Default>(value: JsValue, what: &str) -> Result<T, JsError> {
+fn from_js<T: serde::de::DeserializeOwned + Default>(
+    value: JsValue,
+    what: &str,
+) -> Result<T, JsError> {
     if value.is_undefined() || value.is_null() {
         return Ok(T::default());
     }
@@ -40,7 +43,9 @@ pub struct Session {
 impl Session {
     /// Select the device: `"auto"` (WebGPU, else CPU with the reason), `"gpu"` or `"cpu"`.
     pub async fn create(choice: String) -> Result<Session, JsError> {
-        let choice: DeviceChoice = choice.parse().map_err(|e: crate::Error| JsError::new(&e.to_string()))?;
+        let choice: DeviceChoice = choice
+            .parse()
+            .map_err(|e: crate::Error| JsError::new(&e.to_string()))?;
         let selected = device::select(choice)
             .await
             .map_err(|err| JsError::new(&err.to_string()))?;
@@ -78,7 +83,11 @@ impl Session {
                     .ok()
                     .and_then(|v| v.as_bool())
                     .unwrap_or(false);
-                if aborted { Control::Cancel } else { Control::Continue }
+                if aborted {
+                    Control::Cancel
+                } else {
+                    Control::Continue
+                }
             };
             let (_, report) = train::train_head(&set, &recipe, &selected.device, &mut forward)
                 .await

@@ -1,10 +1,10 @@
 //! Native tests of the head-only slice on the CPU backend.
 
 use futures_lite::future::block_on;
+use tabtune::Error;
 use tabtune::data::{FeatureSet, features::SyntheticSpec};
 use tabtune::device::{self, DeviceChoice};
 use tabtune::train::{self, Control, Progress, Recipe};
-use tabtune::Error;
 
 fn cpu() -> burn::tensor::Device {
     block_on(device::select(DeviceChoice::Cpu)).unwrap().device
@@ -29,7 +29,11 @@ fn head_learns_separable_clusters() {
     assert_eq!(report.losses.len(), 70);
     let (first, last) = report.loss_drop(5);
     assert!(last < first * 0.5, "loss {first} -> {last}");
-    assert!(*report.val_accuracy.last().unwrap() > 0.9, "{:?}", report.val_accuracy);
+    assert!(
+        *report.val_accuracy.last().unwrap() > 0.9,
+        "{:?}",
+        report.val_accuracy
+    );
     // Every step and every epoch is reported, in order, with a shrinking ETA.
     let steps: Vec<_> = events
         .iter()
@@ -42,7 +46,10 @@ fn head_learns_separable_clusters() {
     assert!(steps.windows(2).all(|w| w[1].0 == w[0].0 + 1));
     assert_eq!(steps.last().unwrap().1, 0.0);
     assert_eq!(
-        events.iter().filter(|e| matches!(e, Progress::Epoch { .. })).count(),
+        events
+            .iter()
+            .filter(|e| matches!(e, Progress::Epoch { .. }))
+            .count(),
         10
     );
 }
@@ -51,10 +58,19 @@ fn head_learns_separable_clusters() {
 fn cancel_stops_between_steps() {
     let set = FeatureSet::synthetic(&SyntheticSpec::default()).unwrap();
     let mut seen = 0;
-    let result = block_on(train::train_head(&set, &Recipe::default(), &cpu(), &mut |_| {
-        seen += 1;
-        if seen == 3 { Control::Cancel } else { Control::Continue }
-    }));
+    let result = block_on(train::train_head(
+        &set,
+        &Recipe::default(),
+        &cpu(),
+        &mut |_| {
+            seen += 1;
+            if seen == 3 {
+                Control::Cancel
+            } else {
+                Control::Continue
+            }
+        },
+    ));
     assert!(matches!(result, Err(Error::Cancelled)));
     assert_eq!(seen, 3);
 }
@@ -62,9 +78,31 @@ fn cancel_stops_between_steps() {
 #[test]
 fn a_single_class_is_refused_with_a_reason() {
     let set = FeatureSet::new(2, vec!["only".into()], vec![0.0; 8], vec![0; 4]).unwrap();
-    let err = block_on(train::train_head(&set, &Recipe::default(), &cpu(), &mut |_| {
-        Control::Continue
-    }))
+    let err = block_on(train::train_head(
+        &set,
+        &Recipe::default(),
+        &cpu(),
+        &mut |_| Control::Continue,
+    ))
     .unwrap_err();
     assert!(err.to_string().contains("at least 2 classes"), "{err}");
+}
+
+#[test]
+fn same_seed_same_run_other_seed_other_run() {
+    let set = FeatureSet::synthetic(&SyntheticSpec::default()).unwrap();
+    let run = |seed| {
+        let recipe = Recipe {
+            seed,
+            ..Recipe::default()
+        };
+        block_on(train::train_head(&set, &recipe, &cpu(), &mut |_| {
+            Control::Continue
+        }))
+        .unwrap()
+        .1
+        .losses
+    };
+    assert_eq!(run(1), run(1));
+    assert_ne!(run(1), run(2));
 }

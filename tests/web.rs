@@ -20,7 +20,7 @@ fn small_recipe() -> Recipe {
     recipe
 }
 
-async fn trains_on(choice: DeviceChoice) -> (f32, f32, f64) {
+async fn trains_on(choice: DeviceChoice) -> (f32, f32, f64, Vec<f32>) {
     let selected = device::select(choice)
         .await
         .unwrap_or_else(|err| panic!("no {choice:?} device in this browser: {err}"));
@@ -43,19 +43,29 @@ async fn trains_on(choice: DeviceChoice) -> (f32, f32, f64) {
         report.losses.len(),
         acc * 100.0
     ));
-    (first, last, acc)
+    (first, last, acc, report.losses)
 }
 
 #[wasm_bindgen_test]
 async fn webgpu_adapter_trains_the_head_and_the_loss_falls() {
-    let (first, last, acc) = trains_on(DeviceChoice::Gpu).await;
+    let (first, last, acc, _) = trains_on(DeviceChoice::Gpu).await;
     assert!(last < first * 0.5, "loss did not fall: {first} -> {last}");
     assert!(acc > 0.9, "validation accuracy {acc}");
 }
 
 #[wasm_bindgen_test]
-async fn cpu_fallback_trains_the_same_head() {
-    let (first, last, acc) = trains_on(DeviceChoice::Cpu).await;
+async fn cpu_fallback_trains_the_same_head_to_the_same_losses() {
+    let (first, last, acc, cpu) = trains_on(DeviceChoice::Cpu).await;
     assert!(last < first * 0.5, "loss did not fall: {first} -> {last}");
     assert!(acc > 0.9, "validation accuracy {acc}");
+    // Same seed, same host-side initialisation and data: WebGPU and the CPU backend must agree
+    // step for step up to float rounding.
+    let (_, _, _, gpu) = trains_on(DeviceChoice::Gpu).await;
+    assert_eq!(cpu.len(), gpu.len());
+    for (step, (c, g)) in cpu.iter().zip(&gpu).enumerate() {
+        assert!(
+            (c - g).abs() <= 1e-3 * c.abs().max(1.0),
+            "step {step}: cpu {c} vs webgpu {g}"
+        );
+    }
 }

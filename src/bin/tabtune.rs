@@ -20,7 +20,11 @@ mod cli {
     use tabtune::train::{self, Control, Progress, Recipe};
 
     #[derive(Parser)]
-    #[command(name = "tabtune", version, about = "Fine-tune pre-trained models on your own device")]
+    #[command(
+        name = "tabtune",
+        version,
+        about = "Fine-tune pre-trained models on your own device"
+    )]
     struct Cli {
         #[command(subcommand)]
         command: Command,
@@ -70,10 +74,12 @@ mod cli {
                 epochs,
             } => {
                 let mut recipe = match recipe {
-                    Some(path) => Recipe::from_json(&std::fs::read_to_string(&path).map_err(
-                        |err| format!("cannot read recipe {}: {err}", path.display()),
-                    )?)
-                    .map_err(|err| format!("{}: {err}", path.display()))?,
+                    Some(path) => {
+                        Recipe::from_json(&std::fs::read_to_string(&path).map_err(|err| {
+                            format!("cannot read recipe {}: {err}", path.display())
+                        })?)
+                        .map_err(|err| format!("{}: {err}", path.display()))?
+                    }
                     None => Recipe::default(),
                 };
                 if let Some(epochs) = epochs {
@@ -95,11 +101,15 @@ mod cli {
                     }
                     Control::Continue
                 };
-                let (_, report) =
-                    block_on(train::train_head(&set, &recipe, &selected.device, &mut print))?;
+                let (_, report) = block_on(train::train_head(
+                    &set,
+                    &recipe,
+                    &selected.device,
+                    &mut print,
+                ))?;
                 let (first, last) = report.loss_drop(3);
                 println!(
-                    "trained {} steps in {:.2}s: loss {first:.4} -> {last:.4}",
+                    "trained {} steps in {:.3}s: loss {first:.4} -> {last:.4}",
                     report.losses.len(),
                     report.seconds
                 );

@@ -49,7 +49,9 @@ impl FeatureSet {
             .enumerate()
             .find(|(_, r)| r.iter().any(|v| !v.is_finite()))
         {
-            return Err(Error::Data(format!("row {row} holds a NaN or infinite feature")));
+            return Err(Error::Data(format!(
+                "row {row} holds a NaN or infinite feature"
+            )));
         }
         Ok(Self {
             dim,
@@ -202,7 +204,10 @@ mod tests {
         let (train, val) = set.stratified_split(0.25, 1);
         assert_eq!(train.len() + val.len(), set.len());
         for class in 0..4u32 {
-            assert_eq!(val.iter().filter(|&&r| set.labels()[r] == class).count(), 16);
+            assert_eq!(
+                val.iter().filter(|&&r| set.labels()[r] == class).count(),
+                16
+            );
         }
         assert!(train.iter().all(|r| !val.contains(r)));
     }

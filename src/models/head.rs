@@ -1,7 +1,11 @@
 //! The new classification head trained on top of a frozen backbone's pooled features.
 
+use burn::module::Param;
 use burn::nn::{Linear, LinearConfig};
 use burn::prelude::*;
+use burn::tensor::TensorData;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
 
 /// Shape of the head: pooled feature width in, one logit per class out.
 #[derive(Config, Debug)]
@@ -17,6 +21,29 @@ impl HeadConfig {
     pub fn init(&self, device: &Device) -> Head {
         Head {
             linear: LinearConfig::new(self.features, self.classes).init(device),
+        }
+    }
+
+    /// A head initialised from `seed` with PyTorch's `nn.Linear` rule, U(-k, k), k = 1/sqrt(in),
+    /// drawn on the host: the same numbers on every backend, so the CLI and the browser start
+    /// from the same head and can be compared run for run.
+    pub fn init_seeded(&self, seed: u64, device: &Device) -> Head {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let k = 1.0 / (self.features as f32).sqrt();
+        let mut draw = |n: usize| -> Vec<f32> { (0..n).map(|_| rng.random_range(-k..k)).collect() };
+        let weight = draw(self.features * self.classes);
+        let bias = draw(self.classes);
+        Head {
+            linear: Linear {
+                weight: Param::from_tensor(Tensor::from_data(
+                    TensorData::new(weight, [self.features, self.classes]),
+                    device,
+                )),
+                bias: Some(Param::from_tensor(Tensor::from_data(
+                    TensorData::new(bias, [self.classes]),
+                    device,
+                ))),
+            },
         }
     }
 }

@@ -62,7 +62,9 @@ pub async fn train_head(
     let phase = &recipe.head;
     let (mut train_rows, val_rows) = set.stratified_split(recipe.val_fraction, recipe.seed);
     if train_rows.is_empty() {
-        return Err(Error::Data("no training rows left after the validation split".into()));
+        return Err(Error::Data(
+            "no training rows left after the validation split".into(),
+        ));
     }
     let classes = set.classes().len();
     if classes < 2 {
@@ -72,8 +74,7 @@ pub async fn train_head(
     }
 
     let ad = device.clone().autodiff();
-    ad.seed(recipe.seed);
-    let mut head = HeadConfig::new(set.dim(), classes).init(&ad);
+    let mut head = HeadConfig::new(set.dim(), classes).init_seeded(recipe.seed, &ad);
     let mut optim = AdamWConfig::new()
         .with_weight_decay(phase.weight_decay)
         .init();
@@ -102,7 +103,11 @@ pub async fn train_head(
             let loss = loss_fn.forward(head.forward(x), y);
             // The page plots every step's loss, so it is read back each step; the read is
             // awaited (never blocking), which also lets the browser deliver a cancel message.
-            let loss_value = loss.clone().into_scalar_async::<f32>().await.map_err(compute)?;
+            let loss_value = loss
+                .clone()
+                .into_scalar_async::<f32>()
+                .await
+                .map_err(compute)?;
             if !loss_value.is_finite() {
                 return Err(Error::Compute(format!(
                     "loss became {loss_value} at epoch {epoch}, step {}: lower head.lr ({})",

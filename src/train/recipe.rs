@@ -81,7 +81,10 @@ impl Recipe {
             return bad("head.batch_size", "must be at least 1".into());
         }
         if !(h.lr.is_finite() && h.lr > 0.0) {
-            return bad("head.lr", format!("{} is not a positive learning rate", h.lr));
+            return bad(
+                "head.lr",
+                format!("{} is not a positive learning rate", h.lr),
+            );
         }
         if !(h.weight_decay.is_finite() && h.weight_decay >= 0.0) {
             return bad(
@@ -109,13 +112,17 @@ mod tests {
 
     #[test]
     fn bad_fields_are_named() {
-        let err = Recipe::from_json(r#"{"head": {"lr": 0}}"#).unwrap_err().to_string();
+        let err = Recipe::from_json(r#"{"head": {"lr": 0}}"#)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("head.lr"), "{err}");
         let err = Recipe::from_json(r#"{"head": {"learning_rate": 1}}"#)
             .unwrap_err()
             .to_string();
         assert!(err.contains("learning_rate"), "{err}");
-        let err = Recipe::from_json(r#"{"val_fraction": 1.5}"#).unwrap_err().to_string();
+        let err = Recipe::from_json(r#"{"val_fraction": 1.5}"#)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("val_fraction"), "{err}");
     }
 }

@@ -1,32 +1,40 @@
 // Shared set-up for the end-to-end tests: the repository served on a free loopback port and
 // headless Debian Chromium with WebGPU (SwiftShader when there is no GPU).
 import { chromium } from 'playwright-core';
-import { mkdtemp, mkdir } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { serve } from '../../scripts/serve.mjs';
 
 export const OUTPUT = join(process.cwd(), 'test-results', 'e2e');
 
-/** `webgpu: false` launches Chromium with WebGPU switched off (navigator.gpu absent, workers too). */
+/**
+ * `webgpu: false` launches Chromium without `--enable-unsafe-webgpu`: navigator.gpu exists but
+ * refuses to give an adapter (as on many Linux desktops).
+ */
 export async function start({ webgpu = true } = {}) {
   const server = await serve({ port: 0, quiet: true });
   const origin = `http://127.0.0.1:${server.address().port}`;
   await mkdir(OUTPUT, { recursive: true });
-  const browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
-    headless: true,
-    args: [
-      '--no-sandbox',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-      '--disable-quic',
-      webgpu ? '--enable-unsafe-webgpu' : '--disable-blink-features=WebGPU',
-      `--user-data-dir=${await mkdtemp(join(tmpdir(), 'tabtune-chromium-'))}`,
-    ],
-  });
+  // Playwright gives each launch a fresh temporary profile (the --user-data-dir the flags in
+  // TOOLCHAIN.md ask for), so none is passed here.
+  const browser = await chromium
+    .launch({
+      executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
+      headless: true,
+      args: [
+        '--no-sandbox',
+        '--no-first-run',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+        '--disable-quic',
+        webgpu ? '--enable-unsafe-webgpu' : '--disable-blink-features=WebGPU',
+      ],
+    })
+    .catch((err) => {
+      server.close();
+      throw err;
+    });
   return {
     origin,
     browser,
@@ -37,9 +45,21 @@ export async function start({ webgpu = true } = {}) {
   };
 }
 
-/** Open a page that records every request leaving `origin` and every console line. */
-export async function open(ctx, path) {
+/**
+ * Open a page that records every request leaving `origin` and every console line.
+ * `noNavigatorGpu` removes navigator.gpu from the page and from its worker before they run,
+ * as in a browser without WebGPU (no Chromium flag removes it).
+ */
+export async function open(ctx, path, { noNavigatorGpu = false } = {}) {
   const page = await ctx.browser.newPage();
+  if (noNavigatorGpu) {
+    const remove = 'delete Object.getPrototypeOf(navigator).gpu;\n';
+    await page.addInitScript(remove);
+    await page.route('**/www/worker.js', async (route) => {
+      const response = await route.fetch();
+      await route.fulfill({ response, body: remove + (await response.text()) });
+    });
+  }
   const foreign = [];
   const consoleLines = [];
   page.on('request', (req) => {

@@ -12,7 +12,6 @@ before(async () => {
 after(async () => ctx?.stop());
 
 async function trainFromPage(page, shot) {
-  await page.fill('#epochs', '5');
   await page.click('#train');
   await page.waitForSelector('#result[data-accuracy]', { timeout: 240_000 });
   await page.screenshot({ path: join(OUTPUT, shot), fullPage: true });
@@ -25,7 +24,7 @@ async function trainFromPage(page, shot) {
   };
 }
 
-test('the page trains the head on WebGPU and shows the loss falling', async () => {
+test('the page trains the head on WebGPU and shows the loss falling', { timeout: 300_000 }, async () => {
   const { page, foreign, consoleLines } = await open(ctx, '/');
   const device = page.locator('#device');
   await page.waitForFunction(() => document.getElementById('device').dataset.state !== 'pending', null, {
@@ -39,34 +38,41 @@ test('the page trains the head on WebGPU and shows the loss falling', async () =
 
   const run = await trainFromPage(page, 'slice-webgpu.png');
   console.log(`page result (webgpu): ${run.text}`);
-  assert.ok(run.last < run.first * 0.5, `loss did not fall: ${run.first} -> ${run.last}`);
+  assert.ok(run.last < run.first * 0.6, `loss did not fall: ${run.first} -> ${run.last}`);
   assert.ok(run.accuracy > 0.9, `validation accuracy ${run.accuracy}`);
   const plotted = await page.$eval('#loss-plot', (c) => c.toDataURL().length);
   assert.ok(plotted > 2000, 'the loss plot is empty');
   assert.deepEqual(foreign, [], 'requests left the page origin');
 });
 
-test('without navigator.gpu the page falls back to the CPU and says why', async () => {
-  const noGpu = await start({ webgpu: false });
+test('without navigator.gpu the page falls back to the CPU and says why', { timeout: 300_000 }, async () => {
+  const { page, foreign } = await open(ctx, '/', { noNavigatorGpu: true });
+  assert.equal(await page.evaluate(() => 'gpu' in navigator), false);
+  await cpuFallback(page, /navigator\.gpu is missing/, 'slice-no-webgpu.png');
+  assert.deepEqual(foreign, []);
+});
+
+test('when the browser refuses a WebGPU adapter the page falls back to the CPU', { timeout: 300_000 }, async () => {
+  const refusing = await start({ webgpu: false });
   try {
-    await cpuFallback(noGpu);
+    const { page } = await open(refusing, '/');
+    await cpuFallback(page, /returned no adapter/, 'slice-adapter-refused.png');
   } finally {
-    await noGpu.stop();
+    await refusing.stop();
   }
 });
 
-async function cpuFallback(noGpu) {
-  const { page, foreign } = await open(noGpu, '/');
-  assert.equal(await page.evaluate(() => 'gpu' in navigator), false, 'WebGPU was not switched off');
+async function cpuFallback(page, reason, shot) {
   await page.waitForFunction(() => document.getElementById('device').dataset.state !== 'pending', null, {
     timeout: 60_000,
   });
-  const state = await page.locator('#device').getAttribute('data-state');
-  assert.equal(state, 'cpu');
+  assert.equal(await page.locator('#device').getAttribute('data-state'), 'cpu');
   const notice = await page.locator('#fallback').textContent();
-  assert.match(notice, /navigator\.gpu is missing/);
-  const run = await trainFromPage(page, 'slice-cpu-fallback.png');
+  console.log(`page notice: ${notice}`);
+  assert.match(notice, reason);
+  const run = await trainFromPage(page, shot);
   console.log(`page result (cpu fallback): ${run.text}`);
-  assert.ok(run.last < run.first * 0.5, `loss did not fall: ${run.first} -> ${run.last}`);
-  assert.deepEqual(foreign, []);
+  assert.ok(run.last < run.first * 0.6, `loss did not fall: ${run.first} -> ${run.last}`);
+  assert.ok(run.accuracy > 0.9, `validation accuracy ${run.accuracy}`);
+  return run;
 }
