@@ -17,6 +17,14 @@ pub enum Error {
     /// The dataset cannot be trained on as given.
     #[error("data: {0}")]
     Data(String),
+    /// A weight file cannot be used; names the file (and the tensor, where one is at fault).
+    #[error("weights {file}: {message}")]
+    Weights {
+        /// The file, as the user gave it.
+        file: String,
+        /// What is wrong, naming the tensor where there is one.
+        message: String,
+    },
     /// The backend failed while computing or reading back a tensor.
     #[error("compute: {0}")]
     Compute(String),

@@ -6,6 +6,7 @@
 //! - [`models`]: architectures and the classification head.
 //! - [`data`]: datasets and batching.
 //! - [`train`]: the [`train::Recipe`] and the training loop with progress events.
+//! - [`weights`]: pre-trained weights in (.safetensors, .pth) with per-architecture key maps.
 //! - `web` (wasm32 only): the thin wasm-bindgen facade the page's worker calls.
 
 pub mod data;
@@ -13,6 +14,7 @@ pub mod device;
 pub mod error;
 pub mod models;
 pub mod train;
+pub mod weights;
 
 #[cfg(target_arch = "wasm32")]
 pub mod web;

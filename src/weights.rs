@@ -1,0 +1,217 @@
+//! Pre-trained weights in: `.safetensors` (from a path or bytes) and PyTorch `.pth`/`.pt`
+//! (legacy pickle and zip, from a path), mapped onto a module with a per-architecture key table.
+//! Every failure names the file and, where there is one, the tensor.
+
+use std::path::PathBuf;
+
+use burn::store::{
+    KeyRemapper, ModuleSnapshot, PyTorchToBurnAdapter, PytorchStore, SafetensorsStore,
+};
+
+use crate::{Error, Result};
+
+/// Where weights come from.
+#[derive(Debug, Clone)]
+pub enum WeightSource {
+    /// A file on disk (native).
+    Path(PathBuf),
+    /// The bytes of a file (the browser), with the file's name for messages.
+    Bytes {
+        /// File name, as the user picked it.
+        name: String,
+        /// Its contents.
+        bytes: Vec<u8>,
+    },
+}
+
+impl WeightSource {
+    fn name(&self) -> String {
+        match self {
+            Self::Path(path) => path.display().to_string(),
+            Self::Bytes { name, .. } => name.clone(),
+        }
+    }
+}
+
+/// The container a weight file uses, told from its first bytes (not its extension).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// Hugging Face safetensors.
+    Safetensors,
+    /// PyTorch >= 1.6 (a zip archive).
+    PytorchZip,
+    /// PyTorch < 1.6 (pickle protocol 2 with the legacy magic number).
+    PytorchLegacy,
+}
+
+/// Tell the format from the first bytes of a file.
+pub fn sniff(head: &[u8]) -> Option<Format> {
+    if head.starts_with(b"PK\x03\x04") {
+        return Some(Format::PytorchZip);
+    }
+    // Legacy torch.save: pickle PROTO 2, then LONG1 of the magic number 0x1950a86a20f9469cfc6c.
+    if head.starts_with(&[
+        0x80, 0x02, 0x8a, 0x0a, 0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8,
+    ]) {
+        return Some(Format::PytorchLegacy);
+    }
+    // safetensors: u64 little-endian header length, then a JSON object.
+    if head.len() >= 9 && head[8] == b'{' {
+        let len = u64::from_le_bytes(head[..8].try_into().ok()?);
+        if len > 1 && len < 100_000_000 {
+            return Some(Format::Safetensors);
+        }
+    }
+    None
+}
+
+fn read_head(source: &WeightSource) -> Result<Vec<u8>> {
+    match source {
+        WeightSource::Bytes { bytes, .. } => Ok(bytes[..bytes.len().min(16)].to_vec()),
+        WeightSource::Path(path) => {
+            use std::io::Read;
+            let mut head = Vec::with_capacity(16);
+            std::fs::File::open(path)
+                .and_then(|f| f.take(16).read_to_end(&mut head))
+                .map_err(|err| Error::Weights {
+                    file: path.display().to_string(),
+                    message: format!("cannot read: {err}"),
+                })?;
+            Ok(head)
+        }
+    }
+}
+
+/// What the loader checked, for reports.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LoadReport {
+    /// The container format.
+    pub format: Format,
+    /// Tensors applied to the module.
+    pub applied: usize,
+}
+
+/// Load `source` into `module`, renaming checkpoint keys by `map` (checkpoint prefix -> module
+/// path prefix). Fails, naming the tensor, when one is missing, misshaped or of another dtype,
+/// or when the checkpoint holds tensors the module has no place for (another architecture).
+/// `ignore` lists key suffixes that may be left over (e.g. BN's `num_batches_tracked`).
+pub fn load_into<M: ModuleSnapshot>(
+    module: &mut M,
+    source: &WeightSource,
+    map: &[(String, String)],
+    ignore: &[&str],
+) -> Result<LoadReport> {
+    let file = source.name();
+    let fail = |message: String| Error::Weights {
+        file: file.clone(),
+        message,
+    };
+    let format = sniff(&read_head(source)?).ok_or_else(|| {
+        fail("not a .safetensors or PyTorch (.pth/.pt) file (unrecognised first bytes)".into())
+    })?;
+    let remapper = KeyRemapper::from_patterns(
+        map.iter()
+            .map(|(from, to)| (format!("^{}", regex_escape(from)), to.clone()))
+            .collect::<Vec<_>>(),
+    )
+    .map_err(|err| fail(format!("bad key map: {err}")))?;
+
+    let result = match (format, source) {
+        (Format::Safetensors, _) => {
+            let store = match source {
+                WeightSource::Path(path) => SafetensorsStore::from_file(path.clone()),
+                WeightSource::Bytes { bytes, .. } => {
+                    SafetensorsStore::from_bytes(Some(bytes.clone()))
+                }
+            };
+            let mut store = store
+                .with_from_adapter(PyTorchToBurnAdapter)
+                .remap(remapper)
+                .map_indices_contiguous(false)
+                .allow_partial(true)
+                .validate(false);
+            module
+                .load_from(&mut store)
+                .map_err(|err| fail(err.to_string()))?
+        }
+        (_, WeightSource::Path(path)) => {
+            let mut store = PytorchStore::from_file(path.clone())
+                .remap(remapper)
+                .map_indices_contiguous(false)
+                .allow_partial(true)
+                .validate(false);
+            module
+                .load_from(&mut store)
+                .map_err(|err| fail(err.to_string()))?
+        }
+        (_, WeightSource::Bytes { .. }) => {
+            return Err(fail(
+                "PyTorch checkpoints can only be read from a file path for now; convert it to \
+                 .safetensors to load it from bytes (in the browser)"
+                    .into(),
+            ));
+        }
+    };
+
+    if let Some(err) = result.errors.first() {
+        return Err(fail(format!("{err:?}")));
+    }
+    if let Some((path, _)) = result.missing.first() {
+        return Err(fail(format!(
+            "tensor for `{path}` is missing ({} missing in all){}",
+            result.missing.len(),
+            if result.applied.is_empty() {
+                "; nothing matched: is this a checkpoint of another architecture?"
+            } else {
+                ""
+            }
+        )));
+    }
+    let unused: Vec<&String> = result
+        .unused
+        .iter()
+        .filter(|key| !ignore.iter().any(|suffix| key.ends_with(suffix)))
+        .collect();
+    if let Some(key) = unused.first() {
+        return Err(fail(format!(
+            "tensor `{key}` has no place in this architecture ({} such tensors): is this a \
+             checkpoint of another architecture?",
+            unused.len()
+        )));
+    }
+    Ok(LoadReport {
+        format,
+        applied: result.applied.len(),
+    })
+}
+
+fn regex_escape(text: &str) -> String {
+    text.chars()
+        .flat_map(|c| {
+            let special = "\\.+*?()|[]{}^$".contains(c);
+            special
+                .then_some('\\')
+                .into_iter()
+                .chain(std::iter::once(c))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats_are_told_from_their_first_bytes() {
+        assert_eq!(sniff(b"PK\x03\x04rest"), Some(Format::PytorchZip));
+        let mut st = 40u64.to_le_bytes().to_vec();
+        st.extend_from_slice(b"{\"a\":");
+        assert_eq!(sniff(&st), Some(Format::Safetensors));
+        assert_eq!(sniff(b"GIF89a......"), None);
+    }
+
+    #[test]
+    fn escaping_keeps_dots_literal() {
+        assert_eq!(regex_escape("features.1.conv"), "features\\.1\\.conv");
+    }
+}
