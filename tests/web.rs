@@ -4,8 +4,18 @@
 
 use tabtune::data::{FeatureSet, features::SyntheticSpec};
 use tabtune::device::{self, BackendKind, DeviceChoice};
+use tabtune::models::{MobileNetV2, mobilenet_v2};
 use tabtune::train::{self, Control, Recipe};
+use tabtune::weights::{WeightSource, load_into};
 use wasm_bindgen_test::*;
+
+mod common;
+
+/// Converted by `make assets` (which `make test` runs before building the tests).
+const MOBILENET_V2: &[u8] = include_bytes!(concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/assets/models/mobilenet_v2/model.safetensors"
+));
 
 wasm_bindgen_test_configure!(run_in_browser);
 
@@ -68,4 +78,35 @@ async fn cpu_fallback_trains_the_same_head_to_the_same_losses() {
             "step {step}: cpu {c} vs webgpu {g}"
         );
     }
+}
+
+#[wasm_bindgen_test]
+async fn mobilenet_v2_on_webgpu_matches_pytorch() {
+    let selected = device::select(DeviceChoice::Gpu)
+        .await
+        .unwrap_or_else(|err| panic!("no WebGPU device in this browser: {err}"));
+    let device = selected.device;
+    let mut model = MobileNetV2::new(1000, &device);
+    load_into(
+        &mut model,
+        &WeightSource::Bytes {
+            name: "model.safetensors".into(),
+            bytes: MOBILENET_V2.to_vec(),
+        },
+        &mobilenet_v2::weight_map(),
+        &["num_batches_tracked"],
+    )
+    .expect("weights load");
+    let features = model.features(common::inputs(&device));
+    let logits = model.classifier.forward(features.clone());
+    let read = |data: burn::tensor::TensorData| data.iter::<f32>().collect::<Vec<f32>>();
+    let features = read(features.into_data_async().await.expect("read features"));
+    let logits = read(logits.into_data_async().await.expect("read logits"));
+    let ef = common::rel_err(&features, &common::npy_f32(common::FEATURES));
+    let el = common::rel_err(&logits, &common::npy_f32(common::LOGITS));
+    log(&format!(
+        "mobilenet_v2 on WebGPU: relative error features {ef:.2e}, logits {el:.2e}"
+    ));
+    assert!(ef <= 1e-4, "features relative error {ef}");
+    assert!(el <= 1e-4, "logits relative error {el}");
 }

@@ -1,0 +1,111 @@
+#!/usr/bin/env python3
+"""Convert a legacy (pre-1.6) torch.save checkpoint to .safetensors, standard library only.
+
+The browser cannot read .pth (burn-store's PyTorch reader needs a file path), so `make assets`
+ships each PyTorch checkpoint also as safetensors with the same key names.
+
+Legacy layout: pickled magic number, protocol, sys_info; the state-dict pickle whose tensors
+refer to storages by persistent id; the pickled list of storage keys; then each storage as an
+int64 element count followed by its raw little-endian bytes.
+
+  python3 scripts/pth2safetensors.py IN.pth OUT.safetensors
+"""
+import collections, json, pickle, struct, sys
+
+MAGIC = 0x1950A86A20F9469CFC6C
+# storage type -> (safetensors dtype, bytes per element)
+DTYPES = {"FloatStorage": ("F32", 4), "DoubleStorage": ("F64", 8), "HalfStorage": ("F16", 2),
+          "LongStorage": ("I64", 8), "IntStorage": ("I32", 4), "ShortStorage": ("I16", 2),
+          "CharStorage": ("I8", 1), "ByteStorage": ("U8", 1), "BoolStorage": ("BOOL", 1)}
+
+
+class Storage:
+    def __init__(self, kind):
+        self.dtype, self.size = DTYPES[kind]
+        self.data = None
+
+
+class Tensor:
+    def __init__(self, storage, offset, shape, stride):
+        self.storage, self.offset, self.shape, self.stride = storage, offset, tuple(shape), tuple(stride)
+
+    def raw(self, name):
+        # Only C-contiguous tensors are expected in a saved state dict; say so otherwise.
+        expected, step = [], 1
+        for dim in reversed(self.shape):
+            expected.insert(0, step)
+            step *= dim
+        if self.shape and tuple(expected) != self.stride:
+            raise ValueError(f"tensor {name} is not contiguous (stride {self.stride})")
+        n = 1
+        for dim in self.shape:
+            n *= dim
+        start = self.offset * self.storage.size
+        return self.storage.data[start:start + n * self.storage.size]
+
+
+class Unpickler(pickle.Unpickler):
+    """Builds only what a state dict needs; any other class is refused (no code runs)."""
+
+    def __init__(self, f, storages):
+        super().__init__(f)
+        self.storages = storages
+
+    def find_class(self, module, name):
+        if module == "torch._utils" and name in ("_rebuild_tensor_v2", "_rebuild_tensor"):
+            return lambda storage, offset, shape, stride, *rest: Tensor(storage, offset, shape, stride)
+        if module == "torch._utils" and name == "_rebuild_parameter":
+            return lambda data, *rest: data
+        if module == "torch" and name in DTYPES:
+            return name
+        if module == "collections" and name == "OrderedDict":
+            return collections.OrderedDict
+        raise pickle.UnpicklingError(f"refusing to load {module}.{name} from a checkpoint")
+
+    def persistent_load(self, pid):
+        kind, storage_type, key = pid[0], pid[1], pid[2]
+        if kind != "storage" or storage_type not in DTYPES:
+            raise pickle.UnpicklingError(f"unexpected persistent id {pid[:2]}")
+        return self.storages.setdefault(key, Storage(storage_type))
+
+
+def load_legacy(path):
+    storages = {}
+    with open(path, "rb") as f:
+        if pickle.load(f) != MAGIC:
+            raise ValueError(f"{path}: not a legacy torch.save file (bad magic number)")
+        pickle.load(f), pickle.load(f)  # protocol version, sys_info
+        state = Unpickler(f, storages).load()
+        for key in pickle.load(f):
+            count = struct.unpack("<q", f.read(8))[0]
+            storage = storages[key]
+            storage.data = f.read(count * storage.size)
+            if len(storage.data) != count * storage.size:
+                raise ValueError(f"{path}: truncated in storage {key}")
+    if "state_dict" in state and isinstance(state["state_dict"], dict):
+        state = state["state_dict"]
+    return state
+
+
+def save_safetensors(state, out, metadata):
+    header, blobs, offset = {"__metadata__": metadata}, [], 0
+    for name, tensor in state.items():
+        if not isinstance(tensor, Tensor):
+            continue
+        raw = tensor.raw(name)
+        header[name] = {"dtype": tensor.storage.dtype, "shape": list(tensor.shape),
+                        "data_offsets": [offset, offset + len(raw)]}
+        blobs.append(raw)
+        offset += len(raw)
+    text = json.dumps(header, separators=(",", ":")).encode()
+    text += b" " * (-len(text) % 8)  # keep the data 8-byte aligned
+    with open(out, "wb") as f:
+        f.write(struct.pack("<Q", len(text)) + text)
+        for blob in blobs:
+            f.write(blob)
+    return len(header) - 1
+
+
+if __name__ == "__main__":
+    n = save_safetensors(load_legacy(sys.argv[1]), sys.argv[2], {"format": "pt"})
+    print(f"wrote {n} tensors to {sys.argv[2]}")

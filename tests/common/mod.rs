@@ -1,0 +1,67 @@
+//! Reference data shared by the native and the browser tests. Everything is compiled in with
+//! `include_bytes!`, so the same code runs where there is no file system (wasm).
+#![allow(dead_code)] // each test binary uses its own part of this module
+
+use burn::prelude::*;
+use burn::tensor::TensorData;
+use tabtune::data::image::{IMAGENET_MEAN, IMAGENET_STD, rgb8_to_chw};
+
+pub const INPUTS_U8_NHWC: &[u8] = include_bytes!("../fixtures/mobilenet_v2/inputs_u8_nhwc.npy");
+pub const LOGITS: &[u8] = include_bytes!("../fixtures/mobilenet_v2/mobilenet_v2_logits.npy");
+pub const FEATURES: &[u8] =
+    include_bytes!("../fixtures/mobilenet_v2/mobilenet_v2_features1280.npy");
+pub const TRAIN_STEP: &str =
+    include_str!("../fixtures/mobilenet_v2/mobilenet_v2_train_step_reference.json");
+
+/// A C-order little-endian .npy (version 1) of `descr`: (shape, raw data bytes). The reference
+/// arrays are all of this kind; a dev-dependency for it would change cargo's feature
+/// unification and rebuild burn for the tests.
+pub fn npy_raw<'a>(bytes: &'a [u8], descr: &str) -> (Vec<usize>, &'a [u8]) {
+    assert_eq!(&bytes[..8], b"\x93NUMPY\x01\x00", "not a version-1 .npy");
+    let len = u16::from_le_bytes([bytes[8], bytes[9]]) as usize;
+    let header = std::str::from_utf8(&bytes[10..10 + len]).unwrap();
+    assert!(header.contains(&format!("'descr': '{descr}'")), "{header}");
+    assert!(header.contains("'fortran_order': False"), "{header}");
+    let dims = header
+        .split("'shape': (")
+        .nth(1)
+        .unwrap()
+        .split(')')
+        .next()
+        .unwrap();
+    let shape = dims
+        .split(',')
+        .filter_map(|d| d.trim().parse().ok())
+        .collect();
+    (shape, &bytes[10 + len..])
+}
+
+pub fn npy_f32(bytes: &[u8]) -> Vec<f32> {
+    let (_, raw) = npy_raw(bytes, "<f4");
+    raw.chunks_exact(4)
+        .map(|b| f32::from_le_bytes(b.try_into().unwrap()))
+        .collect()
+}
+
+/// The three 224x224 reference crops, normalised with ImageNet statistics: `[3, 3, 224, 224]`.
+pub fn inputs(device: &Device) -> Tensor<4> {
+    let (shape, pixels) = npy_raw(INPUTS_U8_NHWC, "|u1");
+    assert_eq!(shape, [3, 224, 224, 3]);
+    let chw: Vec<f32> = pixels
+        .chunks(224 * 224 * 3)
+        .flat_map(|img| rgb8_to_chw(img, 224, 224, IMAGENET_MEAN, IMAGENET_STD))
+        .collect();
+    Tensor::from_data(TensorData::new(chw, [3, 3, 224, 224]), device)
+}
+
+/// ‖out − ref‖ / ‖ref‖.
+pub fn rel_err(out: &[f32], reference: &[f32]) -> f64 {
+    assert_eq!(out.len(), reference.len());
+    let diff: f64 = out
+        .iter()
+        .zip(reference)
+        .map(|(a, b)| ((a - b) as f64).powi(2))
+        .sum();
+    let norm: f64 = reference.iter().map(|b| (*b as f64).powi(2)).sum();
+    (diff / norm).sqrt()
+}
