@@ -1,7 +1,7 @@
 //! Fixed-length feature vectors with integer labels: what a frozen backbone's pooled output
 //! becomes, and what the head-only phase trains on.
 
-use rand::{Rng, SeedableRng, seq::SliceRandom};
+use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
@@ -131,26 +131,9 @@ impl FeatureSet {
         (x, y)
     }
 
-    /// Stratified split: `val_fraction` of each class (at least one row when the class has two or
-    /// more) goes to validation, chosen with `seed`. Returns (train rows, validation rows).
+    /// Stratified split of the rows; see [`super::split::stratified`].
     pub fn stratified_split(&self, val_fraction: f64, seed: u64) -> (Vec<usize>, Vec<usize>) {
-        let mut rng = ChaCha8Rng::seed_from_u64(seed);
-        let (mut train, mut val) = (Vec::new(), Vec::new());
-        for class in 0..self.classes.len() as u32 {
-            let mut rows: Vec<usize> = (0..self.len())
-                .filter(|&r| self.labels[r] == class)
-                .collect();
-            rows.shuffle(&mut rng);
-            let mut n_val = (rows.len() as f64 * val_fraction).round() as usize;
-            if n_val == 0 && rows.len() >= 2 && val_fraction > 0.0 {
-                n_val = 1;
-            }
-            val.extend_from_slice(&rows[..n_val]);
-            train.extend_from_slice(&rows[n_val..]);
-        }
-        train.sort_unstable();
-        val.sort_unstable();
-        (train, val)
+        super::split::stratified(&self.labels, self.classes.len(), val_fraction, seed)
     }
 }
 

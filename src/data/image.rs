@@ -1,8 +1,108 @@
-//! Image tensors: the exact arithmetic torchvision's `ToTensor` + `Normalize` do, so numbers
-//! match PyTorch's to float rounding.
+//! Image input: decode (PNG, JPEG, WebP, GIF, BMP; grayscale and alpha handled), resize the
+//! shorter side, centre-crop, normalise — the torchvision evaluation transform, with the same
+//! arithmetic natively and in the browser (which hands over RGBA pixels it decoded itself).
+
+use image::imageops::FilterType;
+use image::{DynamicImage, RgbImage, RgbaImage};
+use serde::{Deserialize, Serialize};
+
+use crate::{Error, Result};
+
+/// ImageNet statistics torchvision's classifiers were trained with.
+pub const IMAGENET_MEAN: [f32; 3] = [0.485, 0.456, 0.406];
+/// See [`IMAGENET_MEAN`].
+pub const IMAGENET_STD: [f32; 3] = [0.229, 0.224, 0.225];
+
+/// The evaluation transform: `Resize(resize)` (shorter side), `CenterCrop(crop)`, `Normalize`.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Preprocess {
+    /// Length of the shorter side after resizing.
+    pub resize: u32,
+    /// Side of the square centre crop fed to the model.
+    pub crop: u32,
+    /// Per-channel mean subtracted after scaling to [0, 1].
+    pub mean: [f32; 3],
+    /// Per-channel standard deviation divided by.
+    pub std: [f32; 3],
+}
+
+impl Default for Preprocess {
+    fn default() -> Self {
+        Self {
+            resize: 256,
+            crop: 224,
+            mean: IMAGENET_MEAN,
+            std: IMAGENET_STD,
+        }
+    }
+}
+
+impl Preprocess {
+    /// Floats per image, `3 * crop * crop`.
+    pub fn len(&self) -> usize {
+        3 * (self.crop * self.crop) as usize
+    }
+
+    /// True for a zero-sized crop (never valid).
+    pub fn is_empty(&self) -> bool {
+        self.crop == 0
+    }
+
+    /// Decode an encoded image file and transform it to `[3, crop, crop]` floats.
+    pub fn file_bytes(&self, bytes: &[u8], name: &str) -> Result<Vec<f32>> {
+        let image = image::load_from_memory(bytes)
+            .map_err(|err| Error::Data(format!("{name}: not a readable image ({err})")))?;
+        Ok(self.image(image))
+    }
+
+    /// Transform RGBA pixels already decoded by the browser (`createImageBitmap` + canvas).
+    pub fn rgba(&self, rgba: Vec<u8>, width: u32, height: u32, name: &str) -> Result<Vec<f32>> {
+        let image = RgbaImage::from_raw(width, height, rgba).ok_or_else(|| {
+            Error::Data(format!("{name}: pixel buffer is not {width}x{height} RGBA"))
+        })?;
+        Ok(self.image(DynamicImage::ImageRgba8(image)))
+    }
+
+    fn image(&self, image: DynamicImage) -> Vec<f32> {
+        // Grayscale is replicated to three channels; alpha is dropped as PIL's convert("RGB")
+        // does, so a transparent PNG gives what torchvision would see.
+        let rgb = resize_centre_crop(image.to_rgb8(), self.resize, self.crop);
+        rgb8_to_chw(
+            rgb.as_raw(),
+            self.crop as usize,
+            self.crop as usize,
+            self.mean,
+            self.std,
+        )
+    }
+}
+
+/// Bilinear resize of the shorter side to `resize` (the longer as `int(resize * long / short)`,
+/// as torchvision computes it), then the centred `crop` square (offset `round((n - crop) / 2)`).
+/// Images smaller than the crop after resizing are scaled up to it.
+pub fn resize_centre_crop(image: RgbImage, resize: u32, crop: u32) -> RgbImage {
+    let (w, h) = image.dimensions();
+    let short = w.min(h).max(1);
+    let resize = resize.max(crop);
+    let scale = |side: u32| ((resize as u64 * side as u64) / short as u64).max(1) as u32;
+    let (nw, nh) = if w <= h {
+        (resize, scale(h))
+    } else {
+        (scale(w), resize)
+    };
+    let resized = if (nw, nh) == (w, h) {
+        image
+    } else {
+        image::imageops::resize(&image, nw, nh, FilterType::Triangle)
+    };
+    let left = ((nw - crop) as f64 / 2.0).round() as u32;
+    let top = ((nh - crop) as f64 / 2.0).round() as u32;
+    image::imageops::crop_imm(&resized, left, top, crop, crop).to_image()
+}
 
 /// Interleaved 8-bit RGB (`[h, w, 3]`, row-major) to planar `[3, h, w]` floats,
-/// `(v / 255 - mean[c]) / std[c]`.
+/// `(v / 255 - mean[c]) / std[c]` — torchvision's `ToTensor` + `Normalize`.
 pub fn rgb8_to_chw(
     rgb: &[u8],
     width: usize,
@@ -25,11 +125,6 @@ pub fn rgb8_to_chw(
     out
 }
 
-/// ImageNet statistics torchvision's classifiers were trained with.
-pub const IMAGENET_MEAN: [f32; 3] = [0.485, 0.456, 0.406];
-/// See [`IMAGENET_MEAN`].
-pub const IMAGENET_STD: [f32; 3] = [0.229, 0.224, 0.225];
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -41,5 +136,47 @@ mod tests {
         assert_eq!(out, vec![1.0, 0.0, 0.0, 1.0, 0.2, 0.4]);
         let out = rgb8_to_chw(&rgb, 2, 1, IMAGENET_MEAN, IMAGENET_STD);
         assert!((out[0] - (1.0 - 0.485) / 0.229).abs() < 1e-6);
+    }
+
+    #[test]
+    fn shorter_side_then_centre_crop() {
+        // 300x200 -> 384x256 -> crop at (80, 16); a marker column at x = 150 lands at 192 - 80.
+        let mut img = RgbImage::from_pixel(300, 200, image::Rgb([10, 20, 30]));
+        for y in 0..200 {
+            img.put_pixel(150, y, image::Rgb([250, 20, 30]));
+        }
+        let out = resize_centre_crop(img, 256, 224);
+        assert_eq!(out.dimensions(), (224, 224));
+        let row: Vec<u8> = (0..224).map(|x| out.get_pixel(x, 100)[0]).collect();
+        let peak = row.iter().enumerate().max_by_key(|(_, v)| **v).unwrap().0;
+        assert!((111..=113).contains(&peak), "marker at {peak}");
+        assert_eq!(*out.get_pixel(5, 5), image::Rgb([10, 20, 30]));
+    }
+
+    #[test]
+    fn grayscale_alpha_and_tiny_images_become_full_crops() {
+        let p = Preprocess::default();
+        let mut png = Vec::new();
+        DynamicImage::ImageLumaA8(image::GrayAlphaImage::from_pixel(
+            28,
+            28,
+            image::LumaA([255, 0]),
+        ))
+        .write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
+        .unwrap();
+        let x = p.file_bytes(&png, "digit.png").unwrap();
+        assert_eq!(x.len(), p.len());
+        // White in all three planes, whatever the alpha says.
+        let plane = 224 * 224;
+        for c in 0..3 {
+            assert!((x[c * plane] - (1.0 - IMAGENET_MEAN[c]) / IMAGENET_STD[c]).abs() < 1e-5);
+        }
+        let err = p
+            .file_bytes(b"not an image", "notes.txt")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("notes.txt"), "{err}");
+        let err = p.rgba(vec![0; 10], 2, 2, "frame").unwrap_err().to_string();
+        assert!(err.contains("2x2 RGBA"), "{err}");
     }
 }

@@ -1,6 +1,9 @@
-//! Datasets: fixed feature vectors now; images, text and tables in their own files later.
+//! Datasets: feature vectors, image folders, preprocessing and splits.
 
 pub mod features;
+pub mod folder;
 pub mod image;
+pub mod split;
 
 pub use features::FeatureSet;
+pub use folder::ImageFolder;

@@ -1,5 +1,6 @@
 //! Training: the [`Recipe`] says what to do; the loop does it and reports [`Progress`].
 
+pub mod features;
 pub mod head;
 pub mod progress;
 pub mod recipe;

@@ -6,6 +6,17 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Progress {
+    /// A batch of images went through the frozen backbone (phase 1's feature cache).
+    Features {
+        /// Images processed (read or skipped) so far.
+        done: usize,
+        /// Images in all.
+        total: usize,
+        /// Images per second so far.
+        throughput: f64,
+        /// Seconds left at that rate.
+        eta_s: f64,
+    },
     /// A training step finished and its loss was read back.
     Step {
         /// Phase name ("head").

@@ -1,0 +1,157 @@
+//! A folder of class subfolders (the class names are the folder names), listed, never decoded
+//! up front: images are read batch by batch when features are computed.
+
+use std::path::{Path, PathBuf};
+
+use crate::{Error, Result};
+
+/// Extensions the decoder reads (lower case).
+pub const IMAGE_EXTENSIONS: [&str; 7] = ["png", "jpg", "jpeg", "webp", "gif", "bmp", "jfif"];
+
+/// The listing of an image dataset: files with their class index.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ImageFolder {
+    /// Class names, sorted, indexed by label.
+    pub classes: Vec<String>,
+    /// (file, label), sorted by class then file name.
+    pub items: Vec<(PathBuf, u32)>,
+    /// Files left out with the reason (not an image by extension), for the report.
+    pub skipped: Vec<(PathBuf, String)>,
+}
+
+impl ImageFolder {
+    /// List `root`: one subfolder per class, image files inside. Fails, naming the folder, on
+    /// fewer than two classes or a class without a single image.
+    pub fn open(root: &Path) -> Result<Self> {
+        let read = |dir: &Path| -> Result<Vec<PathBuf>> {
+            let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
+                .map_err(|err| Error::Data(format!("{}: cannot list: {err}", dir.display())))?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| !is_hidden(p))
+                .collect();
+            entries.sort();
+            Ok(entries)
+        };
+        let class_dirs: Vec<PathBuf> = read(root)?.into_iter().filter(|p| p.is_dir()).collect();
+        if class_dirs.len() < 2 {
+            return Err(Error::Data(format!(
+                "{}: found {} class folder(s); a classifier needs at least 2 subfolders, one per class",
+                root.display(),
+                class_dirs.len()
+            )));
+        }
+        let mut folder = Self {
+            classes: Vec::new(),
+            items: Vec::new(),
+            skipped: Vec::new(),
+        };
+        for dir in class_dirs {
+            let label = folder.classes.len() as u32;
+            let before = folder.items.len();
+            for file in read(&dir)? {
+                if file.is_dir() {
+                    folder
+                        .skipped
+                        .push((file, "a folder inside a class folder".into()));
+                } else if is_image(&file) {
+                    folder.items.push((file, label));
+                } else {
+                    folder
+                        .skipped
+                        .push((file, "not an image file (by extension)".into()));
+                }
+            }
+            if folder.items.len() == before {
+                return Err(Error::Data(format!(
+                    "{}: class folder has no images ({})",
+                    dir.display(),
+                    IMAGE_EXTENSIONS.join(", ")
+                )));
+            }
+            folder.classes.push(
+                dir.file_name()
+                    .unwrap_or_default()
+                    .to_string_lossy()
+                    .into_owned(),
+            );
+        }
+        Ok(folder)
+    }
+
+    /// Labels of the items, in order.
+    pub fn labels(&self) -> Vec<u32> {
+        self.items.iter().map(|(_, l)| *l).collect()
+    }
+
+    /// Images per class.
+    pub fn counts(&self) -> Vec<usize> {
+        let mut counts = vec![0; self.classes.len()];
+        for (_, l) in &self.items {
+            counts[*l as usize] += 1;
+        }
+        counts
+    }
+}
+
+fn is_hidden(path: &Path) -> bool {
+    path.file_name()
+        .is_some_and(|n| n.to_string_lossy().starts_with('.'))
+}
+
+fn is_image(path: &Path) -> bool {
+    path.extension()
+        .map(|e| e.to_string_lossy().to_lowercase())
+        .is_some_and(|e| IMAGE_EXTENSIONS.contains(&e.as_str()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tree(name: &str, files: &[&str]) -> PathBuf {
+        let root =
+            std::env::temp_dir().join(format!("tabtune-folder-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        for f in files {
+            let p = root.join(f);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            if !f.ends_with('/') {
+                std::fs::write(p, b"x").unwrap();
+            }
+        }
+        root
+    }
+
+    #[test]
+    fn classes_are_sorted_folder_names_and_non_images_are_reported() {
+        let root = tree(
+            "ok",
+            &[
+                "dog/b.jpg",
+                "dog/a.PNG",
+                "cat/c.webp",
+                "cat/notes.txt",
+                ".DS_Store",
+            ],
+        );
+        let f = ImageFolder::open(&root).unwrap();
+        assert_eq!(f.classes, ["cat", "dog"]);
+        assert_eq!(f.counts(), [1, 2]);
+        assert_eq!(f.items[1].0.file_name().unwrap(), "a.PNG");
+        assert_eq!(f.skipped.len(), 1);
+        assert!(f.skipped[0].0.ends_with("notes.txt"));
+        std::fs::remove_dir_all(root).ok();
+    }
+
+    #[test]
+    fn empty_class_and_single_class_are_refused_by_name() {
+        let root = tree("empty", &["dog/a.png", "cat/readme.md"]);
+        let err = ImageFolder::open(&root).unwrap_err().to_string();
+        assert!(err.contains("cat") && err.contains("no images"), "{err}");
+        std::fs::remove_dir_all(root).ok();
+        let root = tree("single", &["dog/a.png"]);
+        let err = ImageFolder::open(&root).unwrap_err().to_string();
+        assert!(err.contains("at least 2"), "{err}");
+        std::fs::remove_dir_all(root).ok();
+    }
+}
