@@ -53,21 +53,18 @@ fn finetune_reports_accuracy_and_skips_bad_files_by_name() {
     .unwrap();
     std::fs::write(data.join("2/notes.txt"), b"hello").unwrap();
     let model = assets().join("models/mobilenet_v2");
-    let (ok, out) = run(&[
-        "finetune",
-        "--model",
-        model.to_str().unwrap(),
-        "--data",
-        data.to_str().unwrap(),
-        "--device",
-        "cpu",
-        "--epochs",
-        "20",
-        "--val-fraction",
-        "0.25",
-        "--feature-batch",
-        "8",
-    ]);
+    let (ok, out) = finetune_cpu(
+        &model,
+        &data,
+        &[
+            "--epochs",
+            "20",
+            "--val-fraction",
+            "0.25",
+            "--feature-batch",
+            "8",
+        ],
+    );
     println!("{out}");
     assert!(ok, "{out}");
     assert!(out.contains("data: 25 images in 3 classes"), "{out}");
@@ -84,12 +81,9 @@ fn finetune_reports_accuracy_and_skips_bad_files_by_name() {
     std::fs::remove_dir_all(data).ok();
 }
 
-#[test]
-fn single_class_empty_class_and_wrong_model_stop_with_a_reason() {
-    let model = assets().join("models/mobilenet_v2");
-    let data = small_set("bad", 2);
-    std::fs::create_dir_all(data.join("3")).unwrap();
-    let (ok, out) = run(&[
+/// `tabtune finetune` on the CPU, with `extra` flags after the default ones.
+fn finetune_cpu(model: &Path, data: &Path, extra: &[&str]) -> (bool, String) {
+    let mut args = vec![
         "finetune",
         "--model",
         model.to_str().unwrap(),
@@ -97,35 +91,29 @@ fn single_class_empty_class_and_wrong_model_stop_with_a_reason() {
         data.to_str().unwrap(),
         "--device",
         "cpu",
-    ]);
+    ];
+    args.extend_from_slice(extra);
+    run(&args)
+}
+
+#[test]
+fn single_class_empty_class_and_wrong_model_stop_with_a_reason() {
+    let model = assets().join("models/mobilenet_v2");
+    let data = small_set("bad", 2);
+    std::fs::create_dir_all(data.join("3")).unwrap();
+    let (ok, out) = finetune_cpu(&model, &data, &[]);
     assert!(!ok && out.contains("class folder has no images"), "{out}");
     std::fs::remove_dir_all(&data).ok();
 
     let one = small_set("one", 2);
     std::fs::remove_dir_all(one.join("1")).unwrap();
     std::fs::remove_dir_all(one.join("2")).unwrap();
-    let (ok, out) = run(&[
-        "finetune",
-        "--model",
-        model.to_str().unwrap(),
-        "--data",
-        one.to_str().unwrap(),
-        "--device",
-        "cpu",
-    ]);
+    let (ok, out) = finetune_cpu(&model, &one, &[]);
     assert!(!ok && out.contains("at least 2"), "{out}");
 
     let minilm = assets().join("models/all-MiniLM-L6-v2/model.safetensors");
     let data = small_set("wrong-model", 2);
-    let (ok, out) = run(&[
-        "finetune",
-        "--model",
-        minilm.to_str().unwrap(),
-        "--data",
-        data.to_str().unwrap(),
-        "--device",
-        "cpu",
-    ]);
+    let (ok, out) = finetune_cpu(&minilm, &data, &[]);
     assert!(!ok && out.contains("another architecture"), "{out}");
     std::fs::remove_dir_all(one).ok();
     std::fs::remove_dir_all(data).ok();
