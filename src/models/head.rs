@@ -1,7 +1,7 @@
 //! The new classification head trained on top of a frozen backbone's pooled features.
 
 use burn::module::Param;
-use burn::nn::{Linear, LinearConfig};
+use burn::nn::Linear;
 use burn::prelude::*;
 use burn::tensor::TensorData;
 use rand::{Rng, SeedableRng};
@@ -17,13 +17,6 @@ pub struct HeadConfig {
 }
 
 impl HeadConfig {
-    /// A freshly initialised head on `device`.
-    pub fn init(&self, device: &Device) -> Head {
-        Head {
-            linear: LinearConfig::new(self.features, self.classes).init(device),
-        }
-    }
-
     /// A head initialised from `seed` with PyTorch's `nn.Linear` rule, U(-k, k), k = 1/sqrt(in),
     /// drawn on the host: the same numbers on every backend, so the CLI and the browser start
     /// from the same head and can be compared run for run.
