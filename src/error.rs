@@ -10,7 +10,7 @@ pub enum Error {
     #[error("recipe: {field}: {message}")]
     Recipe {
         /// The recipe field at fault, as it is spelled in JSON.
-        field: &'static str,
+        field: String,
         /// What is wrong with it.
         message: String,
     },

@@ -2,10 +2,12 @@
 //! (legacy pickle and zip, from a path), mapped onto a module with a per-architecture key table.
 //! Every failure names the file and, where there is one, the tensor.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use burn::store::{
-    KeyRemapper, ModuleSnapshot, PyTorchToBurnAdapter, PytorchStore, SafetensorsStore,
+    BurnToPyTorchAdapter, KeyRemapper, ModuleSnapshot, ModuleStore, PyTorchToBurnAdapter,
+    PytorchStore, SafetensorsStore,
 };
 
 use crate::{Error, Result};
@@ -25,7 +27,8 @@ pub enum WeightSource {
 }
 
 impl WeightSource {
-    fn name(&self) -> String {
+    /// The file's name for messages.
+    pub fn name(&self) -> String {
         match self {
             Self::Path(path) => path.display().to_string(),
             Self::Bytes { name, .. } => name.clone(),
@@ -80,6 +83,105 @@ fn read_head(source: &WeightSource) -> Result<Vec<u8>> {
             Ok(head)
         }
     }
+}
+
+/// Tensor names and shapes of a checkpoint, read without loading any tensor data: enough to
+/// tell the architecture and the number of classes before building the model.
+pub fn inspect(source: &WeightSource) -> Result<BTreeMap<String, Vec<usize>>> {
+    let file = source.name();
+    let fail = |message: String| Error::Weights {
+        file: file.clone(),
+        message,
+    };
+    let format = sniff(&read_head(source)?).ok_or_else(|| {
+        fail("not a .safetensors or PyTorch (.pth/.pt) file (unrecognised first bytes)".into())
+    })?;
+    let shapes = |all: &BTreeMap<String, burn::store::burn_pack::Tensor>| {
+        all.iter()
+            .map(|(k, t)| (k.clone(), t.shape.to_vec()))
+            .collect::<BTreeMap<_, _>>()
+    };
+    match (format, source) {
+        (Format::Safetensors, _) => {
+            let mut store = match source {
+                WeightSource::Path(path) => SafetensorsStore::from_file(path.clone()),
+                WeightSource::Bytes { bytes, .. } => {
+                    SafetensorsStore::from_bytes(Some(bytes.clone()))
+                }
+            };
+            Ok(shapes(store.get_all_tensors().map_err(|e| fail(e.to_string()))?))
+        }
+        (_, WeightSource::Path(path)) => {
+            let mut store = PytorchStore::from_file(path.clone());
+            Ok(shapes(store.get_all_tensors().map_err(|e| fail(e.to_string()))?))
+        }
+        (_, WeightSource::Bytes { .. }) => Err(fail(PTH_BYTES.into())),
+    }
+}
+
+const PTH_BYTES: &str = "PyTorch checkpoints can only be read from a file path for now; convert \
+                         it to .safetensors to load it from bytes (in the browser)";
+
+/// Save `module` as safetensors bytes under the checkpoint's own key names: `map` is the
+/// loader's (checkpoint prefix -> module prefix) table, applied in reverse, and Linear/BatchNorm
+/// tensors get PyTorch's layout and names. `extra` adds 0-d int64 tensors by name (BatchNorm's
+/// `num_batches_tracked`, which PyTorch's strict loading expects); `metadata` goes in the header.
+pub fn save_safetensors<M: ModuleSnapshot>(
+    module: &M,
+    map: &[(String, String)],
+    extra_i64: &[String],
+    metadata: &[(&str, String)],
+) -> Result<Vec<u8>> {
+    let fail = |message: String| Error::Weights {
+        file: "(export)".into(),
+        message,
+    };
+    let remapper = KeyRemapper::from_patterns(
+        map.iter()
+            .map(|(from, to)| (format!("^{}", regex_escape(to)), from.clone()))
+            .collect::<Vec<_>>(),
+    )
+    .map_err(|err| fail(format!("bad key map: {err}")))?;
+    let mut store = SafetensorsStore::from_bytes(None)
+        .with_to_adapter(BurnToPyTorchAdapter)
+        .remap(remapper);
+    for (key, value) in metadata {
+        store = store.metadata(*key, value.clone());
+    }
+    module
+        .save_into(&mut store)
+        .map_err(|err| fail(err.to_string()))?;
+    let bytes = store.get_bytes().map_err(|err| fail(err.to_string()))?;
+    add_i64_scalars(bytes, extra_i64).map_err(fail)
+}
+
+/// Append 0-d int64 zeros named `names` to a safetensors buffer (header rewritten, data kept).
+fn add_i64_scalars(bytes: Vec<u8>, names: &[String]) -> std::result::Result<Vec<u8>, String> {
+    if names.is_empty() {
+        return Ok(bytes);
+    }
+    let len = u64::from_le_bytes(bytes[..8].try_into().map_err(|_| "short buffer")?) as usize;
+    let mut header: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_slice(&bytes[8..8 + len]).map_err(|e| e.to_string())?;
+    let mut data = bytes[8 + len..].to_vec();
+    for name in names {
+        let start = data.len();
+        data.extend_from_slice(&0i64.to_le_bytes());
+        header.insert(
+            name.clone(),
+            serde_json::json!({"dtype": "I64", "shape": [], "data_offsets": [start, start + 8]}),
+        );
+    }
+    let mut json = serde_json::to_vec(&header).map_err(|e| e.to_string())?;
+    // The data section starts 8-byte aligned, as the safetensors writer pads it.
+    while (8 + json.len()) % 8 != 0 {
+        json.push(b' ');
+    }
+    let mut out = Vec::with_capacity(8 + json.len() + data.len());
+    out.extend_from_slice(&(json.len() as u64).to_le_bytes());
+    out.extend_from_slice(&json);
+    out.extend_from_slice(&data);
+    Ok(out)
 }
 
 /// What the loader checked, for reports.
@@ -144,13 +246,7 @@ pub fn load_into<M: ModuleSnapshot>(
                 .load_from(&mut store)
                 .map_err(|err| fail(err.to_string()))?
         }
-        (_, WeightSource::Bytes { .. }) => {
-            return Err(fail(
-                "PyTorch checkpoints can only be read from a file path for now; convert it to \
-                 .safetensors to load it from bytes (in the browser)"
-                    .into(),
-            ));
-        }
+        (_, WeightSource::Bytes { .. }) => return Err(fail(PTH_BYTES.into())),
     };
 
     if let Some(err) = result.errors.first() {

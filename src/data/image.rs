@@ -4,6 +4,8 @@
 
 use image::imageops::FilterType;
 use image::{DynamicImage, RgbImage, RgbaImage};
+use rand::Rng;
+use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
 use crate::{Error, Result};
@@ -51,23 +53,21 @@ impl Preprocess {
 
     /// Decode an encoded image file and transform it to `[3, crop, crop]` floats.
     pub fn file_bytes(&self, bytes: &[u8], name: &str) -> Result<Vec<f32>> {
-        let image = image::load_from_memory(bytes)
-            .map_err(|err| Error::Data(format!("{name}: not a readable image ({err})")))?;
-        Ok(self.image(image))
+        Ok(self.rgb(decode(bytes, name)?, None))
     }
 
     /// Transform RGBA pixels already decoded by the browser (`createImageBitmap` + canvas).
     pub fn rgba(&self, rgba: Vec<u8>, width: u32, height: u32, name: &str) -> Result<Vec<f32>> {
-        let image = RgbaImage::from_raw(width, height, rgba).ok_or_else(|| {
-            Error::Data(format!("{name}: pixel buffer is not {width}x{height} RGBA"))
-        })?;
-        Ok(self.image(DynamicImage::ImageRgba8(image)))
+        Ok(self.rgb(from_rgba(rgba, width, height, name)?, None))
     }
 
-    fn image(&self, image: DynamicImage) -> Vec<f32> {
-        // Grayscale is replicated to three channels; alpha is dropped as PIL's convert("RGB")
-        // does, so a transparent PNG gives what torchvision would see.
-        let rgb = resize_centre_crop(image.to_rgb8(), self.resize, self.crop);
+    /// `[3, crop, crop]` floats of a decoded image: the evaluation transform, or with `augment`
+    /// a random resized crop (area 25-100%, aspect 3/4-4/3) and a horizontal flip half the time.
+    pub fn rgb(&self, image: RgbImage, augment: Option<&mut ChaCha8Rng>) -> Vec<f32> {
+        let rgb = match augment {
+            None => resize_centre_crop(image, self.resize, self.crop),
+            Some(rng) => random_resized_crop(&image, self.crop, rng),
+        };
         rgb8_to_chw(
             rgb.as_raw(),
             self.crop as usize,
@@ -76,6 +76,58 @@ impl Preprocess {
             self.std,
         )
     }
+}
+
+/// Decode an encoded image (PNG, JPEG, WebP, GIF, BMP) to RGB: grayscale is replicated to three
+/// channels, alpha dropped as PIL's `convert("RGB")` does, so a transparent PNG gives what
+/// torchvision would see. The error names the item.
+pub fn decode(bytes: &[u8], name: &str) -> Result<RgbImage> {
+    let image = image::load_from_memory(bytes)
+        .map_err(|err| Error::Data(format!("{name}: not a readable image ({err})")))?;
+    Ok(image.to_rgb8())
+}
+
+/// RGB of RGBA pixels decoded by the browser, checking the buffer's size.
+pub fn from_rgba(rgba: Vec<u8>, width: u32, height: u32, name: &str) -> Result<RgbImage> {
+    let image = RgbaImage::from_raw(width, height, rgba).ok_or_else(|| {
+        Error::Data(format!("{name}: pixel buffer is not {width}x{height} RGBA"))
+    })?;
+    Ok(DynamicImage::ImageRgba8(image).to_rgb8())
+}
+
+/// torchvision's `RandomResizedCrop(side, scale=(0.25, 1), ratio=(3/4, 4/3))` then
+/// `RandomHorizontalFlip()`: up to ten tries for a crop that fits, else the centre square.
+pub fn random_resized_crop(image: &RgbImage, side: u32, rng: &mut impl Rng) -> RgbImage {
+    let (w, h) = image.dimensions();
+    let area = (w * h) as f64;
+    let mut region = None;
+    for _ in 0..10 {
+        let target = area * rng.random_range(0.25..=1.0);
+        let ratio = rng
+            .random_range((3.0f64 / 4.0).ln()..=(4.0f64 / 3.0).ln())
+            .exp();
+        let cw = (target * ratio).sqrt().round() as u32;
+        let ch = (target / ratio).sqrt().round() as u32;
+        if cw > 0 && ch > 0 && cw <= w && ch <= h {
+            region = Some((
+                rng.random_range(0..=w - cw),
+                rng.random_range(0..=h - ch),
+                cw,
+                ch,
+            ));
+            break;
+        }
+    }
+    let (x, y, cw, ch) = region.unwrap_or_else(|| {
+        let s = w.min(h);
+        ((w - s) / 2, (h - s) / 2, s, s)
+    });
+    let crop = image::imageops::crop_imm(image, x, y, cw, ch).to_image();
+    let mut out = image::imageops::resize(&crop, side, side, FilterType::Triangle);
+    if rng.random_bool(0.5) {
+        image::imageops::flip_horizontal_in_place(&mut out);
+    }
+    out
 }
 
 /// Bilinear resize of the shorter side to `resize` (the longer as `int(resize * long / short)`,
@@ -151,6 +203,22 @@ mod tests {
         let peak = row.iter().enumerate().max_by_key(|(_, v)| **v).unwrap().0;
         assert!((111..=113).contains(&peak), "marker at {peak}");
         assert_eq!(*out.get_pixel(5, 5), image::Rgb([10, 20, 30]));
+    }
+
+    #[test]
+    fn augmentation_is_seeded_and_changes_the_crop() {
+        use rand::SeedableRng;
+        let image = RgbImage::from_fn(300, 200, |x, y| image::Rgb([x as u8, y as u8, 7]));
+        let pre = Preprocess::default();
+        let draw = |seed| {
+            let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+            pre.rgb(image.clone(), Some(&mut rng))
+        };
+        assert_eq!(draw(1), draw(1));
+        assert_ne!(draw(1), draw(2));
+        assert_eq!(draw(1).len(), pre.len());
+        let plain = pre.rgb(image.clone(), None);
+        assert_ne!(draw(1), plain);
     }
 
     #[test]

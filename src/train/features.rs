@@ -5,97 +5,76 @@ use burn::prelude::*;
 use burn::tensor::TensorData;
 use web_time::Instant;
 
+use super::run::compute;
 use super::{Control, Progress};
 use crate::data::FeatureSet;
-use crate::models::MobileNetV2;
+use crate::data::image::Preprocess;
+use crate::data::source::{ImageSource, load_batch};
+use crate::models::ImageModel;
 use crate::{Error, Result};
 
-/// Pooled features of the images that could be read, and the ones that could not.
+/// Pooled features of the images that could be read.
 #[derive(Debug, Clone)]
 pub struct Extracted {
-    /// One row per readable image, in input order.
+    /// One row per readable image, in the order of the rows asked for.
     pub set: FeatureSet,
-    /// Index into the input of each row of `set`.
+    /// Source row of each row of `set`.
     pub rows: Vec<usize>,
-    /// (item name, reason) for each image left out.
-    pub skipped: Vec<(String, String)>,
     /// Wall time in seconds.
     pub seconds: f64,
 }
 
-/// Run `backbone` (eval mode) over `count` images, `batch` at a time. `load(i)` returns item
-/// `i`'s name, label and preprocessed `[3, side, side]` pixels, or an error that skips it (the
-/// run goes on and reports it).
+/// Run `model`'s backbone (eval mode) over `rows` of `source`, `batch` images at a time.
+/// Unreadable images are left out and added to `skipped` as (name, reason); the run goes on.
 #[allow(clippy::too_many_arguments)]
 pub async fn extract(
-    backbone: &MobileNetV2,
-    classes: Vec<String>,
-    count: usize,
-    side: usize,
+    model: &ImageModel,
+    source: &dyn ImageSource,
+    rows: &[usize],
+    pre: &Preprocess,
     batch: usize,
     device: &Device,
-    load: &mut dyn FnMut(usize) -> (String, u32, Result<Vec<f32>>),
+    skipped: &mut Vec<(String, String)>,
     on_progress: &mut dyn FnMut(&Progress) -> Control,
 ) -> Result<Extracted> {
     let start = Instant::now();
-    let per_image = 3 * side * side;
-    let (mut features, mut labels, mut rows, mut skipped) =
-        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-    let mut dim = 0;
-    let mut next = 0;
-    while next < count {
-        let mut pixels = Vec::with_capacity(batch * per_image);
-        let mut batch_rows = Vec::new();
-        while batch_rows.len() < batch && next < count {
-            let (name, label, result) = load(next);
-            match result {
-                Ok(x) if x.len() == per_image => {
-                    pixels.extend_from_slice(&x);
-                    batch_rows.push((next, label));
-                }
-                Ok(x) => skipped.push((name, format!("{} values, expected {per_image}", x.len()))),
-                // Data errors already name the item; keep the reason alone.
-                Err(Error::Data(reason)) => skipped.push((name, reason)),
-                Err(err) => skipped.push((name, err.to_string())),
-            }
-            next += 1;
-        }
-        if batch_rows.is_empty() {
-            continue;
-        }
-        let n = batch_rows.len();
-        let x = Tensor::<4>::from_data(TensorData::new(pixels, [n, 3, side, side]), device);
-        let pooled = backbone.features(x);
-        dim = pooled.dims()[1];
-        let data = pooled
-            .into_data_async()
-            .await
-            .map_err(|err| Error::Compute(err.to_string()))?;
-        features.extend(data.iter::<f32>());
-        for (row, label) in batch_rows {
-            rows.push(row);
-            labels.push(label);
+    let side = pre.crop as usize;
+    let (mut features, mut labels, mut kept) = (Vec::new(), Vec::new(), Vec::new());
+    let mut dim = model.feature_dim();
+    let mut done = 0;
+    for chunk in rows.chunks(batch.max(1)) {
+        let b = load_batch(source, chunk, pre, None, skipped).await;
+        done += chunk.len();
+        if !b.rows.is_empty() {
+            let n = b.rows.len();
+            let x = Tensor::<4>::from_data(TensorData::new(b.pixels, [n, 3, side, side]), device);
+            let pooled = model.features(x);
+            dim = pooled.dims()[1];
+            let data = pooled.into_data_async().await.map_err(compute)?;
+            features.extend(data.iter::<f32>());
+            labels.extend(b.labels.iter().map(|&l| l as u32));
+            kept.extend(b.rows);
         }
         let elapsed = start.elapsed().as_secs_f64().max(1e-9);
         let event = Progress::Features {
-            done: next,
-            total: count,
-            throughput: rows.len() as f64 / elapsed,
-            eta_s: (count - next) as f64 * elapsed / next as f64,
+            done,
+            total: rows.len(),
+            throughput: kept.len() as f64 / elapsed,
+            eta_s: (rows.len() - done) as f64 * elapsed / done as f64,
         };
         if on_progress(&event) == Control::Cancel {
             return Err(Error::Cancelled);
         }
     }
-    if rows.is_empty() {
+    if kept.is_empty() {
         return Err(Error::Data(format!(
-            "none of the {count} images could be read"
+            "none of the {} images could be read",
+            rows.len()
         )));
     }
     Ok(Extracted {
-        set: FeatureSet::new(dim, classes, features, labels)?,
-        rows,
-        skipped,
+        set: FeatureSet::new(dim, source.classes().to_vec(), features, labels)?,
+        rows: kept,
         seconds: start.elapsed().as_secs_f64(),
     })
 }

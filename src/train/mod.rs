@@ -1,10 +1,17 @@
-//! Training: the [`Recipe`] says what to do; the loop does it and reports [`Progress`].
+//! Training: the [`Recipe`] says what to do; the loops do it and report [`Progress`].
 
 pub mod features;
 pub mod head;
+pub mod images;
+pub mod metrics;
+pub mod pipeline;
 pub mod progress;
 pub mod recipe;
+pub mod run;
 
-pub use head::{HeadReport, train_head};
+pub use head::train_head;
+pub use metrics::Metrics;
+pub use pipeline::{RunReport, finetune_images};
 pub use progress::{Control, Progress};
-pub use recipe::{HeadPhase, Recipe};
+pub use recipe::{FinetunePhase, HeadPhase, Recipe};
+pub use run::PhaseReport;

@@ -1,19 +1,23 @@
 //! The recipe: every choice a training run makes, as one serde struct with documented defaults.
-//! The CLI's flags, the page's form and the tests all build one of these.
+//! The CLI's flags, the page's form and the tests all build one of these; the recipe, not code,
+//! decides which phases run.
 
 use serde::{Deserialize, Serialize};
 
 use crate::{Error, Result};
 
-/// A whole training run.
+/// A whole training run: phase 1 (the new head on the frozen backbone), then optionally
+/// phase 2 (unfreeze and train the whole model at a lower backbone learning rate).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Recipe {
-    /// Phase 1: the new head alone, on fixed (cached) features.
+    /// Phase 1: the new head alone.
     pub head: HeadPhase,
-    /// Fraction of each class held out for validation.
+    /// Phase 2, or `null` to stop after the head.
+    pub finetune: Option<FinetunePhase>,
+    /// Fraction of each class held out for validation (unused with a validation folder).
     pub val_fraction: f64,
-    /// Seed for the split, shuffling and initialisation.
+    /// Seed for the split, shuffling, augmentation and initialisation.
     pub seed: u64,
 }
 
@@ -21,13 +25,47 @@ impl Default for Recipe {
     fn default() -> Self {
         Self {
             head: HeadPhase::default(),
+            finetune: Some(FinetunePhase::default()),
             val_fraction: 0.2,
             seed: 42,
         }
     }
 }
 
-/// Head-only training with AdamW.
+/// The optimiser of a phase.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OptimizerKind {
+    /// AdamW (decoupled weight decay), betas 0.9/0.999, eps 1e-8.
+    Adamw,
+    /// SGD with momentum (`Phase::momentum`) and L2 weight decay.
+    Sgd,
+}
+
+/// How the learning rate moves over a phase, after the linear warmup.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Schedule {
+    /// Constant.
+    Constant,
+    /// Half a cosine from the peak to 0 at the last step.
+    Cosine,
+    /// Straight line from the peak to 0 at the last step.
+    Linear,
+}
+
+/// Which part of the backbone phase 2 trains.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Unfreeze {
+    /// Every layer.
+    All,
+    /// Only the last N blocks of the backbone (the head always trains).
+    Last(usize),
+}
+
+/// Phase 1: head-only training. Without augmentation the frozen backbone's features are
+/// computed once and cached; with it they are recomputed on augmented images every epoch.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct HeadPhase {
@@ -35,10 +73,24 @@ pub struct HeadPhase {
     pub epochs: usize,
     /// Rows per step.
     pub batch_size: usize,
-    /// AdamW learning rate.
+    /// Optimiser.
+    pub optimizer: OptimizerKind,
+    /// Peak learning rate.
     pub lr: f64,
-    /// AdamW decoupled weight decay.
+    /// Momentum (SGD only).
+    pub momentum: f64,
+    /// Weight decay (decoupled for AdamW, L2 for SGD).
     pub weight_decay: f32,
+    /// Learning-rate schedule after warmup.
+    pub schedule: Schedule,
+    /// Steps of linear warmup from 0 to the peak.
+    pub warmup_steps: usize,
+    /// Label smoothing in [0, 1).
+    pub label_smoothing: f32,
+    /// Stop after this many epochs without a better validation accuracy (`null`: never).
+    pub early_stopping: Option<usize>,
+    /// Random resized crop + horizontal flip on training images (seeded).
+    pub augment: bool,
 }
 
 impl Default for HeadPhase {
@@ -47,9 +99,206 @@ impl Default for HeadPhase {
         Self {
             epochs: 10,
             batch_size: 32,
+            optimizer: OptimizerKind::Adamw,
             lr: 1e-3,
+            momentum: 0.9,
             weight_decay: 0.01,
+            schedule: Schedule::Constant,
+            warmup_steps: 0,
+            label_smoothing: 0.0,
+            early_stopping: None,
+            augment: false,
         }
+    }
+}
+
+/// Phase 2: the whole model (or its last blocks) with BatchNorm statistics frozen, the backbone
+/// at a lower learning rate than the head.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct FinetunePhase {
+    /// Passes over the training images.
+    pub epochs: usize,
+    /// Images per step.
+    pub batch_size: usize,
+    /// Optimiser.
+    pub optimizer: OptimizerKind,
+    /// Peak learning rate of the head.
+    pub lr: f64,
+    /// Peak learning rate of the backbone (about 10x lower than the head's).
+    pub backbone_lr: f64,
+    /// Momentum (SGD only).
+    pub momentum: f64,
+    /// Weight decay (decoupled for AdamW, L2 for SGD).
+    pub weight_decay: f32,
+    /// Learning-rate schedule after warmup.
+    pub schedule: Schedule,
+    /// Steps of linear warmup from 0 to the peak.
+    pub warmup_steps: usize,
+    /// Label smoothing in [0, 1).
+    pub label_smoothing: f32,
+    /// Stop after this many epochs without a better validation accuracy (`null`: never).
+    pub early_stopping: Option<usize>,
+    /// Random resized crop + horizontal flip on training images (seeded).
+    pub augment: bool,
+    /// `"all"` or `{"last": N}` blocks of the backbone.
+    pub unfreeze: Unfreeze,
+}
+
+impl Default for FinetunePhase {
+    fn default() -> Self {
+        // Then all layers with BN statistics frozen, AdamW 1e-4 backbone / 1e-3 head, 3 epochs.
+        Self {
+            epochs: 3,
+            batch_size: 32,
+            optimizer: OptimizerKind::Adamw,
+            lr: 1e-3,
+            backbone_lr: 1e-4,
+            momentum: 0.9,
+            weight_decay: 0.01,
+            schedule: Schedule::Constant,
+            warmup_steps: 0,
+            label_smoothing: 0.0,
+            early_stopping: None,
+            augment: false,
+            unfreeze: Unfreeze::All,
+        }
+    }
+}
+
+/// What the training loop needs of either phase.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PhaseSpec {
+    /// "head" or "finetune", for progress events and messages.
+    pub name: &'static str,
+    /// Passes over the data.
+    pub epochs: usize,
+    /// Rows per step.
+    pub batch_size: usize,
+    /// Optimiser.
+    pub optimizer: OptimizerKind,
+    /// Peak learning rate of the head.
+    pub lr: f64,
+    /// Peak learning rate of the backbone (phase 2).
+    pub backbone_lr: f64,
+    /// SGD momentum.
+    pub momentum: f64,
+    /// Weight decay.
+    pub weight_decay: f32,
+    /// Schedule after warmup.
+    pub schedule: Schedule,
+    /// Warmup steps.
+    pub warmup_steps: usize,
+    /// Label smoothing.
+    pub label_smoothing: f32,
+    /// Early-stopping patience in epochs.
+    pub early_stopping: Option<usize>,
+    /// Augment training images.
+    pub augment: bool,
+}
+
+impl HeadPhase {
+    /// This phase as the loop sees it.
+    pub fn spec(&self) -> PhaseSpec {
+        PhaseSpec {
+            name: "head",
+            epochs: self.epochs,
+            batch_size: self.batch_size,
+            optimizer: self.optimizer,
+            lr: self.lr,
+            backbone_lr: 0.0,
+            momentum: self.momentum,
+            weight_decay: self.weight_decay,
+            schedule: self.schedule,
+            warmup_steps: self.warmup_steps,
+            label_smoothing: self.label_smoothing,
+            early_stopping: self.early_stopping,
+            augment: self.augment,
+        }
+    }
+}
+
+impl FinetunePhase {
+    /// This phase as the loop sees it.
+    pub fn spec(&self) -> PhaseSpec {
+        PhaseSpec {
+            name: "finetune",
+            epochs: self.epochs,
+            batch_size: self.batch_size,
+            optimizer: self.optimizer,
+            lr: self.lr,
+            backbone_lr: self.backbone_lr,
+            momentum: self.momentum,
+            weight_decay: self.weight_decay,
+            schedule: self.schedule,
+            warmup_steps: self.warmup_steps,
+            label_smoothing: self.label_smoothing,
+            early_stopping: self.early_stopping,
+            augment: self.augment,
+        }
+    }
+}
+
+impl PhaseSpec {
+    /// Learning-rate multiplier (0..=1) of step `step` (from 0) of `total`: linear warmup,
+    /// then the schedule down from the peak.
+    pub fn lr_factor(&self, step: usize, total: usize) -> f64 {
+        if step < self.warmup_steps {
+            return (step + 1) as f64 / (self.warmup_steps + 1) as f64;
+        }
+        let span = total.saturating_sub(self.warmup_steps).max(1) as f64;
+        let t = ((step - self.warmup_steps) as f64 / span).min(1.0);
+        match self.schedule {
+            Schedule::Constant => 1.0,
+            Schedule::Cosine => 0.5 * (1.0 + (std::f64::consts::PI * t).cos()),
+            Schedule::Linear => 1.0 - t,
+        }
+    }
+
+    fn validate(&self, backbone: bool) -> Result<()> {
+        let bad = |name: &str, message: String| {
+            Err(Error::Recipe {
+                field: format!("{}.{name}", self.name),
+                message,
+            })
+        };
+        if self.epochs == 0 {
+            return bad("epochs", "must be at least 1".into());
+        }
+        if self.batch_size == 0 {
+            return bad("batch_size", "must be at least 1".into());
+        }
+        let mut lrs = vec![("lr", self.lr)];
+        if backbone {
+            lrs.push(("backbone_lr", self.backbone_lr));
+        }
+        for (name, lr) in lrs {
+            if !(lr.is_finite() && lr > 0.0) {
+                return bad(name, format!("{lr} is not a positive learning rate"));
+            }
+        }
+        if !(self.weight_decay.is_finite() && self.weight_decay >= 0.0) {
+            return bad(
+                "weight_decay",
+                format!("{} is not a non-negative weight decay", self.weight_decay),
+            );
+        }
+        if !(0.0..1.0).contains(&self.momentum) {
+            return bad(
+                "momentum",
+                format!("{} is outside [0, 1)", self.momentum),
+            );
+        }
+        if !(0.0..1.0).contains(&self.label_smoothing) {
+            return bad(
+                "label_smoothing",
+                format!("{} is outside [0, 1)", self.label_smoothing),
+            );
+        }
+        if self.early_stopping == Some(0) {
+            return bad("early_stopping", "patience must be at least 1 epoch".into());
+        }
+        Ok(())
     }
 }
 
@@ -57,7 +306,7 @@ impl Recipe {
     /// Parse JSON, naming the field at fault.
     pub fn from_json(text: &str) -> Result<Self> {
         let recipe: Self = serde_json::from_str(text).map_err(|err| Error::Recipe {
-            field: "(json)",
+            field: "(json)".into(),
             message: err.to_string(),
         })?;
         recipe.validate()?;
@@ -66,31 +315,23 @@ impl Recipe {
 
     /// Check every field's range before any work starts.
     pub fn validate(&self) -> Result<()> {
-        let bad = |field, message: String| Err(Error::Recipe { field, message });
         if !(0.0..1.0).contains(&self.val_fraction) {
-            return bad(
-                "val_fraction",
-                format!("{} is outside [0, 1)", self.val_fraction),
-            );
+            return Err(Error::Recipe {
+                field: "val_fraction".into(),
+                message: format!("{} is outside [0, 1)", self.val_fraction),
+            });
         }
-        let h = &self.head;
-        if h.epochs == 0 {
-            return bad("head.epochs", "must be at least 1".into());
-        }
-        if h.batch_size == 0 {
-            return bad("head.batch_size", "must be at least 1".into());
-        }
-        if !(h.lr.is_finite() && h.lr > 0.0) {
-            return bad(
-                "head.lr",
-                format!("{} is not a positive learning rate", h.lr),
-            );
-        }
-        if !(h.weight_decay.is_finite() && h.weight_decay >= 0.0) {
-            return bad(
-                "head.weight_decay",
-                format!("{} is not a non-negative weight decay", h.weight_decay),
-            );
+        self.head.spec().validate(false)?;
+        if let Some(finetune) = &self.finetune {
+            finetune.spec().validate(true)?;
+            if finetune.unfreeze == Unfreeze::Last(0) {
+                return Err(Error::Recipe {
+                    field: "finetune.unfreeze".into(),
+                    message: "{\"last\": 0} trains no backbone block; set \"finetune\": null \
+                              to stop after the head"
+                        .into(),
+                });
+            }
         }
         Ok(())
     }
@@ -108,21 +349,52 @@ mod tests {
         let partial = Recipe::from_json(r#"{"head": {"epochs": 3}}"#).unwrap();
         assert_eq!(partial.head.epochs, 3);
         assert_eq!(partial.head.lr, 1e-3);
+        assert_eq!(partial.finetune.as_ref().unwrap().epochs, 3);
+        let no_phase_2 = Recipe::from_json(r#"{"finetune": null}"#).unwrap();
+        assert_eq!(no_phase_2.finetune, None);
+        let last = Recipe::from_json(
+            r#"{"finetune": {"unfreeze": {"last": 4}, "optimizer": "sgd", "schedule": "cosine"}}"#,
+        )
+        .unwrap();
+        let f = last.finetune.unwrap();
+        assert_eq!(f.unfreeze, Unfreeze::Last(4));
+        assert_eq!(f.optimizer, OptimizerKind::Sgd);
+        assert_eq!(f.backbone_lr, 1e-4);
     }
 
     #[test]
     fn bad_fields_are_named() {
-        let err = Recipe::from_json(r#"{"head": {"lr": 0}}"#)
-            .unwrap_err()
-            .to_string();
-        assert!(err.contains("head.lr"), "{err}");
-        let err = Recipe::from_json(r#"{"head": {"learning_rate": 1}}"#)
-            .unwrap_err()
-            .to_string();
-        assert!(err.contains("learning_rate"), "{err}");
-        let err = Recipe::from_json(r#"{"val_fraction": 1.5}"#)
-            .unwrap_err()
-            .to_string();
-        assert!(err.contains("val_fraction"), "{err}");
+        for (json, field) in [
+            (r#"{"head": {"lr": 0}}"#, "head.lr"),
+            (r#"{"head": {"learning_rate": 1}}"#, "learning_rate"),
+            (r#"{"val_fraction": 1.5}"#, "val_fraction"),
+            (r#"{"finetune": {"backbone_lr": -1}}"#, "finetune.backbone_lr"),
+            (r#"{"finetune": {"label_smoothing": 1}}"#, "finetune.label_smoothing"),
+            (r#"{"head": {"optimizer": "adam"}}"#, "adam"),
+            (r#"{"finetune": {"unfreeze": {"last": 0}}}"#, "finetune.unfreeze"),
+            (r#"{"head": {"early_stopping": 0}}"#, "head.early_stopping"),
+        ] {
+            let err = Recipe::from_json(json).unwrap_err().to_string();
+            assert!(err.contains(field), "{json}: {err}");
+        }
+    }
+
+    #[test]
+    fn warmup_then_schedules() {
+        let mut spec = FinetunePhase {
+            warmup_steps: 4,
+            schedule: Schedule::Cosine,
+            ..Default::default()
+        }
+        .spec();
+        let f: Vec<f64> = (0..14).map(|s| spec.lr_factor(s, 14)).collect();
+        assert!((f[0] - 0.2).abs() < 1e-12 && (f[3] - 0.8).abs() < 1e-12, "{f:?}");
+        assert_eq!(f[4], 1.0);
+        assert!(f.windows(2).skip(4).all(|w| w[1] < w[0]), "{f:?}");
+        assert!((f[9] - 0.5).abs() < 1e-12, "cosine is half way at the middle: {f:?}");
+        spec.schedule = Schedule::Linear;
+        assert!((spec.lr_factor(9, 14) - 0.5).abs() < 1e-12);
+        spec.schedule = Schedule::Constant;
+        assert_eq!(spec.lr_factor(13, 14), 1.0);
     }
 }

@@ -1,0 +1,114 @@
+//! Training on images through the backbone: phase 2 (the unfrozen blocks and the head, BatchNorm
+//! statistics frozen, two learning rates), and phase 1 when it augments (the backbone frozen,
+//! so its features are recomputed on each epoch's augmented images).
+
+use burn::prelude::*;
+use burn::tensor::TensorData;
+use rand::{SeedableRng, seq::SliceRandom};
+use rand_chacha::ChaCha8Rng;
+
+use super::recipe::{PhaseSpec, Unfreeze};
+use super::run::{PhaseReport, PhaseRun, compute};
+use super::{Control, Progress};
+use crate::data::image::Preprocess;
+use crate::data::source::{ImageSource, load_batch};
+use crate::models::ImageModel;
+use crate::{Error, Result};
+
+/// Train `model` (on `device`, plain) on `train_rows` of `source`: with `unfreeze = None` only
+/// the classifier trains. Validates on `val_rows` after each epoch and returns the kept model
+/// (best validation epoch; plain device), the report and the kept epoch's predictions.
+#[allow(clippy::too_many_arguments)]
+pub async fn train_images(
+    model: ImageModel,
+    source: &dyn ImageSource,
+    train_rows: &[usize],
+    val_rows: &[usize],
+    spec: &PhaseSpec,
+    unfreeze: Option<Unfreeze>,
+    seed: u64,
+    pre: &Preprocess,
+    device: &Device,
+    skipped: &mut Vec<(String, String)>,
+    on_progress: &mut dyn FnMut(&Progress) -> Control,
+) -> Result<(ImageModel, PhaseReport, Option<(Vec<u32>, Vec<u32>)>)> {
+    if train_rows.is_empty() {
+        return Err(Error::Data("no training images".into()));
+    }
+    let ad = device.clone().autodiff();
+    // `train()` leaves the validation state a kept (`valid()`) model carries.
+    let (mut model, head_group) = model.fork(&ad).train().trainable(unfreeze)?;
+    let head_group = unfreeze.map(|_| head_group);
+    let mut run = PhaseRun::new(spec, train_rows.len(), val_rows.len(), head_group, &ad);
+    // A stream of its own, so phase 2's order differs from phase 1's for the same seed.
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    rng.set_stream(if unfreeze.is_some() { 2 } else { 1 });
+    let mut order = train_rows.to_vec();
+    let side = pre.crop as usize;
+    let mut kept = None;
+    for epoch in 1..=spec.epochs {
+        order.shuffle(&mut rng);
+        for chunk in order.chunks(spec.batch_size) {
+            let augment = spec.augment.then_some((seed, epoch));
+            let b = load_batch(source, chunk, pre, augment, skipped).await;
+            if b.rows.is_empty() {
+                continue;
+            }
+            let x = Tensor::<4>::from_data(
+                TensorData::new(b.pixels, [b.rows.len(), 3, side, side]),
+                &ad,
+            );
+            let logits = model.forward(x);
+            model = run.step(model, logits, &b.labels, epoch, on_progress).await?;
+        }
+        let (truth, predicted) = if val_rows.is_empty() {
+            (Vec::new(), None)
+        } else {
+            let (t, p) = predict(&model.valid(), source, val_rows, pre, spec.batch_size, device, skipped)
+                .await?;
+            (t, Some(p))
+        };
+        let end = run.end_epoch(epoch, truth, predicted, on_progress)?;
+        if end.improved {
+            kept = Some(model.valid());
+        }
+        if end.stop {
+            break;
+        }
+    }
+    let (report, predictions) = run.finish();
+    Ok((kept.unwrap_or_else(|| model.valid()), report, predictions))
+}
+
+/// Labels and arg-max predictions of the readable `rows` of `source` under `model` (eval mode).
+pub async fn predict(
+    model: &ImageModel,
+    source: &dyn ImageSource,
+    rows: &[usize],
+    pre: &Preprocess,
+    batch: usize,
+    device: &Device,
+    skipped: &mut Vec<(String, String)>,
+) -> Result<(Vec<u32>, Vec<u32>)> {
+    let side = pre.crop as usize;
+    let (mut truth, mut predicted) = (Vec::new(), Vec::new());
+    for chunk in rows.chunks(batch.max(1)) {
+        let b = load_batch(source, chunk, pre, None, skipped).await;
+        if b.rows.is_empty() {
+            continue;
+        }
+        let x = Tensor::<4>::from_data(
+            TensorData::new(b.pixels, [b.rows.len(), 3, side, side]),
+            device,
+        );
+        let p = model
+            .forward(x)
+            .argmax(1)
+            .into_data_async()
+            .await
+            .map_err(compute)?;
+        predicted.extend(p.iter::<i64>().map(|v| v as u32));
+        truth.extend(b.labels.iter().map(|&l| l as u32));
+    }
+    Ok((truth, predicted))
+}

@@ -1,0 +1,168 @@
+//! The whole image recipe: split, phase 1 (cached features, or augmented images through the
+//! frozen backbone), optional phase 2, metrics of the kept model. The CLI and the browser both
+//! call [`finetune_images`]; only where the images come from differs.
+
+use burn::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use super::metrics::Metrics;
+use super::run::PhaseReport;
+use super::{Control, Progress, Recipe, features, head, images};
+use crate::data::ImageSource;
+use crate::data::split::stratified;
+use crate::models::ImageModel;
+use crate::{Error, Result};
+
+/// What a run produced besides the model.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunReport {
+    /// Class names, indexed by label.
+    pub classes: Vec<String>,
+    /// Architecture name.
+    pub arch: String,
+    /// Images in the training and validation splits (before unreadable ones were left out).
+    pub train_images: usize,
+    /// See `train_images`.
+    pub val_images: usize,
+    /// Phase 1's feature cache: (images, seconds), when it was used.
+    pub features: Option<(usize, f64)>,
+    /// One report per phase that ran.
+    pub phases: Vec<PhaseReport>,
+    /// Metrics of the kept model on the validation images (none without validation images).
+    pub metrics: Option<Metrics>,
+    /// Images left out, as (name, reason).
+    pub skipped: Vec<(String, String)>,
+}
+
+/// Fine-tune `model` on `source` per `recipe`: `split` gives (train rows, validation rows)
+/// (a validation folder), else the recipe's stratified split is used. `feature_batch` images
+/// go through the backbone at a time when caching features. Returns the kept model (the best
+/// validation epoch of the last phase, with the new head) and the report.
+pub async fn finetune_images(
+    model: ImageModel,
+    source: &dyn ImageSource,
+    split: Option<(Vec<usize>, Vec<usize>)>,
+    recipe: &Recipe,
+    feature_batch: usize,
+    device: &Device,
+    on_progress: &mut dyn FnMut(&Progress) -> Control,
+) -> Result<(ImageModel, RunReport)> {
+    recipe.validate()?;
+    let classes = source.classes().to_vec();
+    if classes.len() < 2 {
+        return Err(Error::Data(format!(
+            "a classifier needs at least 2 classes, the data has {}",
+            classes.len()
+        )));
+    }
+    let (train, val) = split.unwrap_or_else(|| {
+        stratified(&source.labels(), classes.len(), recipe.val_fraction, recipe.seed)
+    });
+    if train.is_empty() {
+        return Err(Error::Data("no training images left after the validation split".into()));
+    }
+    let pre = model.arch().preprocess();
+    let mut report = RunReport {
+        classes: classes.clone(),
+        arch: model.arch().name().into(),
+        train_images: train.len(),
+        val_images: val.len(),
+        features: None,
+        phases: Vec::new(),
+        metrics: None,
+        skipped: Vec::new(),
+    };
+
+    // Phase 1: the new head, seeded, on the frozen backbone.
+    let head_spec = recipe.head.spec();
+    let (mut model, mut predicted, mut train, mut val) = if head_spec.augment {
+        let head = crate::models::HeadConfig::new(model.feature_dim(), classes.len())
+            .init_seeded(recipe.seed, device);
+        let (model, phase, predicted) = images::train_images(
+            model.with_head(head),
+            source,
+            &train,
+            &val,
+            &head_spec,
+            None,
+            recipe.seed,
+            &pre,
+            device,
+            &mut report.skipped,
+            on_progress,
+        )
+        .await?;
+        report.phases.push(phase);
+        (model, predicted, train, val)
+    } else {
+        let mut rows = [train.as_slice(), val.as_slice()].concat();
+        rows.sort_unstable();
+        let cache = features::extract(
+            &model,
+            source,
+            &rows,
+            &pre,
+            feature_batch,
+            device,
+            &mut report.skipped,
+            on_progress,
+        )
+        .await?;
+        report.features = Some((cache.rows.len(), cache.seconds));
+        // Rows of the cache (index into `cache.rows`) for each split; unreadable images are gone.
+        let in_val: std::collections::HashSet<usize> = val.iter().copied().collect();
+        let (mut train_idx, mut val_idx) = (Vec::new(), Vec::new());
+        for (i, row) in cache.rows.iter().enumerate() {
+            if in_val.contains(row) {
+                val_idx.push(i);
+            } else {
+                train_idx.push(i);
+            }
+        }
+        let (head, phase, predicted) = head::train_head_rows(
+            &cache.set,
+            &train_idx,
+            &val_idx,
+            &head_spec,
+            recipe.seed,
+            device,
+            on_progress,
+        )
+        .await?;
+        report.phases.push(phase);
+        let train = train_idx.iter().map(|&i| cache.rows[i]).collect();
+        let val = val_idx.iter().map(|&i| cache.rows[i]).collect();
+        (model.with_head(head), predicted, train, val)
+    };
+    if train.is_empty() {
+        return Err(Error::Data("none of the training images could be read".into()));
+    }
+
+    // Phase 2: unfreeze (all or the last blocks), BatchNorm statistics frozen.
+    if let Some(finetune) = &recipe.finetune {
+        // Images that failed once are not read again.
+        let bad: std::collections::HashSet<String> =
+            report.skipped.iter().map(|(n, _)| n.clone()).collect();
+        train.retain(|&r| !bad.contains(&source.name(r)));
+        val.retain(|&r| !bad.contains(&source.name(r)));
+        let (tuned, phase, p) = images::train_images(
+            model,
+            source,
+            &train,
+            &val,
+            &finetune.spec(),
+            Some(finetune.unfreeze),
+            recipe.seed,
+            &pre,
+            device,
+            &mut report.skipped,
+            on_progress,
+        )
+        .await?;
+        report.phases.push(phase);
+        model = tuned;
+        predicted = p;
+    }
+    report.metrics = predicted.map(|(truth, p)| Metrics::new(&classes, &truth, &p));
+    Ok((model, report))
+}

@@ -1,0 +1,250 @@
+//! What every phase's loop shares: the optimiser and its per-group learning rates, the
+//! schedule, the loss, progress events with throughput and ETA, cancellation, the best
+//! validation epoch and early stopping.
+
+use burn::module::{Module, ParamGroup};
+use burn::nn::loss::{CrossEntropyLoss, CrossEntropyLossConfig};
+use burn::optim::decay::WeightDecayConfig;
+use burn::optim::lr_scheduler::module_lr_scheduler::{ModuleLearningRate, ModuleLrScheduler};
+use burn::optim::momentum::MomentumConfig;
+use burn::optim::{AdamWConfig, GradientsParams, ModuleOptimizer, SgdConfig};
+use burn::prelude::*;
+use burn::tensor::TensorData;
+use serde::{Deserialize, Serialize};
+use web_time::Instant;
+
+use super::recipe::{OptimizerKind, PhaseSpec};
+use super::{Control, Progress};
+use crate::{Error, Result};
+
+/// What one phase did.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PhaseReport {
+    /// "head" or "finetune".
+    pub phase: String,
+    /// Loss of each step, in order.
+    pub losses: Vec<f32>,
+    /// Validation accuracy after each epoch (empty without validation rows).
+    pub val_accuracy: Vec<f64>,
+    /// Epoch (from 1) whose model was kept: the best validation accuracy, else the last.
+    pub best_epoch: usize,
+    /// True when early stopping ended the phase before its last epoch.
+    pub stopped_early: bool,
+    /// Rows trained on.
+    pub train_rows: usize,
+    /// Rows validated on.
+    pub val_rows: usize,
+    /// Wall time of the phase in seconds (validation included).
+    pub seconds: f64,
+    /// Training rows per second over the whole phase (loading and validation included).
+    pub throughput: f64,
+}
+
+impl PhaseReport {
+    /// Mean of the first and last `n` step losses, to say whether the loss fell.
+    pub fn loss_drop(&self, n: usize) -> (f32, f32) {
+        let n = n.clamp(1, self.losses.len().max(1));
+        let mean = |s: &[f32]| s.iter().sum::<f32>() / s.len().max(1) as f32;
+        (
+            mean(&self.losses[..n.min(self.losses.len())]),
+            mean(&self.losses[self.losses.len().saturating_sub(n)..]),
+        )
+    }
+
+    /// Validation accuracy of the kept epoch.
+    pub fn best_val_accuracy(&self) -> Option<f64> {
+        self.val_accuracy.get(self.best_epoch.checked_sub(1)?).copied()
+    }
+}
+
+pub(crate) fn compute(err: impl std::fmt::Display) -> Error {
+    Error::Compute(err.to_string())
+}
+
+/// How an epoch ended.
+pub(crate) struct EpochEnd {
+    /// This epoch is the best so far (keep its model).
+    pub improved: bool,
+    /// Early stopping says stop.
+    pub stop: bool,
+}
+
+/// One phase in progress.
+pub(crate) struct PhaseRun {
+    spec: PhaseSpec,
+    head_group: Option<ParamGroup>,
+    optim: ModuleOptimizer,
+    loss_fn: CrossEntropyLoss,
+    total_steps: usize,
+    start: Instant,
+    rows_done: usize,
+    epoch_loss: (f32, usize),
+    best: Option<f64>,
+    since_best: usize,
+    /// (labels, predictions) of the kept epoch on the validation rows.
+    pub best_predictions: Option<(Vec<u32>, Vec<u32>)>,
+    /// The report so far.
+    pub report: PhaseReport,
+}
+
+impl PhaseRun {
+    /// `head_group`: with it, those parameters train at `spec.lr` and the rest at
+    /// `spec.backbone_lr`; without it everything trains at `spec.lr`.
+    pub fn new(
+        spec: &PhaseSpec,
+        train_rows: usize,
+        val_rows: usize,
+        head_group: Option<ParamGroup>,
+        device: &Device,
+    ) -> Self {
+        let optim = match spec.optimizer {
+            OptimizerKind::Adamw => AdamWConfig::new()
+                .with_weight_decay(spec.weight_decay)
+                .init(),
+            OptimizerKind::Sgd => SgdConfig::new()
+                .with_momentum(Some(MomentumConfig::new().with_momentum(spec.momentum)))
+                .with_weight_decay(
+                    (spec.weight_decay > 0.0).then(|| WeightDecayConfig::new(spec.weight_decay)),
+                )
+                .init(),
+        };
+        let smoothing = (spec.label_smoothing > 0.0).then_some(spec.label_smoothing);
+        Self {
+            spec: spec.clone(),
+            head_group,
+            optim,
+            loss_fn: CrossEntropyLossConfig::new()
+                .with_smoothing(smoothing)
+                .init(device),
+            total_steps: train_rows.div_ceil(spec.batch_size) * spec.epochs,
+            start: Instant::now(),
+            rows_done: 0,
+            epoch_loss: (0.0, 0),
+            best: None,
+            since_best: 0,
+            best_predictions: None,
+            report: PhaseReport {
+                phase: spec.name.into(),
+                losses: Vec::new(),
+                val_accuracy: Vec::new(),
+                best_epoch: 0,
+                stopped_early: false,
+                train_rows,
+                val_rows,
+                seconds: 0.0,
+                throughput: 0.0,
+            },
+        }
+    }
+
+    fn learning_rates(&self) -> ModuleLearningRate {
+        let f = self.spec.lr_factor(self.report.losses.len(), self.total_steps);
+        match &self.head_group {
+            None => (self.spec.lr * f).into(),
+            Some(head) => ModuleLrScheduler::new(self.spec.backbone_lr * f)
+                .with_group(head.clone(), self.spec.lr * f)
+                .step(),
+        }
+    }
+
+    /// One optimiser step on `model` from `logits` of a batch labelled `labels`: the loss is
+    /// read back (awaited, so the browser can deliver a cancel in between), checked, and
+    /// reported. Returns the updated model.
+    pub async fn step<M: Module>(
+        &mut self,
+        model: M,
+        logits: Tensor<2>,
+        labels: &[i64],
+        epoch: usize,
+        on_progress: &mut dyn FnMut(&Progress) -> Control,
+    ) -> Result<M> {
+        let y = Tensor::<1, Int>::from_data(
+            TensorData::new(labels.to_vec(), [labels.len()]),
+            &logits.device(),
+        );
+        let loss = self.loss_fn.forward(logits, y);
+        let value = loss
+            .clone()
+            .into_scalar_async::<f32>()
+            .await
+            .map_err(compute)?;
+        let step = self.report.losses.len() + 1;
+        if !value.is_finite() {
+            return Err(Error::Compute(format!(
+                "{} loss became {value} at epoch {epoch}, step {step}: lower {}.lr ({})",
+                self.spec.name, self.spec.name, self.spec.lr
+            )));
+        }
+        let lrs = self.learning_rates();
+        let grads = GradientsParams::from_grads(loss.backward(), &model);
+        let model = self.optim.step(lrs, model, grads);
+        self.report.losses.push(value);
+        self.epoch_loss.0 += value;
+        self.epoch_loss.1 += 1;
+        self.rows_done += labels.len();
+        let elapsed = self.start.elapsed().as_secs_f64().max(1e-9);
+        let event = Progress::Step {
+            phase: self.spec.name.into(),
+            epoch,
+            step,
+            total_steps: self.total_steps,
+            loss: value,
+            throughput: self.rows_done as f64 / elapsed,
+            eta_s: self.total_steps.saturating_sub(step) as f64 * elapsed / step as f64,
+        };
+        if on_progress(&event) == Control::Cancel {
+            return Err(Error::Cancelled);
+        }
+        Ok(model)
+    }
+
+    /// Close an epoch: `truth`/`predicted` are the validation rows' labels and predictions.
+    pub fn end_epoch(
+        &mut self,
+        epoch: usize,
+        truth: Vec<u32>,
+        predicted: Option<Vec<u32>>,
+        on_progress: &mut dyn FnMut(&Progress) -> Control,
+    ) -> Result<EpochEnd> {
+        let accuracy = predicted.as_ref().map(|p| {
+            p.iter().zip(&truth).filter(|(a, b)| a == b).count() as f64 / truth.len().max(1) as f64
+        });
+        let improved = match (accuracy, self.best) {
+            (None, _) | (Some(_), None) => true,
+            (Some(a), Some(best)) => a > best,
+        };
+        if improved {
+            self.best = accuracy;
+            self.best_predictions = predicted.map(|p| (truth, p));
+            self.report.best_epoch = epoch;
+            self.since_best = 0;
+        } else {
+            self.since_best += 1;
+        }
+        self.report.val_accuracy.extend(accuracy);
+        let (sum, n) = std::mem::take(&mut self.epoch_loss);
+        let event = Progress::Epoch {
+            phase: self.spec.name.into(),
+            epoch,
+            train_loss: sum / n.max(1) as f32,
+            val_accuracy: accuracy,
+        };
+        if on_progress(&event) == Control::Cancel {
+            return Err(Error::Cancelled);
+        }
+        let stop = self
+            .spec
+            .early_stopping
+            .is_some_and(|patience| self.since_best >= patience)
+            && epoch < self.spec.epochs;
+        self.report.stopped_early = stop;
+        Ok(EpochEnd { improved, stop })
+    }
+
+    /// The report, with time and throughput filled in.
+    pub fn finish(mut self) -> (PhaseReport, Option<(Vec<u32>, Vec<u32>)>) {
+        self.report.seconds = self.start.elapsed().as_secs_f64();
+        self.report.throughput = self.rows_done as f64 / self.report.seconds.max(1e-9);
+        (self.report, self.best_predictions)
+    }
+}
