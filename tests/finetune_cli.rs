@@ -43,8 +43,15 @@ fn run(args: &[&str]) -> (bool, String) {
     (out.status.success(), text)
 }
 
+/// The accuracy on the first "accuracy X% (" line of a metrics table.
+fn table_accuracy(out: &str) -> f64 {
+    out.lines()
+        .find_map(|l| l.strip_prefix("accuracy ")?.split('%').next()?.parse().ok())
+        .unwrap_or_else(|| panic!("no metrics table in:\n{out}"))
+}
+
 #[test]
-fn finetune_reports_accuracy_and_skips_bad_files_by_name() {
+fn finetune_two_phases_then_eval_predict_and_export_with_bad_files_named() {
     let data = small_set("ok", 8);
     std::fs::write(
         data.join("1/corrupt.png"),
@@ -53,16 +60,23 @@ fn finetune_reports_accuracy_and_skips_bad_files_by_name() {
     .unwrap();
     std::fs::write(data.join("2/notes.txt"), b"hello").unwrap();
     let model = assets().join("models/mobilenet_v2");
+    let out_dir = data.with_extension("out");
     let (ok, out) = finetune_cpu(
         &model,
         &data,
         &[
             "--epochs",
             "20",
+            "--finetune-epochs",
+            "1",
+            "--unfreeze",
+            "3",
             "--val-fraction",
             "0.25",
             "--feature-batch",
             "8",
+            "--out",
+            out_dir.to_str().unwrap(),
         ],
     );
     println!("{out}");
@@ -71,14 +85,62 @@ fn finetune_reports_accuracy_and_skips_bad_files_by_name() {
     assert!(out.contains("notes.txt: not an image file"), "{out}");
     assert!(out.contains("corrupt.png: not a readable image"), "{out}");
     assert!(out.contains("features: 24 images"), "{out}");
+    assert!(out.contains("head epoch 20:") && out.contains("finetune epoch 1:"), "{out}");
     // 3 digits, 6 train images each: the ImageNet features separate them well above chance.
-    let acc: f64 = out
-        .split("val accuracy ")
-        .last()
-        .and_then(|s| s.trim().trim_end_matches('%').parse().ok())
-        .expect("final accuracy line");
-    assert!(acc >= 60.0, "head-only validation accuracy {acc}%:\n{out}");
+    let acc = table_accuracy(&out);
+    assert!(acc >= 60.0, "validation accuracy {acc}%:\n{out}");
+    for file in ["model.safetensors", "config.json", "report.json"] {
+        assert!(out_dir.join(file).exists(), "{file} missing");
+    }
+    let config = std::fs::read_to_string(out_dir.join("config.json")).unwrap();
+    assert!(config.contains("\"id2label\"") && config.contains("\"num_labels\": 3"), "{config}");
+
+    // The exported model evaluates to the same accuracy on the same validation images...
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out_dir.join("report.json")).unwrap())
+            .unwrap();
+    let reported = report["report"]["metrics"]["accuracy"].as_f64().unwrap();
+    assert!((reported * 100.0 - acc).abs() < 0.01, "{reported} vs {acc}");
+    // ... and on a folder of its classes.
+    let (ok, eval) = run(&[
+        "eval",
+        "--device",
+        "cpu",
+        "--model",
+        out_dir.to_str().unwrap(),
+        "--data",
+        data.to_str().unwrap(),
+    ]);
+    assert!(ok, "{eval}");
+    assert!(eval.contains("corrupt.png: not a readable image"), "{eval}");
+    let all = table_accuracy(&eval);
+    assert!(all >= 60.0, "{eval}");
+
+    let digit = std::fs::read_dir(data.join("2"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|e| e == "png"))
+        .unwrap();
+    let (ok, predicted) = run(&[
+        "predict",
+        "--device",
+        "cpu",
+        "--model",
+        out_dir.to_str().unwrap(),
+        "--top",
+        "2",
+        digit.to_str().unwrap(),
+        data.join("2/notes.txt").to_str().unwrap(),
+    ]);
+    assert!(ok, "{predicted}");
+    let line = predicted
+        .lines()
+        .find(|l| l.starts_with(digit.to_str().unwrap()))
+        .unwrap();
+    assert_eq!(line.matches('%').count(), 2, "{line}");
+    assert!(predicted.contains("notes.txt: skipped"), "{predicted}");
     std::fs::remove_dir_all(data).ok();
+    std::fs::remove_dir_all(out_dir).ok();
 }
 
 /// `tabtune finetune` on the CPU, with `extra` flags after the default ones.
@@ -93,6 +155,9 @@ fn finetune_cpu(model: &Path, data: &Path, extra: &[&str]) -> (bool, String) {
         "cpu",
     ];
     args.extend_from_slice(extra);
+    if !extra.contains(&"--out") {
+        args.extend_from_slice(&["--out", "target/tabtune-test-unused-out"]);
+    }
     run(&args)
 }
 
@@ -114,7 +179,20 @@ fn single_class_empty_class_and_wrong_model_stop_with_a_reason() {
     let minilm = assets().join("models/all-MiniLM-L6-v2/model.safetensors");
     let data = small_set("wrong-model", 2);
     let (ok, out) = finetune_cpu(&minilm, &data, &[]);
-    assert!(!ok && out.contains("another architecture"), "{out}");
+    assert!(
+        !ok && out.contains("not a known image architecture") && out.contains("model.safetensors"),
+        "{out}"
+    );
+
+    // A .pth cut short (an interrupted download) is named, not a panic.
+    let pth = assets().join("models/mobilenet_v2/mobilenet_v2-b0353104.pth");
+    let bytes = std::fs::read(&pth).unwrap();
+    let cut = data.with_extension("truncated.pth");
+    std::fs::write(&cut, &bytes[..bytes.len() / 2]).unwrap();
+    let (ok, out) = finetune_cpu(&cut, &data, &[]);
+    assert!(!ok && out.contains("truncated.pth"), "{out}");
+    assert!(!out.contains("panicked"), "{out}");
+    std::fs::remove_file(cut).ok();
     std::fs::remove_dir_all(one).ok();
     std::fs::remove_dir_all(data).ok();
 }

@@ -2,10 +2,13 @@
 //! WebGPU there is SwiftShader; a missing adapter fails the test with the reason.
 #![cfg(target_arch = "wasm32")]
 
+use tabtune::data::image::decode;
+use tabtune::data::source::{ImageSource, LoadFuture};
 use tabtune::data::{FeatureSet, features::SyntheticSpec};
 use tabtune::device::{self, BackendKind, DeviceChoice};
-use tabtune::models::{MobileNetV2, mobilenet_v2};
-use tabtune::train::{self, Control, Recipe};
+use tabtune::models::{ImageModel, MobileNetV2, mobilenet_v2};
+use tabtune::train::recipe::{FinetunePhase, Unfreeze};
+use tabtune::train::{self, Control, Recipe, RunReport};
 use tabtune::weights::{WeightSource, load_into};
 use wasm_bindgen_test::*;
 
@@ -109,4 +112,129 @@ async fn mobilenet_v2_on_webgpu_matches_pytorch() {
     ));
     assert!(ef <= 1e-4, "features relative error {ef}");
     assert!(el <= 1e-4, "logits relative error {el}");
+}
+
+/// Five MNIST digits of each of three classes, compiled in (there is no file system here) and
+/// decoded by the same code as natively.
+struct Digits(Vec<(&'static str, u32, &'static [u8])>, Vec<String>);
+
+macro_rules! digit {
+    ($class:literal, $file:literal) => {
+        (
+            concat!($class, "/", $file),
+            $class,
+            include_bytes!(concat!("fixtures/mnist/", $class, "/", $file)) as &[u8],
+        )
+    };
+}
+
+impl Digits {
+    fn new() -> Self {
+        let items = vec![
+            digit!(0, "0005.png"),
+            digit!(0, "0007.png"),
+            digit!(0, "0014.png"),
+            digit!(0, "0016.png"),
+            digit!(0, "0017.png"),
+            digit!(1, "0003.png"),
+            digit!(1, "0005.png"),
+            digit!(1, "0055.png"),
+            digit!(1, "0057.png"),
+            digit!(1, "0058.png"),
+            digit!(2, "0008.png"),
+            digit!(2, "0018.png"),
+            digit!(2, "0030.png"),
+            digit!(2, "0041.png"),
+            digit!(2, "0045.png"),
+        ];
+        Self(items, vec!["0".into(), "1".into(), "2".into()])
+    }
+}
+
+impl ImageSource for Digits {
+    fn classes(&self) -> &[String] {
+        &self.1
+    }
+    fn len(&self) -> usize {
+        self.0.len()
+    }
+    fn label(&self, i: usize) -> u32 {
+        self.0[i].1
+    }
+    fn name(&self, i: usize) -> String {
+        self.0[i].0.into()
+    }
+    fn load(&self, i: usize) -> LoadFuture<'_> {
+        let (name, _, bytes) = self.0[i];
+        Box::pin(std::future::ready(decode(bytes, name)))
+    }
+}
+
+async fn finetune_digits(choice: DeviceChoice, recipe: &Recipe) -> RunReport {
+    let selected = device::select(choice).await.expect("device");
+    let weights = WeightSource::Bytes {
+        name: "model.safetensors".into(),
+        bytes: MOBILENET_V2.to_vec(),
+    };
+    let (model, _) = ImageModel::load(&weights, &selected.device).expect("weights load");
+    let (_, report) = train::finetune_images(
+        model,
+        &Digits::new(),
+        None,
+        recipe,
+        5,
+        &selected.device,
+        &mut |_| Control::Continue,
+    )
+    .await
+    .expect("fine-tuning failed");
+    for phase in &report.phases {
+        log(&format!(
+            "{choice:?} {}: {} steps in {:.1} s, losses {:?}, val accuracy {:?}",
+            phase.phase,
+            phase.losses.len(),
+            phase.seconds,
+            phase.losses,
+            phase.val_accuracy
+        ));
+    }
+    report
+}
+
+#[wasm_bindgen_test]
+async fn both_phases_run_on_webgpu_and_the_head_matches_the_cpu() {
+    let recipe = Recipe {
+        val_fraction: 0.4,
+        finetune: Some(FinetunePhase {
+            epochs: 1,
+            batch_size: 3,
+            unfreeze: Unfreeze::Last(1),
+            ..Default::default()
+        }),
+        ..Recipe::default()
+    };
+    let gpu = finetune_digits(DeviceChoice::Gpu, &recipe).await;
+    assert_eq!(gpu.phases.len(), 2);
+    assert_eq!(gpu.phases[0].losses.len(), 10); // 9 train images: 1 step of each of 10 epochs
+    assert_eq!(gpu.phases[1].losses.len(), 3);
+    assert!(gpu.phases.iter().all(|p| p.losses.iter().all(|l| l.is_finite())));
+    let (first, last) = gpu.phases[0].loss_drop(3);
+    assert!(last < first, "head loss did not fall: {first} -> {last}");
+    let metrics = gpu.metrics.as_ref().expect("validation metrics");
+    assert_eq!(metrics.count, 6);
+
+    // The same recipe and seed on the CPU backend: the same head-only accuracy (within a
+    // point) and the same losses up to float rounding.
+    let head_only = Recipe {
+        finetune: None,
+        ..recipe
+    };
+    let cpu = finetune_digits(DeviceChoice::Cpu, &head_only).await;
+    let a = gpu.phases[0].best_val_accuracy().unwrap();
+    let b = cpu.phases[0].best_val_accuracy().unwrap();
+    log(&format!("head-only accuracy: webgpu {a:.3}, cpu {b:.3}"));
+    assert!((a - b).abs() <= 0.01, "webgpu {a} vs cpu {b}");
+    for (step, (g, c)) in gpu.phases[0].losses.iter().zip(&cpu.phases[0].losses).enumerate() {
+        assert!((g - c).abs() <= 1e-3 * c.abs().max(1.0), "step {step}: {g} vs {c}");
+    }
 }

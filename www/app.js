@@ -4,6 +4,8 @@ import { drawSeries } from './plot.js';
 const $ = (id) => document.getElementById(id);
 const worker = new Worker(new URL('./worker.js', import.meta.url), { type: 'module' });
 const losses = [];
+const ftLosses = [];
+let running = null; // 'head-demo' | 'finetune'
 
 function describe(device) {
   if (device.backend === 'cpu') return 'CPU (wasm, burn flex backend)';
@@ -23,11 +25,14 @@ worker.onmessage = ({ data }) => {
           `Running on the CPU, which is slower: ${data.device.fallback_reason}.`;
       }
       $('train').disabled = false;
+      $('finetune').disabled = false;
       break;
     }
     case 'progress': {
       const e = data.event;
-      if (e.kind === 'step') {
+      if (running === 'finetune') {
+        showFinetuneProgress(e);
+      } else if (e.kind === 'step') {
         losses.push(e.loss);
         $('progress').value = e.step / e.total_steps;
         $('status').textContent =
@@ -51,19 +56,140 @@ worker.onmessage = ({ data }) => {
       finish();
       break;
     }
-    case 'error':
-      $('status').textContent = `Error: ${data.message}`;
-      $('status').className = 'error';
+    case 'finetuned':
+      showFinetuned(data);
+      finish();
+      break;
+    case 'error': {
+      const status = running === 'finetune' ? $('ft-status') : $('status');
+      status.textContent = `Error: ${data.message}`;
+      status.className = 'error';
       if ($('device').dataset.state === 'pending') $('device').textContent = 'No device';
       finish();
       break;
+    }
   }
 };
 
 function finish() {
+  running = null;
   $('train').disabled = false;
   $('cancel').disabled = true;
+  $('finetune').disabled = false;
+  $('ft-cancel').disabled = true;
 }
+
+const percent = (x) => (x == null ? '–' : `${(x * 100).toFixed(1)}%`);
+
+function showFinetuneProgress(e) {
+  if (e.kind === 'features') {
+    $('ft-progress').value = e.done / e.total;
+    $('ft-status').textContent =
+      `Features: ${e.done}/${e.total} images · ${e.throughput.toFixed(1)} images/s · ` +
+      `${Math.round(e.eta_s)} s left`;
+  } else if (e.kind === 'step') {
+    ftLosses.push(e.loss);
+    $('ft-progress').value = e.step / e.total_steps;
+    $('ft-status').textContent =
+      `${e.phase === 'head' ? 'Phase 1 (head)' : 'Phase 2 (whole model)'} · epoch ${e.epoch} · ` +
+      `step ${e.step}/${e.total_steps} · loss ${e.loss.toFixed(4)} · ` +
+      `${e.throughput.toFixed(1)} images/s · ${Math.round(e.eta_s)} s left`;
+    drawSeries($('ft-plot'), ftLosses, { label: 'loss' });
+  } else if (e.kind === 'epoch') {
+    $('ft-result').textContent +=
+      `${e.phase} epoch ${e.epoch}: loss ${e.train_loss.toFixed(4)}, ` +
+      `validation accuracy ${percent(e.val_accuracy)}\n`;
+  }
+}
+
+function showFinetuned({ report, model, config }) {
+  const lines = report.phases.map(
+    (p) =>
+      `${p.phase}: ${p.train_rows} train / ${p.val_rows} val images, ${p.losses.length} steps ` +
+      `in ${p.seconds.toFixed(1)} s, kept epoch ${p.best_epoch}, ` +
+      `validation accuracy ${percent(p.val_accuracy[p.best_epoch - 1])}`,
+  );
+  for (const [name, why] of report.skipped) lines.push(`skipped ${name}: ${why}`);
+  if (report.metrics) {
+    lines.push(`final validation accuracy ${percent(report.metrics.accuracy)}, ` +
+      `macro F1 ${report.metrics.macro_f1.toFixed(4)}`);
+  }
+  $('ft-result').textContent += lines.join('\n');
+  const result = $('ft-result');
+  const head = report.phases.find((p) => p.phase === 'head');
+  result.dataset.headAccuracy = head?.val_accuracy[head.best_epoch - 1] ?? '';
+  result.dataset.finalAccuracy = report.metrics?.accuracy ?? '';
+  result.dataset.phases = report.phases.map((p) => p.phase).join(',');
+  const link = (id, blob) => {
+    const a = $(id);
+    if (a.href) URL.revokeObjectURL(a.href);
+    a.href = URL.createObjectURL(blob);
+    a.hidden = false;
+  };
+  link('ft-download', new Blob([model], { type: 'application/octet-stream' }));
+  link('ft-config', new Blob([config], { type: 'application/json' }));
+  $('ft-status').textContent = 'Done.';
+}
+
+// The demo digits listed by `make assets` (assets/index.json): the first N of each class.
+async function demoDataset(perClass) {
+  const index = await (await fetch('assets/index.json')).json();
+  const mnist = index.datasets.find((d) => d.name === 'mnist');
+  const model = index.models.find((m) => m.name === 'mobilenet_v2');
+  const taken = new Map();
+  const items = [];
+  for (const url of mnist.files) {
+    const cls = url.split('/').at(-2);
+    const n = taken.get(cls) ?? 0;
+    if (n >= perClass) continue;
+    taken.set(cls, n + 1);
+    items.push({ name: url.split('/').slice(-2).join('/'), url, label: mnist.classes.indexOf(cls) });
+  }
+  return {
+    model: `assets/models/${model.name}/${model.weights}`,
+    dataset: { classes: mnist.classes, items },
+  };
+}
+
+const unfreezeChoice = () =>
+  $('unfreeze').value === 'all' ? 'all' : { last: Number($('unfreeze').value) };
+
+$('finetune').onclick = async () => {
+  const perClass = Number($('per-class').value);
+  const headEpochs = Number($('head-epochs').value);
+  const ftEpochs = Number($('ft-epochs').value);
+  const bad = [
+    [perClass, 2, 'Images per class'],
+    [headEpochs, 1, 'Head epochs'],
+    [ftEpochs, 0, 'Fine-tune epochs'],
+  ].find(([v, min]) => !Number.isInteger(v) || v < min);
+  if (bad) {
+    $('ft-status').textContent = `${bad[2]} must be a whole number of at least ${bad[1]}.`;
+    $('ft-status').className = 'error';
+    return;
+  }
+  let demo;
+  try {
+    demo = await demoDataset(perClass);
+  } catch (err) {
+    $('ft-status').textContent = `Error: the demo assets are missing (run make assets): ${err}`;
+    $('ft-status').className = 'error';
+    return;
+  }
+  ftLosses.length = 0;
+  $('ft-status').className = '';
+  $('ft-result').textContent = '';
+  $('finetune').disabled = true;
+  $('train').disabled = true;
+  $('ft-cancel').disabled = false;
+  running = 'finetune';
+  const recipe = {
+    head: { epochs: headEpochs },
+    finetune: ftEpochs > 0 ? { epochs: ftEpochs, unfreeze: unfreezeChoice() } : null,
+  };
+  worker.postMessage({ type: 'finetune', ...demo, recipe });
+};
+$('ft-cancel').onclick = () => worker.postMessage({ type: 'cancel' });
 
 $('train').onclick = () => {
   const epochs = Number($('epochs').value);
@@ -76,7 +202,9 @@ $('train').onclick = () => {
   $('status').className = '';
   $('result').textContent = '';
   $('train').disabled = true;
+  $('finetune').disabled = true;
   $('cancel').disabled = false;
+  running = 'head-demo';
   worker.postMessage({ type: 'train', recipe: { head: { epochs } }, spec: null });
 };
 $('cancel').onclick = () => worker.postMessage({ type: 'cancel' });

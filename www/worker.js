@@ -1,13 +1,38 @@
 // The worker owns the wasm core and the device; the page only sends typed messages:
-//   page -> worker: {type:'init', device}, {type:'train', recipe, spec}, {type:'cancel'}
+//   page -> worker: {type:'init', device}, {type:'train', recipe, spec},
+//                   {type:'finetune', model: url, dataset: {classes, items: [{name, url, label}],
+//                    split?}, recipe}, {type:'cancel'}
 //   worker -> page: {type:'ready', device}, {type:'progress', event}, {type:'done', report},
-//                   {type:'error', message}
+//                   {type:'finetuned', report, model: Uint8Array, config}, {type:'error', message}
 import init, { Session } from './pkg/tabtune.js';
 
 let session = null;
 let controller = null;
 const post = (message) => self.postMessage(message);
 const message = (err) => String(err?.message ?? err);
+
+// One image, decoded by the browser only when the core asks for it: never all pixels at once.
+// No colour-space conversion or premultiplication, so the pixels are the file's, as natively.
+async function decode(url) {
+  const response = await fetch(url);
+  if (!response.ok) throw new Error(`HTTP ${response.status} fetching ${url}`);
+  const bitmap = await createImageBitmap(await response.blob(), {
+    colorSpaceConversion: 'none',
+    premultiplyAlpha: 'none',
+  });
+  const { width, height } = bitmap;
+  const canvas = new OffscreenCanvas(width, height);
+  const context = canvas.getContext('2d', { willReadFrequently: true });
+  context.drawImage(bitmap, 0, 0);
+  bitmap.close();
+  return { width, height, data: context.getImageData(0, 0, width, height).data };
+}
+
+async function bytes(url) {
+  const response = await fetch(url);
+  if (!response.ok) throw new Error(`HTTP ${response.status} fetching ${url}`);
+  return new Uint8Array(await response.arrayBuffer());
+}
 
 self.onmessage = async ({ data }) => {
   try {
@@ -27,6 +52,23 @@ self.onmessage = async ({ data }) => {
           controller.signal,
         );
         post({ type: 'done', report });
+        break;
+      }
+      case 'finetune': {
+        if (!session) throw new Error('the device is not ready yet');
+        controller = new AbortController();
+        const { dataset } = data;
+        const weights = await bytes(data.model);
+        const result = await session.finetuneImages(
+          weights,
+          data.model.split('/').at(-1),
+          { classes: dataset.classes, items: dataset.items, split: dataset.split },
+          (i) => decode(dataset.items[i].url),
+          data.recipe,
+          (event) => post({ type: 'progress', event }),
+          controller.signal,
+        );
+        self.postMessage({ type: 'finetuned', ...result }, [result.model.buffer]);
         break;
       }
       case 'cancel':

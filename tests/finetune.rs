@@ -1,0 +1,153 @@
+//! Phase 2 and export on the CPU with the real MobileNetV2 (from `make assets`): BatchNorm
+//! statistics stay frozen, only the unfrozen blocks and the head move, the best epoch is kept,
+//! and the exported safetensors (torchvision key names) loads back to the same logits.
+
+use std::path::{Path, PathBuf};
+
+use burn::module::Module;
+use burn::prelude::*;
+use futures_lite::future::block_on;
+use tabtune::data::{FolderSource, ImageFolder};
+use tabtune::models::{ImageModel, MobileNetV2};
+use tabtune::train::recipe::{FinetunePhase, Unfreeze};
+use tabtune::train::{Control, Recipe, finetune_images};
+use tabtune::weights::{WeightSource, inspect};
+
+mod common;
+use common::inputs;
+
+fn asset(rel: &str) -> PathBuf {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("assets")
+        .join(rel);
+    assert!(path.exists(), "{} is missing: run `make assets` first", path.display());
+    path
+}
+
+/// `per_class` digits of classes 0..classes copied into a fresh folder.
+fn digits(name: &str, classes: usize, per_class: usize) -> PathBuf {
+    let root = std::env::temp_dir().join(format!("tabtune-ft-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&root);
+    for digit in 0..classes {
+        let dst = root.join(digit.to_string());
+        std::fs::create_dir_all(&dst).unwrap();
+        let mut files: Vec<_> = std::fs::read_dir(asset(&format!("datasets/mnist/{digit}")))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        files.sort();
+        for f in files.iter().take(per_class) {
+            std::fs::copy(f, dst.join(f.file_name().unwrap())).unwrap();
+        }
+    }
+    root
+}
+
+fn flat(model: &MobileNetV2) -> Vec<(String, Vec<f32>)> {
+    let mut out = Vec::new();
+    for tensor in burn::store::ModuleSnapshot::collect(model, None, None, false) {
+        let data = burn::store::bridge::to_data(&tensor).unwrap();
+        if data.dtype() == burn::tensor::DType::F32 {
+            out.push((tensor.name.clone(), data.iter::<f32>().collect()));
+        }
+    }
+    out
+}
+
+fn mobilenet(model: &ImageModel) -> &MobileNetV2 {
+    match model {
+        ImageModel::MobileNetV2(m) => m,
+    }
+}
+
+#[test]
+fn phase_two_moves_only_the_unfrozen_blocks_and_keeps_batchnorm_statistics() {
+    let device = Device::flex();
+    let weights = WeightSource::Path(asset("models/mobilenet_v2/model.safetensors"));
+    let (model, _) = ImageModel::load(&weights, &device).unwrap();
+    let before = flat(mobilenet(&model));
+    let data = digits("phase2", 2, 6);
+    let folder = ImageFolder::open(&data).unwrap();
+    let (source, _) = FolderSource::new(&folder, None).unwrap();
+    let recipe = Recipe {
+        val_fraction: 0.34,
+        finetune: Some(FinetunePhase {
+            epochs: 2,
+            batch_size: 4,
+            unfreeze: Unfreeze::Last(2),
+            ..Default::default()
+        }),
+        ..Recipe::default()
+    };
+    let (tuned, report) = block_on(finetune_images(
+        model,
+        &source,
+        None,
+        &recipe,
+        8,
+        &device,
+        &mut |_| Control::Continue,
+    ))
+    .unwrap();
+    println!("{}", serde_json::to_string(&report.phases).unwrap());
+    assert_eq!(report.phases.len(), 2);
+    assert_eq!(report.phases[1].phase, "finetune");
+    assert_eq!(report.phases[1].losses.len(), 2 * 2); // 8 train images, batch 4, 2 epochs
+    assert!(report.metrics.is_some());
+    let after = flat(mobilenet(&tuned));
+    assert_eq!(before.len(), after.len());
+    // Unfreeze::Last(2) = block 17 (blocks.16) and the last 1x1 conv (`last`).
+    let trainable = |path: &str| path.starts_with("blocks.16.") || path.starts_with("last.");
+    let mut moved = Vec::new();
+    for ((path, a), (path_b, b)) in before.iter().zip(&after) {
+        assert_eq!(path, path_b);
+        if path.starts_with("classifier.") {
+            continue; // a new head, of another shape
+        }
+        let changed = a != b;
+        if path.ends_with("running_mean") || path.ends_with("running_var") {
+            assert!(!changed, "{path}: BatchNorm statistics must stay frozen in phase 2");
+        } else if trainable(path) {
+            moved.push(path.clone());
+            assert!(changed, "{path} is unfrozen but did not move");
+        } else {
+            assert!(!changed, "{path} is frozen but moved");
+        }
+    }
+    assert!(moved.iter().any(|p| p.ends_with("gamma")), "{moved:?}");
+
+    // Export under torchvision's names: the same key set as the original checkpoint, and the
+    // file loads back (from bytes, as the browser does) to the same logits.
+    let bytes = tuned.to_safetensors(&[]).unwrap();
+    let exported = WeightSource::Bytes {
+        name: "exported.safetensors".into(),
+        bytes,
+    };
+    let keys_out = inspect(&exported).unwrap();
+    let keys_in = inspect(&weights).unwrap();
+    assert_eq!(
+        keys_out.keys().collect::<Vec<_>>(),
+        keys_in.keys().collect::<Vec<_>>()
+    );
+    assert_eq!(keys_out["classifier.1.weight"], vec![2, 1280]);
+    let (back, _) = ImageModel::load(&exported, &device).unwrap();
+    let a: Vec<f32> = tuned.forward(inputs(&device)).into_data().iter().collect();
+    let b: Vec<f32> = back.forward(inputs(&device)).into_data().iter().collect();
+    assert_eq!(a, b);
+    assert_eq!(back.valid().classes(), 2);
+    std::fs::remove_dir_all(data).ok();
+}
+
+#[test]
+fn unfreezing_more_blocks_than_the_model_has_is_a_recipe_error() {
+    let device = Device::flex();
+    let weights = WeightSource::Path(asset("models/mobilenet_v2/model.safetensors"));
+    let (model, _) = ImageModel::load(&weights, &device).unwrap();
+    let n = model.block_count();
+    let err = model
+        .trainable(Some(Unfreeze::Last(n + 1)))
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(err.contains("finetune.unfreeze") && err.contains(&n.to_string()), "{err}");
+}
