@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Build the wasm module for the browser into www/pkg: cargo (release), wasm-bindgen --target web,
 # then wasm-opt -Oz. Bindgen and wasm-opt rerun only when cargo produced a new module.
+# TABTUNE_WASM_OPT=off skips wasm-opt (minutes) while iterating locally; the stamp records it,
+# so a later normal build optimises again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -8,7 +10,9 @@ cargo build --release --lib --target wasm32-unknown-unknown
 wasm=target/wasm32-unknown-unknown/release/tabtune.wasm
 out=www/pkg
 stamp=$out/.built-from
-if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$(cksum <"$wasm")" ]; then
+opt=${TABTUNE_WASM_OPT:-Oz}
+want="$(cksum <"$wasm") opt=$opt"
+if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
   echo "build: www/pkg is up to date"
   exit 0
 fi
@@ -17,11 +21,13 @@ wasm-bindgen --target web --out-dir "$out.tmp" "$wasm"
 # wasm-opt from npm's binaryen (pinned in package-lock.json); it needs the post-MVP features
 # rustc emits named explicitly.
 start=$(date +%s)
-node_modules/.bin/wasm-opt -Oz --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
+if [ "$opt" != off ]; then
+node_modules/.bin/wasm-opt "-$opt" --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
   --enable-mutable-globals --enable-reference-types --enable-multivalue \
   "$out.tmp/tabtune_bg.wasm" -o "$out.tmp/tabtune_bg.opt.wasm"
 mv "$out.tmp/tabtune_bg.opt.wasm" "$out.tmp/tabtune_bg.wasm"
-cksum <"$wasm" >"$out.tmp/.built-from"
+fi
+echo "$want" >"$out.tmp/.built-from"
 rm -rf "$out" && mv "$out.tmp" "$out"
 raw=$(stat -c %s "$out/tabtune_bg.wasm")
 gz=$(gzip -9 -c "$out/tabtune_bg.wasm" | wc -c)

@@ -145,8 +145,10 @@ async function demoDataset(perClass) {
     taken.set(cls, n + 1);
     items.push({ name: url.split('/').slice(-2).join('/'), url, label: mnist.classes.indexOf(cls) });
   }
+  // Absolute URLs: the worker resolves relative ones against its own script.
+  for (const item of items) item.url = new URL(item.url, location.href).href;
   return {
-    model: `assets/models/${model.name}/${model.weights}`,
+    model: new URL(`assets/models/${model.name}/${model.weights}`, location.href).href,
     dataset: { classes: mnist.classes, items },
   };
 }

@@ -62,10 +62,10 @@ mod cli {
         Finetune {
             #[command(flatten)]
             model: ModelArgs,
-            /// Folder of class subfolders of images.
+            /// Folder of class subfolders of images, or a CSV/TSV list of `file,label` lines.
             #[arg(long)]
             data: PathBuf,
-            /// Validation folder with the same class subfolders (else a stratified split).
+            /// Validation folder (or list) with the same classes (else a stratified split).
             #[arg(long)]
             val: Option<PathBuf>,
             /// Where to write model.safetensors, config.json and report.json.
@@ -104,7 +104,7 @@ mod cli {
         Eval {
             #[command(flatten)]
             model: ModelArgs,
-            /// Folder of class subfolders of images.
+            /// Folder of class subfolders of images, or a CSV/TSV list of `file,label` lines.
             #[arg(long)]
             data: PathBuf,
             /// Images per batch.
@@ -346,7 +346,7 @@ mod cli {
     }
 
     fn open_folder(data: &Path) -> Result<ImageFolder, AnyError> {
-        let folder = ImageFolder::open(data)?;
+        let folder = ImageFolder::open_any(data)?;
         println!(
             "data: {} images in {} classes from {}",
             folder.items.len(),
@@ -396,7 +396,7 @@ mod cli {
         }
         for phase in &report.phases {
             println!(
-                "{}: {} train / {} val images, {} steps in {:.1} s ({:.1} images/s), kept epoch {}, val accuracy {}{}",
+                "{}: {} train / {} val images, {} steps in {:.2} s ({:.1} images/s), kept epoch {}, val accuracy {}{}",
                 phase.phase,
                 phase.train_rows,
                 phase.val_rows,

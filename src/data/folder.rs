@@ -78,6 +78,82 @@ impl ImageFolder {
         Ok(folder)
     }
 
+    /// A list of (file, label) pairs: a CSV or TSV file with one `file,label` per line (a first
+    /// line `file,label` / `path,label` is a header), files relative to the list's folder. The
+    /// classes are the distinct labels, sorted. Files that cannot be read are reported when
+    /// they are loaded, by name; a line without two fields stops with its line number.
+    pub fn from_list(list: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(list)
+            .map_err(|err| Error::Data(format!("{}: cannot read: {err}", list.display())))?;
+        let base = list.parent().unwrap_or(Path::new("."));
+        let mut pairs = Vec::new();
+        for (n, line) in text.lines().enumerate() {
+            let line = line.trim();
+            if line.is_empty() {
+                continue;
+            }
+            let sep = if line.contains('\t') { '\t' } else { ',' };
+            let mut fields = line.splitn(2, sep).map(|f| f.trim().trim_matches('"'));
+            let (file, label) = match (fields.next(), fields.next()) {
+                (Some(f), Some(l)) if !f.is_empty() && !l.is_empty() => (f, l),
+                _ => {
+                    return Err(Error::Data(format!(
+                        "{} line {}: expected `file,label`, found {line:?}",
+                        list.display(),
+                        n + 1
+                    )));
+                }
+            };
+            if n == 0 && ["file", "path", "image"].contains(&file.to_lowercase().as_str()) {
+                continue;
+            }
+            pairs.push((base.join(file), label.to_string()));
+        }
+        let mut classes: Vec<String> = pairs.iter().map(|(_, l)| l.clone()).collect();
+        classes.sort();
+        classes.dedup();
+        if classes.len() < 2 {
+            return Err(Error::Data(format!(
+                "{}: found {} label(s); a classifier needs at least 2",
+                list.display(),
+                classes.len()
+            )));
+        }
+        let mut folder = Self {
+            items: Vec::new(),
+            skipped: Vec::new(),
+            classes: Vec::new(),
+        };
+        for (file, label) in pairs {
+            let index = classes.binary_search(&label).expect("label listed") as u32;
+            if is_image(&file) {
+                folder.items.push((file, index));
+            } else {
+                folder
+                    .skipped
+                    .push((file, "not an image file (by extension)".into()));
+            }
+        }
+        folder.classes = classes;
+        if let Some(empty) = folder.counts().iter().position(|&c| c == 0) {
+            return Err(Error::Data(format!(
+                "{}: label {:?} has no image files",
+                list.display(),
+                folder.classes[empty]
+            )));
+        }
+        Ok(folder)
+    }
+
+    /// A folder of class subfolders, or a list file (see [`Self::from_list`]).
+    pub fn open_any(path: &Path) -> Result<Self> {
+        if path.is_file() {
+            Self::from_list(path)
+        } else {
+            Self::open(path)
+        }
+    }
+
     /// Labels of the items, in order.
     pub fn labels(&self) -> Vec<u32> {
         self.items.iter().map(|(_, l)| *l).collect()
@@ -140,6 +216,29 @@ mod tests {
         assert_eq!(f.items[1].0.file_name().unwrap(), "a.PNG");
         assert_eq!(f.skipped.len(), 1);
         assert!(f.skipped[0].0.ends_with("notes.txt"));
+        std::fs::remove_dir_all(root).ok();
+    }
+
+    #[test]
+    fn a_list_of_files_and_labels() {
+        let root = tree("list", &["img/a.png", "img/b.png", "img/c.jpg", "img/d.txt"]);
+        let list = root.join("labels.csv");
+        std::fs::write(
+            &list,
+            "file,label\nimg/a.png,dog\nimg/b.png,cat\n\nimg/c.jpg,dog\nimg/d.txt,cat\n",
+        )
+        .unwrap();
+        let f = ImageFolder::open_any(&list).unwrap();
+        assert_eq!(f.classes, ["cat", "dog"]);
+        assert_eq!(f.counts(), [1, 2]);
+        assert!(f.items[0].0.ends_with("img/a.png"));
+        assert_eq!(f.skipped.len(), 1);
+        std::fs::write(&list, "img/a.png,dog\nimg/b.png\n").unwrap();
+        let err = ImageFolder::open_any(&list).unwrap_err().to_string();
+        assert!(err.contains("line 2"), "{err}");
+        std::fs::write(&list, "img/a.png,dog\nimg/c.jpg,dog\n").unwrap();
+        let err = ImageFolder::open_any(&list).unwrap_err().to_string();
+        assert!(err.contains("at least 2"), "{err}");
         std::fs::remove_dir_all(root).ok();
     }
 

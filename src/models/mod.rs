@@ -60,6 +60,13 @@ impl Arch {
         }
     }
 
+    /// Dropout before the classifier while training, as the original model has it.
+    pub fn dropout(self) -> f64 {
+        match self {
+            Self::MobileNetV2 => 0.2,
+        }
+    }
+
     /// The input transform the pre-trained weights expect.
     pub fn preprocess(self) -> Preprocess {
         match self {
@@ -140,6 +147,11 @@ impl ImageModel {
     /// Class logits `[batch, classes]`.
     pub fn forward(&self, images: Tensor<4>) -> Tensor<2> {
         self.classifier().forward(self.features(images))
+    }
+
+    /// Class logits of pooled features (the classifier alone).
+    pub fn logits(&self, features: Tensor<2>) -> Tensor<2> {
+        self.classifier().forward(features)
     }
 
     fn classifier(&self) -> &Linear {

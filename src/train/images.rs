@@ -2,6 +2,7 @@
 //! statistics frozen, two learning rates), and phase 1 when it augments (the backbone frozen,
 //! so its features are recomputed on each epoch's augmented images).
 
+use burn::nn::DropoutConfig;
 use burn::prelude::*;
 use burn::tensor::TensorData;
 use rand::{SeedableRng, seq::SliceRandom};
@@ -45,6 +46,10 @@ pub async fn train_images(
     rng.set_stream(if unfreeze.is_some() { 2 } else { 1 });
     let mut order = train_rows.to_vec();
     let side = pre.crop as usize;
+    // The original architecture's dropout before the classifier (torchvision's model.train()),
+    // its masks drawn from the device's generator, seeded for repeatable runs.
+    let dropout = DropoutConfig::new(model.arch().dropout()).init();
+    ad.seed(seed);
     let mut kept = None;
     for epoch in 1..=spec.epochs {
         order.shuffle(&mut rng);
@@ -58,7 +63,7 @@ pub async fn train_images(
                 TensorData::new(b.pixels, [b.rows.len(), 3, side, side]),
                 &ad,
             );
-            let logits = model.forward(x);
+            let logits = model.logits(dropout.forward(model.features(x)));
             model = run.step(model, logits, &b.labels, epoch, on_progress).await?;
         }
         let (truth, predicted) = if val_rows.is_empty() {

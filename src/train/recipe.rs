@@ -363,6 +363,17 @@ mod tests {
     }
 
     #[test]
+    fn the_readme_recipe_is_the_default_recipe() {
+        let readme = include_str!("../../README.md");
+        let block = readme
+            .split("```json\n")
+            .nth(1)
+            .and_then(|rest| rest.split("```").next())
+            .expect("a json block in README.md");
+        assert_eq!(Recipe::from_json(block).unwrap(), Recipe::default());
+    }
+
+    #[test]
     fn bad_fields_are_named() {
         for (json, field) in [
             (r#"{"head": {"lr": 0}}"#, "head.lr"),
