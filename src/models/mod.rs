@@ -2,8 +2,10 @@
 //! architecture a checkpoint holds, told from its tensor names (never typed by the user).
 
 pub mod config;
+pub mod efficientnet_lite;
 pub mod head;
 pub mod mobilenet_v2;
+pub mod resnet;
 
 use std::collections::BTreeMap;
 
@@ -13,8 +15,10 @@ use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 
 pub use config::ModelConfig;
+pub use efficientnet_lite::EfficientNetLite0;
 pub use head::{Head, HeadConfig};
 pub use mobilenet_v2::MobileNetV2;
+pub use resnet::ResNet;
 
 use crate::data::image::{IMAGENET_MEAN, IMAGENET_STD, Preprocess};
 use crate::train::recipe::Unfreeze;
