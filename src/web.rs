@@ -217,7 +217,9 @@ impl Session {
                     .map_err(js_err)?;
             let config = ModelConfig::new(model.arch(), &report.classes).to_json();
             let weights = model
-                .to_safetensors(&[("format", "pt".into())])
+                .to_host()
+                .await
+                .and_then(|host| host.to_safetensors(&[("format", "pt".into())]))
                 .map_err(js_err)?;
             let out = Object::new();
             Reflect::set(&out, &"report".into(), &to_js(&report)?).map_err(|e| js_err(describe_js(&e)))?;

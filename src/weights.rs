@@ -108,11 +108,14 @@ pub fn inspect(source: &WeightSource) -> Result<BTreeMap<String, Vec<usize>>> {
                 WeightSource::Bytes { bytes, .. } => {
                     SafetensorsStore::from_bytes(Some(bytes.clone()))
                 }
-            };
+            }
+            .map_indices_contiguous(false);
             Ok(shapes(store.get_all_tensors().map_err(|e| fail(e.to_string()))?))
         }
         (_, WeightSource::Path(path)) => {
-            let mut store = PytorchStore::from_file(path.clone());
+            // The names as they are in the file (burn-store renumbers `classifier.1` to
+            // `classifier.0` by default).
+            let mut store = PytorchStore::from_file(path.clone()).map_indices_contiguous(false);
             Ok(shapes(store.get_all_tensors().map_err(|e| fail(e.to_string()))?))
         }
         (_, WeightSource::Bytes { .. }) => Err(fail(PTH_BYTES.into())),
@@ -124,12 +127,11 @@ const PTH_BYTES: &str = "PyTorch checkpoints can only be read from a file path f
 
 /// Save `module` as safetensors bytes under the checkpoint's own key names: `map` is the
 /// loader's (checkpoint prefix -> module prefix) table, applied in reverse, and Linear/BatchNorm
-/// tensors get PyTorch's layout and names. `extra` adds 0-d int64 tensors by name (BatchNorm's
-/// `num_batches_tracked`, which PyTorch's strict loading expects); `metadata` goes in the header.
+/// tensors get PyTorch's layout and names. Every BatchNorm also gets the 0-d int64
+/// `num_batches_tracked` PyTorch's strict loading expects; `metadata` goes in the header.
 pub fn save_safetensors<M: ModuleSnapshot>(
     module: &M,
     map: &[(String, String)],
-    extra_i64: &[String],
     metadata: &[(&str, String)],
 ) -> Result<Vec<u8>> {
     let fail = |message: String| Error::Weights {
@@ -152,19 +154,22 @@ pub fn save_safetensors<M: ModuleSnapshot>(
         .save_into(&mut store)
         .map_err(|err| fail(err.to_string()))?;
     let bytes = store.get_bytes().map_err(|err| fail(err.to_string()))?;
-    add_i64_scalars(bytes, extra_i64).map_err(fail)
+    add_batchnorm_counters(bytes).map_err(fail)
 }
 
-/// Append 0-d int64 zeros named `names` to a safetensors buffer (header rewritten, data kept).
-fn add_i64_scalars(bytes: Vec<u8>, names: &[String]) -> std::result::Result<Vec<u8>, String> {
-    if names.is_empty() {
-        return Ok(bytes);
-    }
+/// Add a 0-d int64 `num_batches_tracked` (0) beside every `running_mean` of a safetensors
+/// buffer (header rewritten, data kept).
+fn add_batchnorm_counters(bytes: Vec<u8>) -> std::result::Result<Vec<u8>, String> {
     let len = u64::from_le_bytes(bytes[..8].try_into().map_err(|_| "short buffer")?) as usize;
     let mut header: serde_json::Map<String, serde_json::Value> =
         serde_json::from_slice(&bytes[8..8 + len]).map_err(|e| e.to_string())?;
+    let names: Vec<String> = header
+        .keys()
+        .filter_map(|k| k.strip_suffix("running_mean"))
+        .map(|prefix| format!("{prefix}num_batches_tracked"))
+        .collect();
     let mut data = bytes[8 + len..].to_vec();
-    for name in names {
+    for name in &names {
         let start = data.len();
         data.extend_from_slice(&0i64.to_le_bytes());
         header.insert(

@@ -57,6 +57,7 @@ fn flat(model: &MobileNetV2) -> Vec<(String, Vec<f32>)> {
 fn mobilenet(model: &ImageModel) -> &MobileNetV2 {
     match model {
         ImageModel::MobileNetV2(m) => m,
+        other => panic!("expected MobileNetV2, got {:?}", other.arch()),
     }
 }
 
@@ -150,4 +151,45 @@ fn unfreezing_more_blocks_than_the_model_has_is_a_recipe_error() {
         .unwrap()
         .to_string();
     assert!(err.contains("finetune.unfreeze") && err.contains(&n.to_string()), "{err}");
+}
+
+#[test]
+fn every_architecture_is_told_from_its_keys_and_exports_under_its_own_names() {
+    let device = Device::flex();
+    for (file, arch) in [
+        ("models/mobilenet_v2/mobilenet_v2-b0353104.pth", "mobilenet_v2"),
+        ("models/efficientnet_lite0/model.safetensors", "efficientnet_lite0"),
+    ] {
+        let source = WeightSource::Path(asset(file));
+        let (model, _) = ImageModel::load(&source, &device).unwrap();
+        assert_eq!(model.arch().name(), arch);
+        assert_eq!(model.classes(), 1000);
+        let exported = WeightSource::Bytes {
+            name: "x.safetensors".into(),
+            bytes: model.to_safetensors(&[]).unwrap(),
+        };
+        // Key names and shapes as the original checkpoint, num_batches_tracked included.
+        assert_eq!(inspect(&exported).unwrap(), inspect(&source).unwrap(), "{arch}");
+    }
+    // No pre-trained ResNet is in our registries: a seeded one goes out and back.
+    for (arch, depth) in [
+        (tabtune::models::Arch::ResNet18, "resnet18"),
+        (tabtune::models::Arch::ResNet50, "resnet50"),
+    ] {
+        let model = ImageModel::new(arch, 5, &device).unwrap();
+        let bytes = model.to_safetensors(&[]).unwrap();
+        let source = WeightSource::Bytes {
+            name: format!("{depth}.safetensors"),
+            bytes,
+        };
+        let keys = inspect(&source).unwrap();
+        assert!(keys.contains_key("layer4.1.bn2.num_batches_tracked"), "{depth}");
+        assert_eq!(keys["fc.weight"][0], 5);
+        let (back, _) = ImageModel::load(&source, &device).unwrap();
+        assert_eq!(back.arch().name(), depth);
+        let x = inputs(&device);
+        let a: Vec<f32> = model.forward(x.clone()).into_data().iter().collect();
+        let b: Vec<f32> = back.forward(x).into_data().iter().collect();
+        assert_eq!(a, b, "{depth}");
+    }
 }

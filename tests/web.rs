@@ -170,14 +170,14 @@ impl ImageSource for Digits {
     }
 }
 
-async fn finetune_digits(choice: DeviceChoice, recipe: &Recipe) -> RunReport {
+async fn finetune_digits(choice: DeviceChoice, recipe: &Recipe) -> (ImageModel, RunReport) {
     let selected = device::select(choice).await.expect("device");
     let weights = WeightSource::Bytes {
         name: "model.safetensors".into(),
         bytes: MOBILENET_V2.to_vec(),
     };
     let (model, _) = ImageModel::load(&weights, &selected.device).expect("weights load");
-    let (_, report) = train::finetune_images(
+    let (tuned, report) = train::finetune_images(
         model,
         &Digits::new(),
         None,
@@ -198,7 +198,7 @@ async fn finetune_digits(choice: DeviceChoice, recipe: &Recipe) -> RunReport {
             phase.val_accuracy
         ));
     }
-    report
+    (tuned, report)
 }
 
 #[wasm_bindgen_test]
@@ -213,7 +213,7 @@ async fn both_phases_run_on_webgpu_and_the_head_matches_the_cpu() {
         }),
         ..Recipe::default()
     };
-    let gpu = finetune_digits(DeviceChoice::Gpu, &recipe).await;
+    let (tuned, gpu) = finetune_digits(DeviceChoice::Gpu, &recipe).await;
     assert_eq!(gpu.phases.len(), 2);
     assert_eq!(gpu.phases[0].losses.len(), 10); // 9 train images: 1 step of each of 10 epochs
     assert_eq!(gpu.phases[1].losses.len(), 3);
@@ -229,7 +229,7 @@ async fn both_phases_run_on_webgpu_and_the_head_matches_the_cpu() {
         finetune: None,
         ..recipe
     };
-    let cpu = finetune_digits(DeviceChoice::Cpu, &head_only).await;
+    let (_, cpu) = finetune_digits(DeviceChoice::Cpu, &head_only).await;
     let a = gpu.phases[0].best_val_accuracy().unwrap();
     let b = cpu.phases[0].best_val_accuracy().unwrap();
     log(&format!("head-only accuracy: webgpu {a:.3}, cpu {b:.3}"));
@@ -237,4 +237,71 @@ async fn both_phases_run_on_webgpu_and_the_head_matches_the_cpu() {
     for (step, (g, c)) in gpu.phases[0].losses.iter().zip(&cpu.phases[0].losses).enumerate() {
         assert!((g - c).abs() <= 1e-3 * c.abs().max(1.0), "step {step}: {g} vs {c}");
     }
+
+    // Export from WebGPU memory (read back with awaited reads), load the file on the CPU: the
+    // same predictions as the fine-tuned model on WebGPU.
+    let bytes = tuned.to_host().await.unwrap().to_safetensors(&[]).unwrap();
+    let cpu_device = burn::prelude::Device::flex();
+    let (back, _) = ImageModel::load(
+        &WeightSource::Bytes {
+            name: "exported.safetensors".into(),
+            bytes,
+        },
+        &cpu_device,
+    )
+    .unwrap();
+    let gpu_device = device::select(DeviceChoice::Gpu).await.unwrap().device;
+    let gpu_logits: Vec<f32> = tuned
+        .forward(common::inputs(&gpu_device))
+        .into_data_async()
+        .await
+        .unwrap()
+        .iter()
+        .collect();
+    let cpu_logits: Vec<f32> = back.forward(common::inputs(&cpu_device)).into_data().iter().collect();
+    let err = common::rel_err(&gpu_logits, &cpu_logits);
+    log(&format!("exported model: logits relative error webgpu vs cpu {err:.2e}"));
+    assert!(err <= 1e-4, "{err}");
+}
+
+/// Converted by `make assets`, like MobileNetV2's.
+const EFFICIENTNET_LITE0: &[u8] = include_bytes!(concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/assets/models/efficientnet_lite0/model.safetensors"
+));
+
+#[wasm_bindgen_test]
+async fn efficientnet_lite0_on_webgpu_matches_pytorch() {
+    let device = device::select(DeviceChoice::Gpu).await.unwrap().device;
+    let (model, _) = ImageModel::load(
+        &WeightSource::Bytes {
+            name: "efficientnet_lite0.safetensors".into(),
+            bytes: EFFICIENTNET_LITE0.to_vec(),
+        },
+        &device,
+    )
+    .expect("weights load");
+    assert_eq!(model.arch().name(), "efficientnet_lite0");
+    let input = common::npy_f32(include_bytes!(
+        "fixtures/efficientnet_lite0/efficientnet_lite0_input_pm1_nchw.npy"
+    ));
+    let x = burn::prelude::Tensor::<4>::from_data(
+        burn::tensor::TensorData::new(input, [3, 3, 224, 224]),
+        &device,
+    );
+    let logits: Vec<f32> = model
+        .forward(x)
+        .into_data_async()
+        .await
+        .unwrap()
+        .iter()
+        .collect();
+    let err = common::rel_err(
+        &logits,
+        &common::npy_f32(include_bytes!(
+            "fixtures/efficientnet_lite0/efficientnet_lite0_logits_pm1.npy"
+        )),
+    );
+    log(&format!("efficientnet_lite0 on WebGPU: logits relative error {err:.2e}"));
+    assert!(err <= 1e-4, "logits relative error {err}");
 }

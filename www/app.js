@@ -91,7 +91,7 @@ function showFinetuneProgress(e) {
     ftLosses.push(e.loss);
     $('ft-progress').value = e.step / e.total_steps;
     $('ft-status').textContent =
-      `${e.phase === 'head' ? 'Phase 1 (head)' : 'Phase 2 (whole model)'} · epoch ${e.epoch} · ` +
+      `${e.phase === 'head' ? 'Phase 1 (head)' : 'Phase 2 (fine-tuning)'} · epoch ${e.epoch} · ` +
       `step ${e.step}/${e.total_steps} · loss ${e.loss.toFixed(4)} · ` +
       `${e.throughput.toFixed(1)} images/s · ${Math.round(e.eta_s)} s left`;
     drawSeries($('ft-plot'), ftLosses, { label: 'loss' });

@@ -32,6 +32,18 @@ pub enum Arch {
     /// torchvision MobileNetV2 (1280-d features).
     #[serde(rename = "mobilenet_v2")]
     MobileNetV2,
+    /// EfficientNet-Lite0 in lukemelas' `efficientnet_pytorch` layout (1280-d features).
+    #[serde(rename = "efficientnet_lite0")]
+    EfficientNetLite0,
+    /// torchvision ResNet-18 (512-d features).
+    #[serde(rename = "resnet18")]
+    ResNet18,
+    /// torchvision ResNet-34 (512-d features).
+    #[serde(rename = "resnet34")]
+    ResNet34,
+    /// torchvision ResNet-50 (2048-d features).
+    #[serde(rename = "resnet50")]
+    ResNet50,
 }
 
 impl Arch {
@@ -39,6 +51,10 @@ impl Arch {
     pub fn name(self) -> &'static str {
         match self {
             Self::MobileNetV2 => "mobilenet_v2",
+            Self::EfficientNetLite0 => "efficientnet_lite0",
+            Self::ResNet18 => "resnet18",
+            Self::ResNet34 => "resnet34",
+            Self::ResNet50 => "resnet50",
         }
     }
 
@@ -47,6 +63,18 @@ impl Arch {
         if keys.contains_key("features.18.0.weight") && keys.contains_key("features.0.0.weight") {
             return Some(Self::MobileNetV2);
         }
+        if keys.contains_key("_conv_stem.weight") && keys.contains_key("_conv_head.weight") {
+            return Some(Self::EfficientNetLite0);
+        }
+        if keys.contains_key("layer1.0.conv1.weight") {
+            let names: Vec<String> = keys.keys().cloned().collect();
+            return match resnet::ResNet::depth_from_keys(&names)? {
+                18 => Some(Self::ResNet18),
+                34 => Some(Self::ResNet34),
+                50 => Some(Self::ResNet50),
+                _ => None,
+            };
+        }
         None
     }
 
@@ -54,31 +82,38 @@ impl Arch {
     fn classifier_key(self) -> &'static str {
         match self {
             Self::MobileNetV2 => "classifier.1.weight",
+            Self::EfficientNetLite0 => "_fc.weight",
+            Self::ResNet18 | Self::ResNet34 | Self::ResNet50 => "fc.weight",
         }
     }
 
     /// Whose key names the checkpoint uses (for config.json).
     pub fn key_names(self) -> &'static str {
         match self {
-            Self::MobileNetV2 => "torchvision",
+            Self::EfficientNetLite0 => "efficientnet_pytorch",
+            _ => "torchvision",
         }
     }
 
     /// Dropout before the classifier while training, as the original model has it.
     pub fn dropout(self) -> f64 {
         match self {
-            Self::MobileNetV2 => 0.2,
+            Self::MobileNetV2 | Self::EfficientNetLite0 => 0.2,
+            Self::ResNet18 | Self::ResNet34 | Self::ResNet50 => 0.0,
         }
     }
 
     /// The input transform the pre-trained weights expect.
     pub fn preprocess(self) -> Preprocess {
-        match self {
-            Self::MobileNetV2 => Preprocess {
-                mean: IMAGENET_MEAN,
-                std: IMAGENET_STD,
-                ..Preprocess::default()
-            },
+        let (mean, std) = match self {
+            // The TF-Lite convention the weights were trained with: (u8 - 127) / 128.
+            Self::EfficientNetLite0 => (efficientnet_lite::MEAN, efficientnet_lite::STD),
+            _ => (IMAGENET_MEAN, IMAGENET_STD),
+        };
+        Preprocess {
+            mean,
+            std,
+            ..Preprocess::default()
         }
     }
 }
@@ -90,6 +125,10 @@ impl Arch {
 pub enum ImageModel {
     /// See [`MobileNetV2`].
     MobileNetV2(MobileNetV2),
+    /// See [`EfficientNetLite0`].
+    EfficientNetLite0(EfficientNetLite0),
+    /// See [`ResNet`] (18, 34 or 50).
+    ResNet(ResNet),
 }
 
 impl ImageModel {
@@ -97,6 +136,12 @@ impl ImageModel {
     pub fn new(arch: Arch, classes: usize, device: &Device) -> Result<Self> {
         Ok(match arch {
             Arch::MobileNetV2 => Self::MobileNetV2(MobileNetV2::new(classes, device)),
+            Arch::EfficientNetLite0 => {
+                Self::EfficientNetLite0(EfficientNetLite0::new(classes, device))
+            }
+            Arch::ResNet18 => Self::ResNet(ResNet::new(18, classes, device)?),
+            Arch::ResNet34 => Self::ResNet(ResNet::new(34, classes, device)?),
+            Arch::ResNet50 => Self::ResNet(ResNet::new(50, classes, device)?),
         })
     }
 
@@ -108,9 +153,10 @@ impl ImageModel {
         let arch = Arch::detect(&keys).ok_or_else(|| Error::Weights {
             file: source.name(),
             message: format!(
-                "not a known image architecture: expected MobileNetV2 (torchvision: \
-                 features.0.0.weight ... features.18.0.weight) key names; the file's {} tensors \
-                 start with {}",
+                "not a known image architecture: expected the key names of MobileNetV2 \
+                 (torchvision: features.0.0.weight ... features.18.0.weight), EfficientNet-Lite0 \
+                 (efficientnet_pytorch: _conv_stem.weight ...) or ResNet-18/34/50 (torchvision: \
+                 conv1.weight, layer1.0.conv1.weight ...); the file's {} tensors start with {}",
                 keys.len(),
                 keys.keys().take(3).cloned().collect::<Vec<_>>().join(", ")
             ),
@@ -128,8 +174,11 @@ impl ImageModel {
             }
         };
         let mut model = Self::new(arch, classes, device)?;
+        let map = model.weight_map();
         let report = match &mut model {
-            Self::MobileNetV2(m) => load_into(m, source, &model_map(arch), IGNORED)?,
+            Self::MobileNetV2(m) => load_into(m, source, &map, IGNORED)?,
+            Self::EfficientNetLite0(m) => load_into(m, source, &map, IGNORED)?,
+            Self::ResNet(m) => load_into(m, source, &map, IGNORED)?,
         };
         Ok((model, report))
     }
@@ -138,6 +187,12 @@ impl ImageModel {
     pub fn arch(&self) -> Arch {
         match self {
             Self::MobileNetV2(_) => Arch::MobileNetV2,
+            Self::EfficientNetLite0(_) => Arch::EfficientNetLite0,
+            Self::ResNet(m) => match m.depth() {
+                18 => Arch::ResNet18,
+                34 => Arch::ResNet34,
+                _ => Arch::ResNet50,
+            },
         }
     }
 
@@ -145,6 +200,8 @@ impl ImageModel {
     pub fn features(&self, images: Tensor<4>) -> Tensor<2> {
         match self {
             Self::MobileNetV2(m) => m.features(images),
+            Self::EfficientNetLite0(m) => m.features(images),
+            Self::ResNet(m) => m.features(images),
         }
     }
 
@@ -161,6 +218,8 @@ impl ImageModel {
     fn classifier(&self) -> &Linear {
         match self {
             Self::MobileNetV2(m) => &m.classifier,
+            Self::EfficientNetLite0(m) => &m.classifier,
+            Self::ResNet(m) => &m.classifier,
         }
     }
 
@@ -188,15 +247,33 @@ impl ImageModel {
                 m.classifier = head.linear;
                 Self::MobileNetV2(m)
             }
+            Self::EfficientNetLite0(mut m) => {
+                m.classifier = head.linear;
+                Self::EfficientNetLite0(m)
+            }
+            Self::ResNet(mut m) => {
+                m.classifier = head.linear;
+                Self::ResNet(m)
+            }
         }
     }
 
     /// The blocks phase 2 may unfreeze, from the input to the output.
     fn units(&self) -> Vec<ParamGroup> {
+        fn ids<M: Module>(m: &M) -> ParamGroup {
+            ParamGroup::ids_from_module(m.clone())
+        }
         match self {
-            Self::MobileNetV2(m) => std::iter::once(ParamGroup::ids_from_module(m.stem.clone()))
-                .chain(m.blocks.iter().map(|b| ParamGroup::ids_from_module(b.clone())))
-                .chain(std::iter::once(ParamGroup::ids_from_module(m.last.clone())))
+            Self::MobileNetV2(m) => std::iter::once(ids(&m.stem))
+                .chain(m.blocks.iter().map(ids))
+                .chain(std::iter::once(ids(&m.last)))
+                .collect(),
+            Self::EfficientNetLite0(m) => std::iter::once(ids(&m.stem))
+                .chain(m.blocks.iter().map(ids))
+                .chain(std::iter::once(ids(&m.head)))
+                .collect(),
+            Self::ResNet(m) => std::iter::once(ids(&m.conv1).fuse(&ids(&m.bn1)))
+                .chain(m.blocks.iter().map(ids))
                 .collect(),
         }
     }
@@ -243,14 +320,20 @@ impl ImageModel {
     /// with `num_batches_tracked` for every BatchNorm so `load_state_dict(strict=True)` accepts
     /// it. `metadata` goes in the file's header.
     pub fn to_safetensors(&self, metadata: &[(&str, String)]) -> Result<Vec<u8>> {
-        let map = model_map(self.arch());
-        let bn: Vec<String> = map
-            .iter()
-            .filter(|(_, to)| to.ends_with("bn."))
-            .map(|(from, _)| format!("{from}num_batches_tracked"))
-            .collect();
+        let map = self.weight_map();
         match self {
-            Self::MobileNetV2(m) => save_safetensors(m, &map, &bn, metadata),
+            Self::MobileNetV2(m) => save_safetensors(m, &map, metadata),
+            Self::EfficientNetLite0(m) => save_safetensors(m, &map, metadata),
+            Self::ResNet(m) => save_safetensors(m, &map, metadata),
+        }
+    }
+
+    /// Checkpoint key prefix -> module path prefix of this architecture.
+    pub fn weight_map(&self) -> Vec<(String, String)> {
+        match self {
+            Self::MobileNetV2(_) => mobilenet_v2::weight_map(),
+            Self::EfficientNetLite0(_) => efficientnet_lite::weight_map(),
+            Self::ResNet(m) => m.weight_map(),
         }
     }
 }
@@ -258,8 +341,53 @@ impl ImageModel {
 /// Suffixes a checkpoint may hold that have no place in the module.
 const IGNORED: &[&str] = &["num_batches_tracked"];
 
-fn model_map(arch: Arch) -> Vec<(String, String)> {
-    match arch {
-        Arch::MobileNetV2 => mobilenet_v2::weight_map(),
+/// Float tensors of a module, flattened, in visiting order.
+struct Gather(Vec<Tensor<1>>);
+
+impl burn::module::ModuleVisitor for Gather {
+    fn visit_float<const D: usize>(&mut self, param: &burn::module::Param<Tensor<D>>) {
+        self.0.push(param.val().flatten::<1>(0, D - 1));
+    }
+}
+
+/// Puts read-back values into a module's float tensors, in the same visiting order.
+struct Scatter {
+    values: std::vec::IntoIter<burn::tensor::TensorData>,
+    device: Device,
+}
+
+impl burn::module::ModuleMapper for Scatter {
+    fn map_float<const D: usize>(
+        &mut self,
+        param: burn::module::Param<Tensor<D>>,
+    ) -> burn::module::Param<Tensor<D>> {
+        let (id, tensor, _) = param.consume();
+        let data = self.values.next().expect("one value per visited tensor");
+        let shape = tensor.shape();
+        let value = Tensor::<1>::from_data(data, &self.device).reshape(shape);
+        burn::module::Param::initialized(id, value)
+    }
+}
+
+impl ImageModel {
+    /// A copy on the CPU device with every tensor read back with awaited reads: the browser
+    /// cannot read GPU memory synchronously, which writing a file needs.
+    pub async fn to_host(&self) -> Result<Self> {
+        let mut gather = Gather(Vec::new());
+        self.visit(&mut gather);
+        let mut values = Vec::with_capacity(gather.0.len());
+        for tensor in gather.0 {
+            values.push(
+                tensor
+                    .into_data_async()
+                    .await
+                    .map_err(|e| Error::Compute(e.to_string()))?,
+            );
+        }
+        let mut scatter = Scatter {
+            values: values.into_iter(),
+            device: Device::flex(),
+        };
+        Ok(self.valid().map(&mut scatter))
     }
 }
