@@ -193,3 +193,52 @@ fn every_architecture_is_told_from_its_keys_and_exports_under_its_own_names() {
         assert_eq!(a, b, "{depth}");
     }
 }
+
+#[test]
+fn augmented_head_phase_and_a_validation_folder() {
+    let device = Device::flex();
+    let weights = WeightSource::Path(asset("models/mobilenet_v2/model.safetensors"));
+    let (model, _) = ImageModel::load(&weights, &device).unwrap();
+    let train_dir = digits("aug-train", 2, 3);
+    let val_dir = digits("aug-val", 2, 2);
+    let (train, val) = (
+        ImageFolder::open(&train_dir).unwrap(),
+        ImageFolder::open(&val_dir).unwrap(),
+    );
+    let (source, split) = FolderSource::new(&train, Some(&val)).unwrap();
+    assert_eq!(split, Some((vec![0, 1, 2, 3, 4, 5], vec![6, 7, 8, 9])));
+    let mut recipe = Recipe {
+        finetune: None,
+        ..Recipe::default()
+    };
+    recipe.head.epochs = 2;
+    recipe.head.batch_size = 4;
+    recipe.head.augment = true;
+    let (_, report) = block_on(finetune_images(
+        model,
+        &source,
+        split,
+        &recipe,
+        8,
+        &device,
+        &mut |_| Control::Continue,
+    ))
+    .unwrap();
+    // Augmented: no feature cache; the images go through the frozen backbone every epoch.
+    assert_eq!(report.features, None);
+    assert_eq!(report.phases.len(), 1);
+    assert_eq!(report.phases[0].losses.len(), 2 * 2);
+    assert_eq!(report.phases[0].val_rows, 4);
+    assert_eq!(report.metrics.unwrap().count, 4);
+
+    // A validation folder with other classes is refused, naming both.
+    let other = digits("aug-other", 3, 1);
+    let err = FolderSource::new(&train, Some(&ImageFolder::open(&other).unwrap()))
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(err.contains("validation folder") && err.contains("\"2\""), "{err}");
+    for dir in [train_dir, val_dir, other] {
+        std::fs::remove_dir_all(dir).ok();
+    }
+}

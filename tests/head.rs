@@ -106,3 +106,39 @@ fn same_seed_same_run_other_seed_other_run() {
     assert_eq!(run(1), run(1));
     assert_ne!(run(1), run(2));
 }
+
+#[test]
+fn sgd_with_warmup_cosine_and_label_smoothing_trains_and_early_stopping_keeps_the_best_epoch() {
+    use tabtune::train::recipe::{HeadPhase, OptimizerKind, Schedule};
+    let set = FeatureSet::synthetic(&SyntheticSpec::default()).unwrap();
+    let recipe = Recipe {
+        head: HeadPhase {
+            epochs: 40,
+            optimizer: OptimizerKind::Sgd,
+            lr: 0.05,
+            schedule: Schedule::Cosine,
+            warmup_steps: 5,
+            label_smoothing: 0.1,
+            early_stopping: Some(2),
+            ..Default::default()
+        },
+        ..Recipe::default()
+    };
+    let (_, report) = block_on(train::train_head(&set, &recipe, &cpu(), &mut |_| {
+        Control::Continue
+    }))
+    .unwrap();
+    let (first, last) = report.loss_drop(5);
+    assert!(last < first * 0.7, "loss {first} -> {last}");
+    // Smoothing keeps the loss above 0: the target puts 0.1 / 4 on every wrong class.
+    assert!(last > 0.1, "{last}");
+    // Separable clusters reach their best accuracy early: two epochs without a better one stop
+    // the phase long before epoch 40, and the kept epoch is the first best one.
+    assert!(report.stopped_early, "{:?}", report.val_accuracy);
+    let epochs = report.val_accuracy.len();
+    assert!(epochs < 40);
+    assert_eq!(report.best_epoch, epochs - 2);
+    let best = report.best_val_accuracy().unwrap();
+    assert!(report.val_accuracy.iter().all(|&a| a <= best));
+    assert!(report.val_accuracy[..report.best_epoch - 1].iter().all(|&a| a < best));
+}
