@@ -201,7 +201,10 @@ impl Session {
             let recipe: Recipe = from_js(recipe, "recipe")?;
             let spec: DatasetSpec = serde_wasm_bindgen::from_value(dataset)
                 .map_err(|e| JsError::new(&format!("dataset: {e}")))?;
-            let split = spec.split.as_ref().map(|s| (s.train.clone(), s.val.clone()));
+            let split = spec
+                .split
+                .as_ref()
+                .map(|s| (s.train.clone(), s.val.clone()));
             let source = JsImages { spec, load };
             let device = &selected.device;
             let bytes = WeightSource::Bytes {
@@ -222,10 +225,12 @@ impl Session {
                 .and_then(|host| host.to_safetensors(&[("format", "pt".into())]))
                 .map_err(js_err)?;
             let out = Object::new();
-            Reflect::set(&out, &"report".into(), &to_js(&report)?).map_err(|e| js_err(describe_js(&e)))?;
+            Reflect::set(&out, &"report".into(), &to_js(&report)?)
+                .map_err(|e| js_err(describe_js(&e)))?;
             Reflect::set(&out, &"model".into(), &Uint8Array::from(weights.as_slice()))
                 .map_err(|e| js_err(describe_js(&e)))?;
-            Reflect::set(&out, &"config".into(), &config.into()).map_err(|e| js_err(describe_js(&e)))?;
+            Reflect::set(&out, &"config".into(), &config.into())
+                .map_err(|e| js_err(describe_js(&e)))?;
             Ok(out.into())
         })
     }

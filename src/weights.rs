@@ -103,22 +103,27 @@ pub fn inspect(source: &WeightSource) -> Result<BTreeMap<String, Vec<usize>>> {
     };
     match (format, source) {
         (Format::Safetensors, _) => {
-            let mut store = match source {
-                WeightSource::Path(path) => SafetensorsStore::from_file(path.clone()),
-                WeightSource::Bytes { bytes, .. } => {
-                    SafetensorsStore::from_bytes(Some(bytes.clone()))
-                }
-            }
-            .map_indices_contiguous(false);
-            Ok(shapes(store.get_all_tensors().map_err(|e| fail(e.to_string()))?))
+            let mut store = safetensors_store(source).map_indices_contiguous(false);
+            Ok(shapes(
+                store.get_all_tensors().map_err(|e| fail(e.to_string()))?,
+            ))
         }
         (_, WeightSource::Path(path)) => {
             // The names as they are in the file (burn-store renumbers `classifier.1` to
             // `classifier.0` by default).
             let mut store = PytorchStore::from_file(path.clone()).map_indices_contiguous(false);
-            Ok(shapes(store.get_all_tensors().map_err(|e| fail(e.to_string()))?))
+            Ok(shapes(
+                store.get_all_tensors().map_err(|e| fail(e.to_string()))?,
+            ))
         }
         (_, WeightSource::Bytes { .. }) => Err(fail(PTH_BYTES.into())),
+    }
+}
+
+fn safetensors_store(source: &WeightSource) -> SafetensorsStore {
+    match source {
+        WeightSource::Path(path) => SafetensorsStore::from_file(path.clone()),
+        WeightSource::Bytes { bytes, .. } => SafetensorsStore::from_bytes(Some(bytes.clone())),
     }
 }
 
@@ -225,13 +230,7 @@ pub fn load_into<M: ModuleSnapshot>(
 
     let result = match (format, source) {
         (Format::Safetensors, _) => {
-            let store = match source {
-                WeightSource::Path(path) => SafetensorsStore::from_file(path.clone()),
-                WeightSource::Bytes { bytes, .. } => {
-                    SafetensorsStore::from_bytes(Some(bytes.clone()))
-                }
-            };
-            let mut store = store
+            let mut store = safetensors_store(source)
                 .with_from_adapter(PyTorchToBurnAdapter)
                 .remap(remapper)
                 .map_indices_contiguous(false)

@@ -5,14 +5,13 @@
 use std::path::{Path, PathBuf};
 
 use burn::prelude::*;
-use burn::store::ModuleSnapshot;
 use burn::tensor::TensorData;
 use tabtune::data::image::rgb8_to_chw;
 use tabtune::models::{EfficientNetLite0, efficientnet_lite};
 use tabtune::weights::{Format, WeightSource, load_into};
 
 mod common;
-use common::{INPUTS_U8_NHWC, npy_f32, npy_raw, rel_err};
+use common::{INPUTS_U8_NHWC, npy_f32, npy_raw, rel_err, trainable_params};
 
 const INPUT_PM1: &[u8] =
     include_bytes!("fixtures/efficientnet_lite0/efficientnet_lite0_input_pm1_nchw.npy");
@@ -43,17 +42,6 @@ fn load(device: &Device) -> EfficientNetLite0 {
     // 49 convs (stem, 15 expansions, 16 depthwise, 16 projections, head), 49 BNs x 4, fc x 2.
     assert_eq!(report.applied, 49 + 49 * 4 + 2);
     model
-}
-
-/// Trainable parameters, as PyTorch's `sum(p.numel() for p in model.parameters())` counts them:
-/// burn's `num_params` also counts BatchNorm's running mean and variance (buffers in PyTorch).
-fn trainable_params<M: ModuleSnapshot>(model: &M) -> usize {
-    model
-        .collect(None, None, false)
-        .iter()
-        .filter(|t| !t.name.ends_with("running_mean") && !t.name.ends_with("running_var"))
-        .map(|t| t.shape.num_elements())
-        .sum()
 }
 
 fn pm1_inputs(device: &Device) -> Tensor<4> {

@@ -1,6 +1,7 @@
 //! Phase 2 and export on the CPU with the real MobileNetV2 (from `make assets`): BatchNorm
 //! statistics stay frozen, only the unfrozen blocks and the head move, the best epoch is kept,
 //! and the exported safetensors (torchvision key names) loads back to the same logits.
+#![cfg(not(target_arch = "wasm32"))] // the file system and the CLI binary are native
 
 use std::path::{Path, PathBuf};
 
@@ -20,27 +21,16 @@ fn asset(rel: &str) -> PathBuf {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("assets")
         .join(rel);
-    assert!(path.exists(), "{} is missing: run `make assets` first", path.display());
+    assert!(
+        path.exists(),
+        "{} is missing: run `make assets` first",
+        path.display()
+    );
     path
 }
 
-/// `per_class` digits of classes 0..classes copied into a fresh folder.
 fn digits(name: &str, classes: usize, per_class: usize) -> PathBuf {
-    let root = std::env::temp_dir().join(format!("tabtune-ft-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&root);
-    for digit in 0..classes {
-        let dst = root.join(digit.to_string());
-        std::fs::create_dir_all(&dst).unwrap();
-        let mut files: Vec<_> = std::fs::read_dir(asset(&format!("datasets/mnist/{digit}")))
-            .unwrap()
-            .map(|e| e.unwrap().path())
-            .collect();
-        files.sort();
-        for f in files.iter().take(per_class) {
-            std::fs::copy(f, dst.join(f.file_name().unwrap())).unwrap();
-        }
-    }
-    root
+    common::mnist_subset(&format!("ft-{name}"), classes, per_class)
 }
 
 fn flat(model: &MobileNetV2) -> Vec<(String, Vec<f32>)> {
@@ -107,7 +97,10 @@ fn phase_two_moves_only_the_unfrozen_blocks_and_keeps_batchnorm_statistics() {
         }
         let changed = a != b;
         if path.ends_with("running_mean") || path.ends_with("running_var") {
-            assert!(!changed, "{path}: BatchNorm statistics must stay frozen in phase 2");
+            assert!(
+                !changed,
+                "{path}: BatchNorm statistics must stay frozen in phase 2"
+            );
         } else if trainable(path) {
             moved.push(path.clone());
             assert!(changed, "{path} is unfrozen but did not move");
@@ -150,15 +143,24 @@ fn unfreezing_more_blocks_than_the_model_has_is_a_recipe_error() {
         .err()
         .unwrap()
         .to_string();
-    assert!(err.contains("finetune.unfreeze") && err.contains(&n.to_string()), "{err}");
+    assert!(
+        err.contains("finetune.unfreeze") && err.contains(&n.to_string()),
+        "{err}"
+    );
 }
 
 #[test]
 fn every_architecture_is_told_from_its_keys_and_exports_under_its_own_names() {
     let device = Device::flex();
     for (file, arch) in [
-        ("models/mobilenet_v2/mobilenet_v2-b0353104.pth", "mobilenet_v2"),
-        ("models/efficientnet_lite0/model.safetensors", "efficientnet_lite0"),
+        (
+            "models/mobilenet_v2/mobilenet_v2-b0353104.pth",
+            "mobilenet_v2",
+        ),
+        (
+            "models/efficientnet_lite0/model.safetensors",
+            "efficientnet_lite0",
+        ),
     ] {
         let source = WeightSource::Path(asset(file));
         let (model, _) = ImageModel::load(&source, &device).unwrap();
@@ -169,7 +171,11 @@ fn every_architecture_is_told_from_its_keys_and_exports_under_its_own_names() {
             bytes: model.to_safetensors(&[]).unwrap(),
         };
         // Key names and shapes as the original checkpoint, num_batches_tracked included.
-        assert_eq!(inspect(&exported).unwrap(), inspect(&source).unwrap(), "{arch}");
+        assert_eq!(
+            inspect(&exported).unwrap(),
+            inspect(&source).unwrap(),
+            "{arch}"
+        );
     }
     // No pre-trained ResNet is in our registries: a seeded one goes out and back.
     for (arch, depth) in [
@@ -183,7 +189,10 @@ fn every_architecture_is_told_from_its_keys_and_exports_under_its_own_names() {
             bytes,
         };
         let keys = inspect(&source).unwrap();
-        assert!(keys.contains_key("layer4.1.bn2.num_batches_tracked"), "{depth}");
+        assert!(
+            keys.contains_key("layer4.1.bn2.num_batches_tracked"),
+            "{depth}"
+        );
         assert_eq!(keys["fc.weight"][0], 5);
         let (back, _) = ImageModel::load(&source, &device).unwrap();
         assert_eq!(back.arch().name(), depth);
@@ -237,7 +246,10 @@ fn augmented_head_phase_and_a_validation_folder() {
         .err()
         .unwrap()
         .to_string();
-    assert!(err.contains("validation folder") && err.contains("\"2\""), "{err}");
+    assert!(
+        err.contains("validation folder") && err.contains("\"2\""),
+        "{err}"
+    );
     for dir in [train_dir, val_dir, other] {
         std::fs::remove_dir_all(dir).ok();
     }

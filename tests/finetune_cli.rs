@@ -1,8 +1,11 @@
 //! The CLI end to end on a small slice of the demo MNIST set (from `make assets`): phase 1 runs,
 //! and bad inputs are reported by name while the run goes on (or stops with a reason).
+#![cfg(not(target_arch = "wasm32"))] // the file system and the CLI binary are native
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+
+mod common;
 
 fn assets() -> PathBuf {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("assets");
@@ -15,22 +18,7 @@ fn assets() -> PathBuf {
 
 /// `per_class` digits of classes 0..3 copied into a fresh folder.
 fn small_set(name: &str, per_class: usize) -> PathBuf {
-    let root = std::env::temp_dir().join(format!("tabtune-cli-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&root);
-    for digit in 0..3 {
-        let src = assets().join(format!("datasets/mnist/{digit}"));
-        let dst = root.join(digit.to_string());
-        std::fs::create_dir_all(&dst).unwrap();
-        let mut files: Vec<_> = std::fs::read_dir(&src)
-            .unwrap()
-            .map(|e| e.unwrap().path())
-            .collect();
-        files.sort();
-        for f in files.iter().take(per_class) {
-            std::fs::copy(f, dst.join(f.file_name().unwrap())).unwrap();
-        }
-    }
-    root
+    common::mnist_subset(&format!("cli-{name}"), 3, per_class)
 }
 
 fn run(args: &[&str]) -> (bool, String) {
@@ -85,7 +73,10 @@ fn finetune_two_phases_then_eval_predict_and_export_with_bad_files_named() {
     assert!(out.contains("notes.txt: not an image file"), "{out}");
     assert!(out.contains("corrupt.png: not a readable image"), "{out}");
     assert!(out.contains("features: 24 images"), "{out}");
-    assert!(out.contains("head epoch 20:") && out.contains("finetune epoch 1:"), "{out}");
+    assert!(
+        out.contains("head epoch 20:") && out.contains("finetune epoch 1:"),
+        "{out}"
+    );
     // 3 digits, 6 train images each: the ImageNet features separate them well above chance.
     let acc = table_accuracy(&out);
     assert!(acc >= 60.0, "validation accuracy {acc}%:\n{out}");
@@ -93,7 +84,10 @@ fn finetune_two_phases_then_eval_predict_and_export_with_bad_files_named() {
         assert!(out_dir.join(file).exists(), "{file} missing");
     }
     let config = std::fs::read_to_string(out_dir.join("config.json")).unwrap();
-    assert!(config.contains("\"id2label\"") && config.contains("\"num_labels\": 3"), "{config}");
+    assert!(
+        config.contains("\"id2label\"") && config.contains("\"num_labels\": 3"),
+        "{config}"
+    );
 
     // The exported model evaluates to the same accuracy on the same validation images...
     let report: serde_json::Value =

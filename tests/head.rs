@@ -140,5 +140,9 @@ fn sgd_with_warmup_cosine_and_label_smoothing_trains_and_early_stopping_keeps_th
     assert_eq!(report.best_epoch, epochs - 2);
     let best = report.best_val_accuracy().unwrap();
     assert!(report.val_accuracy.iter().all(|&a| a <= best));
-    assert!(report.val_accuracy[..report.best_epoch - 1].iter().all(|&a| a < best));
+    assert!(
+        report.val_accuracy[..report.best_epoch - 1]
+            .iter()
+            .all(|&a| a < best)
+    );
 }

@@ -217,7 +217,11 @@ async fn both_phases_run_on_webgpu_and_the_head_matches_the_cpu() {
     assert_eq!(gpu.phases.len(), 2);
     assert_eq!(gpu.phases[0].losses.len(), 10); // 9 train images: 1 step of each of 10 epochs
     assert_eq!(gpu.phases[1].losses.len(), 3);
-    assert!(gpu.phases.iter().all(|p| p.losses.iter().all(|l| l.is_finite())));
+    assert!(
+        gpu.phases
+            .iter()
+            .all(|p| p.losses.iter().all(|l| l.is_finite()))
+    );
     let (first, last) = gpu.phases[0].loss_drop(3);
     assert!(last < first, "head loss did not fall: {first} -> {last}");
     let metrics = gpu.metrics.as_ref().expect("validation metrics");
@@ -234,8 +238,16 @@ async fn both_phases_run_on_webgpu_and_the_head_matches_the_cpu() {
     let b = cpu.phases[0].best_val_accuracy().unwrap();
     log(&format!("head-only accuracy: webgpu {a:.3}, cpu {b:.3}"));
     assert!((a - b).abs() <= 0.01, "webgpu {a} vs cpu {b}");
-    for (step, (g, c)) in gpu.phases[0].losses.iter().zip(&cpu.phases[0].losses).enumerate() {
-        assert!((g - c).abs() <= 1e-3 * c.abs().max(1.0), "step {step}: {g} vs {c}");
+    for (step, (g, c)) in gpu.phases[0]
+        .losses
+        .iter()
+        .zip(&cpu.phases[0].losses)
+        .enumerate()
+    {
+        assert!(
+            (g - c).abs() <= 1e-3 * c.abs().max(1.0),
+            "step {step}: {g} vs {c}"
+        );
     }
 
     // Export from WebGPU memory (read back with awaited reads), load the file on the CPU: the
@@ -258,9 +270,15 @@ async fn both_phases_run_on_webgpu_and_the_head_matches_the_cpu() {
         .unwrap()
         .iter()
         .collect();
-    let cpu_logits: Vec<f32> = back.forward(common::inputs(&cpu_device)).into_data().iter().collect();
+    let cpu_logits: Vec<f32> = back
+        .forward(common::inputs(&cpu_device))
+        .into_data()
+        .iter()
+        .collect();
     let err = common::rel_err(&gpu_logits, &cpu_logits);
-    log(&format!("exported model: logits relative error webgpu vs cpu {err:.2e}"));
+    log(&format!(
+        "exported model: logits relative error webgpu vs cpu {err:.2e}"
+    ));
     assert!(err <= 1e-4, "{err}");
 }
 
@@ -302,6 +320,8 @@ async fn efficientnet_lite0_on_webgpu_matches_pytorch() {
             "fixtures/efficientnet_lite0/efficientnet_lite0_logits_pm1.npy"
         )),
     );
-    log(&format!("efficientnet_lite0 on WebGPU: logits relative error {err:.2e}"));
+    log(&format!(
+        "efficientnet_lite0 on WebGPU: logits relative error {err:.2e}"
+    ));
     assert!(err <= 1e-4, "logits relative error {err}");
 }

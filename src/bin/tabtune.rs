@@ -20,7 +20,9 @@ mod cli {
     use futures_lite::future::block_on;
 
     use tabtune::data::image::decode;
-    use tabtune::data::{FeatureSet, FolderSource, ImageFolder, ImageSource, features::SyntheticSpec};
+    use tabtune::data::{
+        FeatureSet, FolderSource, ImageFolder, ImageSource, features::SyntheticSpec,
+    };
     use tabtune::device::{self, DeviceChoice};
     use tabtune::models::{ImageModel, ModelConfig};
     use tabtune::train::recipe::Unfreeze;
@@ -196,7 +198,9 @@ mod cli {
                         phase.unfreeze = match u.as_str() {
                             "all" => Unfreeze::All,
                             n => Unfreeze::Last(n.parse().map_err(|_| {
-                                format!("--unfreeze: expected \"all\" or a number of blocks, got {n:?}")
+                                format!(
+                                    "--unfreeze: expected \"all\" or a number of blocks, got {n:?}"
+                                )
                             })?),
                         };
                     }
@@ -407,7 +411,11 @@ mod cli {
                 phase
                     .best_val_accuracy()
                     .map_or("-".into(), |a| format!("{:.2}%", a * 100.0)),
-                if phase.stopped_early { " (stopped early)" } else { "" }
+                if phase.stopped_early {
+                    " (stopped early)"
+                } else {
+                    ""
+                }
             );
         }
         if let Some(m) = &report.metrics {

@@ -221,7 +221,10 @@ mod tests {
 
     #[test]
     fn a_list_of_files_and_labels() {
-        let root = tree("list", &["img/a.png", "img/b.png", "img/c.jpg", "img/d.txt"]);
+        let root = tree(
+            "list",
+            &["img/a.png", "img/b.png", "img/c.jpg", "img/d.txt"],
+        );
         let list = root.join("labels.csv");
         std::fs::write(
             &list,

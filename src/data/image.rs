@@ -89,9 +89,8 @@ pub fn decode(bytes: &[u8], name: &str) -> Result<RgbImage> {
 
 /// RGB of RGBA pixels decoded by the browser, checking the buffer's size.
 pub fn from_rgba(rgba: Vec<u8>, width: u32, height: u32, name: &str) -> Result<RgbImage> {
-    let image = RgbaImage::from_raw(width, height, rgba).ok_or_else(|| {
-        Error::Data(format!("{name}: pixel buffer is not {width}x{height} RGBA"))
-    })?;
+    let image = RgbaImage::from_raw(width, height, rgba)
+        .ok_or_else(|| Error::Data(format!("{name}: pixel buffer is not {width}x{height} RGBA")))?;
     Ok(DynamicImage::ImageRgba8(image).to_rgb8())
 }
 

@@ -56,6 +56,21 @@ pub struct Batch {
     pub rows: Vec<usize>,
 }
 
+impl Batch {
+    /// The pixels as a `[n, 3, side, side]` tensor on `device` (the buffer moves into it).
+    pub fn tensor(
+        &mut self,
+        side: usize,
+        device: &burn::prelude::Device,
+    ) -> burn::prelude::Tensor<4> {
+        let pixels = std::mem::take(&mut self.pixels);
+        burn::prelude::Tensor::from_data(
+            burn::tensor::TensorData::new(pixels, [self.rows.len(), 3, side, side]),
+            device,
+        )
+    }
+}
+
 /// Load and preprocess `rows` of `source`; with `augment = Some((seed, epoch))` each image gets
 /// its seeded random crop and flip. Unreadable items go to `skipped` as (name, reason).
 pub async fn load_batch(
@@ -101,7 +116,7 @@ impl FolderSource {
     pub fn new(
         train: &super::ImageFolder,
         val: Option<&super::ImageFolder>,
-    ) -> Result<(Self, Option<(Vec<usize>, Vec<usize>)>)> {
+    ) -> Result<(Self, Option<super::split::Split>)> {
         let mut items = train.items.clone();
         let split = match val {
             None => None,

@@ -1,6 +1,9 @@
 //! Stratified train/validation splits, shared by every kind of dataset.
 
 use rand::{SeedableRng, seq::SliceRandom};
+
+/// (training rows, validation rows).
+pub type Split = (Vec<usize>, Vec<usize>);
 use rand_chacha::ChaCha8Rng;
 
 /// Split row indices by class: `val_fraction` of each class (at least one row when the class has

@@ -2,7 +2,6 @@
 //! batches (only one batch of pixels is ever in memory), then reused by every head epoch.
 
 use burn::prelude::*;
-use burn::tensor::TensorData;
 use web_time::Instant;
 
 use super::run::compute;
@@ -43,12 +42,10 @@ pub async fn extract(
     let mut dim = model.feature_dim();
     let mut done = 0;
     for chunk in rows.chunks(batch.max(1)) {
-        let b = load_batch(source, chunk, pre, None, skipped).await;
+        let mut b = load_batch(source, chunk, pre, None, skipped).await;
         done += chunk.len();
         if !b.rows.is_empty() {
-            let n = b.rows.len();
-            let x = Tensor::<4>::from_data(TensorData::new(b.pixels, [n, 3, side, side]), device);
-            let pooled = model.features(x);
+            let pooled = model.features(b.tensor(side, device));
             dim = pooled.dims()[1];
             let data = pooled.into_data_async().await.map_err(compute)?;
             features.extend(data.iter::<f32>());

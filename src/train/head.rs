@@ -9,7 +9,7 @@ use rand::{SeedableRng, seq::SliceRandom};
 use rand_chacha::ChaCha8Rng;
 
 use super::recipe::PhaseSpec;
-use super::run::{PhaseReport, PhaseRun, compute};
+use super::run::{PhaseReport, PhaseRun, Predictions, compute};
 use super::{Control, Progress, Recipe};
 use crate::data::FeatureSet;
 use crate::models::{Head, HeadConfig};
@@ -50,7 +50,7 @@ pub async fn train_head_rows(
     seed: u64,
     device: &Device,
     on_progress: &mut dyn FnMut(&Progress) -> Control,
-) -> Result<(Head, PhaseReport, Option<(Vec<u32>, Vec<u32>)>)> {
+) -> Result<(Head, PhaseReport, Option<Predictions>)> {
     if train_rows.is_empty() {
         return Err(Error::Data(
             "no training rows left after the validation split".into(),

@@ -4,12 +4,11 @@
 
 use burn::nn::DropoutConfig;
 use burn::prelude::*;
-use burn::tensor::TensorData;
 use rand::{SeedableRng, seq::SliceRandom};
 use rand_chacha::ChaCha8Rng;
 
 use super::recipe::{PhaseSpec, Unfreeze};
-use super::run::{PhaseReport, PhaseRun, compute};
+use super::run::{PhaseReport, PhaseRun, Predictions, compute};
 use super::{Control, Progress};
 use crate::data::image::Preprocess;
 use crate::data::source::{ImageSource, load_batch};
@@ -32,7 +31,7 @@ pub async fn train_images(
     device: &Device,
     skipped: &mut Vec<(String, String)>,
     on_progress: &mut dyn FnMut(&Progress) -> Control,
-) -> Result<(ImageModel, PhaseReport, Option<(Vec<u32>, Vec<u32>)>)> {
+) -> Result<(ImageModel, PhaseReport, Option<Predictions>)> {
     if train_rows.is_empty() {
         return Err(Error::Data("no training images".into()));
     }
@@ -55,22 +54,29 @@ pub async fn train_images(
         order.shuffle(&mut rng);
         for chunk in order.chunks(spec.batch_size) {
             let augment = spec.augment.then_some((seed, epoch));
-            let b = load_batch(source, chunk, pre, augment, skipped).await;
+            let mut b = load_batch(source, chunk, pre, augment, skipped).await;
             if b.rows.is_empty() {
                 continue;
             }
-            let x = Tensor::<4>::from_data(
-                TensorData::new(b.pixels, [b.rows.len(), 3, side, side]),
-                &ad,
-            );
+            let x = b.tensor(side, &ad);
             let logits = model.logits(dropout.forward(model.features(x)));
-            model = run.step(model, logits, &b.labels, epoch, on_progress).await?;
+            model = run
+                .step(model, logits, &b.labels, epoch, on_progress)
+                .await?;
         }
         let (truth, predicted) = if val_rows.is_empty() {
             (Vec::new(), None)
         } else {
-            let (t, p) = predict(&model.valid(), source, val_rows, pre, spec.batch_size, device, skipped)
-                .await?;
+            let (t, p) = predict(
+                &model.valid(),
+                source,
+                val_rows,
+                pre,
+                spec.batch_size,
+                device,
+                skipped,
+            )
+            .await?;
             (t, Some(p))
         };
         let end = run.end_epoch(epoch, truth, predicted, on_progress)?;
@@ -98,16 +104,12 @@ pub async fn predict(
     let side = pre.crop as usize;
     let (mut truth, mut predicted) = (Vec::new(), Vec::new());
     for chunk in rows.chunks(batch.max(1)) {
-        let b = load_batch(source, chunk, pre, None, skipped).await;
+        let mut b = load_batch(source, chunk, pre, None, skipped).await;
         if b.rows.is_empty() {
             continue;
         }
-        let x = Tensor::<4>::from_data(
-            TensorData::new(b.pixels, [b.rows.len(), 3, side, side]),
-            device,
-        );
         let p = model
-            .forward(x)
+            .forward(b.tensor(side, device))
             .argmax(1)
             .into_data_async()
             .await

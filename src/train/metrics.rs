@@ -120,7 +120,10 @@ mod tests {
         let classes = ["a".to_string(), "b".to_string(), "c".to_string()];
         // truth a a a b b c ; predicted a a b b c c
         let m = Metrics::new(&classes, &[0, 0, 0, 1, 1, 2], &[0, 0, 1, 1, 2, 2]);
-        assert_eq!(m.confusion, vec![vec![2, 1, 0], vec![0, 1, 1], vec![0, 0, 1]]);
+        assert_eq!(
+            m.confusion,
+            vec![vec![2, 1, 0], vec![0, 1, 1], vec![0, 0, 1]]
+        );
         assert!((m.accuracy - 4.0 / 6.0).abs() < 1e-12);
         let a = &m.per_class[0];
         assert_eq!((a.precision, a.support), (1.0, 3));

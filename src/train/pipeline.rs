@@ -41,7 +41,7 @@ pub struct RunReport {
 pub async fn finetune_images(
     model: ImageModel,
     source: &dyn ImageSource,
-    split: Option<(Vec<usize>, Vec<usize>)>,
+    split: Option<crate::data::split::Split>,
     recipe: &Recipe,
     feature_batch: usize,
     device: &Device,
@@ -56,10 +56,17 @@ pub async fn finetune_images(
         )));
     }
     let (train, val) = split.unwrap_or_else(|| {
-        stratified(&source.labels(), classes.len(), recipe.val_fraction, recipe.seed)
+        stratified(
+            &source.labels(),
+            classes.len(),
+            recipe.val_fraction,
+            recipe.seed,
+        )
     });
     if train.is_empty() {
-        return Err(Error::Data("no training images left after the validation split".into()));
+        return Err(Error::Data(
+            "no training images left after the validation split".into(),
+        ));
     }
     let pre = model.arch().preprocess();
     let mut report = RunReport {
@@ -135,7 +142,9 @@ pub async fn finetune_images(
         (model.with_head(head), predicted, train, val)
     };
     if train.is_empty() {
-        return Err(Error::Data("none of the training images could be read".into()));
+        return Err(Error::Data(
+            "none of the training images could be read".into(),
+        ));
     }
 
     // Phase 2: unfreeze (all or the last blocks), BatchNorm statistics frozen.

@@ -284,10 +284,7 @@ impl PhaseSpec {
             );
         }
         if !(0.0..1.0).contains(&self.momentum) {
-            return bad(
-                "momentum",
-                format!("{} is outside [0, 1)", self.momentum),
-            );
+            return bad("momentum", format!("{} is outside [0, 1)", self.momentum));
         }
         if !(0.0..1.0).contains(&self.label_smoothing) {
             return bad(
@@ -379,10 +376,19 @@ mod tests {
             (r#"{"head": {"lr": 0}}"#, "head.lr"),
             (r#"{"head": {"learning_rate": 1}}"#, "learning_rate"),
             (r#"{"val_fraction": 1.5}"#, "val_fraction"),
-            (r#"{"finetune": {"backbone_lr": -1}}"#, "finetune.backbone_lr"),
-            (r#"{"finetune": {"label_smoothing": 1}}"#, "finetune.label_smoothing"),
+            (
+                r#"{"finetune": {"backbone_lr": -1}}"#,
+                "finetune.backbone_lr",
+            ),
+            (
+                r#"{"finetune": {"label_smoothing": 1}}"#,
+                "finetune.label_smoothing",
+            ),
             (r#"{"head": {"optimizer": "adam"}}"#, "adam"),
-            (r#"{"finetune": {"unfreeze": {"last": 0}}}"#, "finetune.unfreeze"),
+            (
+                r#"{"finetune": {"unfreeze": {"last": 0}}}"#,
+                "finetune.unfreeze",
+            ),
             (r#"{"head": {"early_stopping": 0}}"#, "head.early_stopping"),
         ] {
             let err = Recipe::from_json(json).unwrap_err().to_string();
@@ -399,10 +405,16 @@ mod tests {
         }
         .spec();
         let f: Vec<f64> = (0..14).map(|s| spec.lr_factor(s, 14)).collect();
-        assert!((f[0] - 0.2).abs() < 1e-12 && (f[3] - 0.8).abs() < 1e-12, "{f:?}");
+        assert!(
+            (f[0] - 0.2).abs() < 1e-12 && (f[3] - 0.8).abs() < 1e-12,
+            "{f:?}"
+        );
         assert_eq!(f[4], 1.0);
         assert!(f.windows(2).skip(4).all(|w| w[1] < w[0]), "{f:?}");
-        assert!((f[9] - 0.5).abs() < 1e-12, "cosine is half way at the middle: {f:?}");
+        assert!(
+            (f[9] - 0.5).abs() < 1e-12,
+            "cosine is half way at the middle: {f:?}"
+        );
         spec.schedule = Schedule::Linear;
         assert!((spec.lr_factor(9, 14) - 0.5).abs() < 1e-12);
         spec.schedule = Schedule::Constant;

@@ -53,9 +53,14 @@ impl PhaseReport {
 
     /// Validation accuracy of the kept epoch.
     pub fn best_val_accuracy(&self) -> Option<f64> {
-        self.val_accuracy.get(self.best_epoch.checked_sub(1)?).copied()
+        self.val_accuracy
+            .get(self.best_epoch.checked_sub(1)?)
+            .copied()
     }
 }
+
+/// Validation (labels, predictions) of a kept epoch.
+pub type Predictions = (Vec<u32>, Vec<u32>);
 
 pub(crate) fn compute(err: impl std::fmt::Display) -> Error {
     Error::Compute(err.to_string())
@@ -82,7 +87,7 @@ pub(crate) struct PhaseRun {
     best: Option<f64>,
     since_best: usize,
     /// (labels, predictions) of the kept epoch on the validation rows.
-    pub best_predictions: Option<(Vec<u32>, Vec<u32>)>,
+    pub best_predictions: Option<Predictions>,
     /// The report so far.
     pub report: PhaseReport,
 }
@@ -138,7 +143,9 @@ impl PhaseRun {
     }
 
     fn learning_rates(&self) -> ModuleLearningRate {
-        let f = self.spec.lr_factor(self.report.losses.len(), self.total_steps);
+        let f = self
+            .spec
+            .lr_factor(self.report.losses.len(), self.total_steps);
         match &self.head_group {
             None => (self.spec.lr * f).into(),
             Some(head) => ModuleLrScheduler::new(self.spec.backbone_lr * f)
@@ -242,7 +249,7 @@ impl PhaseRun {
     }
 
     /// The report, with time and throughput filled in.
-    pub fn finish(mut self) -> (PhaseReport, Option<(Vec<u32>, Vec<u32>)>) {
+    pub fn finish(mut self) -> (PhaseReport, Option<Predictions>) {
         self.report.seconds = self.start.elapsed().as_secs_f64();
         self.report.throughput = self.rows_done as f64 / self.report.seconds.max(1e-9);
         (self.report, self.best_predictions)

@@ -65,3 +65,41 @@ pub fn rel_err(out: &[f32], reference: &[f32]) -> f64 {
     let norm: f64 = reference.iter().map(|b| (*b as f64).powi(2)).sum();
     (diff / norm).sqrt()
 }
+
+/// Trainable parameters, as PyTorch's `sum(p.numel() for p in model.parameters())` counts them:
+/// burn's `num_params` also counts BatchNorm's running mean and variance (buffers in PyTorch).
+pub fn trainable_params<M: burn::store::ModuleSnapshot>(model: &M) -> usize {
+    model
+        .collect(None, None, false)
+        .iter()
+        .filter(|t| !t.name.ends_with("running_mean") && !t.name.ends_with("running_var"))
+        .map(|t| t.shape.num_elements())
+        .sum()
+}
+
+/// `per_class` demo digits (from `make assets`) of classes `0..classes`, copied into a fresh
+/// folder of class subfolders named after `name`.
+#[cfg(not(target_arch = "wasm32"))]
+pub fn mnist_subset(name: &str, classes: usize, per_class: usize) -> std::path::PathBuf {
+    let assets = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/datasets/mnist");
+    assert!(
+        assets.exists(),
+        "{} is missing: run `make assets` first",
+        assets.display()
+    );
+    let root = std::env::temp_dir().join(format!("tabtune-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&root);
+    for digit in 0..classes {
+        let dst = root.join(digit.to_string());
+        std::fs::create_dir_all(&dst).unwrap();
+        let mut files: Vec<_> = std::fs::read_dir(assets.join(digit.to_string()))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        files.sort();
+        for f in files.iter().take(per_class) {
+            std::fs::copy(f, dst.join(f.file_name().unwrap())).unwrap();
+        }
+    }
+    root
+}
