@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parent.parent
 LOCK = ROOT / "scripts" / "assets.lock.json"
 ASSETS = ROOT / "assets"
 STAMP = ASSETS / ".stamp"
-LAYOUT = 3  # bump when the produced files change for the same lock, to force a rebuild
+LAYOUT = 4  # bump when the produced files change for the same lock, to force a rebuild
 SEED = 1234
 MNIST_PER_CLASS = 150  # 100 train + 50 val per digit
 RT_PER_CLASS = 1500    # 1000 train + 500 val per label
@@ -143,11 +143,16 @@ def build_mobilenet(archive, out, source):
                                          out / "model.safetensors", {"format": "pt", "source": source})
     log(f"converted {pth} to model.safetensors ({n} tensors)")
     files.append("model.safetensors")
+    # And as a PyTorch >= 1.6 zip checkpoint, the format torch.save writes today, so both .pth
+    # containers are exercised by the tests.
+    pth2safetensors.save_zip(pth2safetensors.load_legacy(out / pth), out / "mobilenet_v2-zip.pth")
+    files.append("mobilenet_v2-zip.pth")
     cfg = {"architecture": "mobilenet_v2", "num_classes": 1000, "image_size": 224,
            "mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225], "source": source}
     (out / "config.json").write_text(json.dumps(cfg, indent=2) + "\n")
     return {"name": "mobilenet_v2", "kind": "image", "format": "safetensors",
-            "weights": "model.safetensors", "weights_pth": pth, "files": sorted(files + ["config.json"])}
+            "weights": "model.safetensors", "weights_pth": pth,
+            "weights_pth_zip": "mobilenet_v2-zip.pth", "files": sorted(files + ["config.json"])}
 
 
 def build_efficientnet_lite0(archive, out, source):

@@ -10,7 +10,7 @@ int64 element count followed by its raw little-endian bytes.
 
   python3 scripts/pth2safetensors.py IN.pth OUT.safetensors
 """
-import collections, json, pickle, struct, sys
+import collections, json, pickle, struct, sys, zipfile
 
 MAGIC = 0x1950A86A20F9469CFC6C
 # storage type -> (safetensors dtype, bytes per element)
@@ -135,6 +135,77 @@ def save_safetensors(state, out, metadata):
         for blob in blobs:
             f.write(blob)
     return len(header) - 1
+
+
+def save_zip(state, out):
+    """The same tensors as a PyTorch >= 1.6 `torch.save` zip: `archive/data.pkl` (the state
+    dict, protocol 2, tensors referring to storages by persistent id), one `archive/data/N` per
+    storage, `archive/version`. The pickle is written opcode by opcode: the classes it names
+    (torch._utils._rebuild_tensor_v2, torch.FloatStorage) are not importable without torch."""
+    storage_of = {dtype: kind for kind, (dtype, _) in DTYPES.items()}
+    p = bytearray(b"\x80\x02")  # PROTO 2
+
+    def glob(module, name):  # GLOBAL
+        p.extend(b"c" + f"{module}\n{name}\n".encode())
+
+    def text(value):  # BINUNICODE
+        raw = value.encode()
+        p.extend(b"X" + struct.pack("<I", len(raw)) + raw)
+
+    def integer(value):  # BININT
+        p.extend(b"J" + struct.pack("<i", value))
+
+    def ints(values):  # MARK ... TUPLE
+        p.extend(b"(")
+        for v in values:
+            integer(v)
+        p.extend(b"t")
+
+    glob("collections", "OrderedDict")
+    p.extend(b")R(")  # EMPTY_TUPLE REDUCE, MARK for SETITEMS
+    files = []
+    for key, (name, tensor) in enumerate((n, t) for n, t in state.items() if isinstance(t, Tensor)):
+        raw = tensor.raw(name)
+        numel = len(raw) // tensor.storage.size
+        strides, step = [], 1
+        for dim in reversed(tensor.shape):
+            strides.insert(0, step)
+            step *= dim
+        text(name)
+        glob("torch._utils", "_rebuild_tensor_v2")
+        p.extend(b"((")  # MARK args, MARK persistent id
+        text("storage")
+        glob("torch", storage_of[tensor.storage.dtype])
+        text(str(key))
+        text("cpu")
+        integer(numel)
+        p.extend(b"tQ")  # TUPLE BINPERSID
+        integer(0)
+        ints(tensor.shape)
+        ints(strides)
+        p.extend(b"\x89")  # NEWFALSE (requires_grad)
+        glob("collections", "OrderedDict")
+        p.extend(b")RtR")  # backward hooks; TUPLE REDUCE
+        files.append((f"archive/data/{key}", raw))
+    p.extend(b"u.")  # SETITEMS STOP
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_STORED) as z:
+        z.writestr("archive/data.pkl", bytes(p))
+        z.writestr("archive/byteorder", "little")
+        for member, raw in files:
+            z.writestr(member, raw)
+        z.writestr("archive/version", "3\n")
+    return len(files)
+
+
+def load_zip(path):
+    """Read back a zip checkpoint (used to check save_zip)."""
+    storages = {}
+    with zipfile.ZipFile(path) as z:
+        prefix = z.namelist()[0].split("/")[0]
+        state = Unpickler(__import__("io").BytesIO(z.read(f"{prefix}/data.pkl")), storages).load()
+        for key, storage in storages.items():
+            storage.data = z.read(f"{prefix}/data/{key}")
+    return state
 
 
 if __name__ == "__main__":

@@ -186,6 +186,12 @@ fn single_class_empty_class_and_wrong_model_stop_with_a_reason() {
     let (ok, out) = finetune_cpu(&cut, &data, &[]);
     assert!(!ok && out.contains("truncated.pth"), "{out}");
     assert!(!out.contains("panicked"), "{out}");
+    // ... and so is a zip checkpoint cut short.
+    let bytes = std::fs::read(assets().join("models/mobilenet_v2/mobilenet_v2-zip.pth")).unwrap();
+    std::fs::write(&cut, &bytes[..bytes.len() / 2]).unwrap();
+    let (ok, out) = finetune_cpu(&cut, &data, &[]);
+    assert!(!ok && out.contains("truncated.pth"), "{out}");
+    assert!(!out.contains("panicked"), "{out}");
     std::fs::remove_file(cut).ok();
     std::fs::remove_dir_all(one).ok();
     std::fs::remove_dir_all(data).ok();

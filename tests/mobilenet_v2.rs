@@ -79,6 +79,15 @@ fn logits_and_pooled_features_match_pytorch() {
     );
     let again = values(from_bytes.forward(inputs(&device)));
     assert_eq!(again, values(model.forward(inputs(&device))));
+
+    // The zip container torch.save writes since PyTorch 1.6 (`make assets` re-saves the
+    // checkpoint in it): the same model again.
+    let zip = load_from(
+        &device,
+        WeightSource::Path(asset("models/mobilenet_v2/mobilenet_v2-zip.pth")),
+        Format::PytorchZip,
+    );
+    assert_eq!(values(zip.forward(inputs(&device))), again);
 }
 
 #[test]
