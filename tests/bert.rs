@@ -134,7 +134,7 @@ fn task_checkpoints_with_the_bert_prefix_load_the_same_encoder() {
         );
     }
     let mut json = serde_json::to_vec(&renamed).unwrap();
-    while (8 + json.len()) % 8 != 0 {
+    while !(8 + json.len()).is_multiple_of(8) {
         json.push(b' ');
     }
     let mut file = (json.len() as u64).to_le_bytes().to_vec();
