@@ -1,6 +1,7 @@
 //! Architectures, one file each, the new classification head, and [`ImageModel`]: whichever
 //! architecture a checkpoint holds, told from its tensor names (never typed by the user).
 
+pub mod bert;
 pub mod config;
 pub mod efficientnet_lite;
 pub mod head;
