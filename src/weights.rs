@@ -88,14 +88,8 @@ fn read_head(source: &WeightSource) -> Result<Vec<u8>> {
 /// Tensor names and shapes of a checkpoint, read without loading any tensor data: enough to
 /// tell the architecture and the number of classes before building the model.
 pub fn inspect(source: &WeightSource) -> Result<BTreeMap<String, Vec<usize>>> {
-    let file = source.name();
-    let fail = |message: String| Error::Weights {
-        file: file.clone(),
-        message,
-    };
-    let format = sniff(&read_head(source)?).ok_or_else(|| {
-        fail("not a .safetensors or PyTorch (.pth/.pt) file (unrecognised first bytes)".into())
-    })?;
+    let fail = |message: String| weights_error(source, message);
+    let format = format_of(source)?;
     let shapes = |all: &BTreeMap<String, burn::store::burn_pack::Tensor>| {
         all.iter()
             .map(|(k, t)| (k.clone(), t.shape.to_vec()))
@@ -118,6 +112,23 @@ pub fn inspect(source: &WeightSource) -> Result<BTreeMap<String, Vec<usize>>> {
         }
         (_, WeightSource::Bytes { .. }) => Err(fail(PTH_BYTES.into())),
     }
+}
+
+fn weights_error(source: &WeightSource, message: String) -> Error {
+    Error::Weights {
+        file: source.name(),
+        message,
+    }
+}
+
+/// The container of `source`, told from its first bytes.
+fn format_of(source: &WeightSource) -> Result<Format> {
+    sniff(&read_head(source)?).ok_or_else(|| {
+        weights_error(
+            source,
+            "not a .safetensors or PyTorch (.pth/.pt) file (unrecognised first bytes)".into(),
+        )
+    })
 }
 
 fn safetensors_store(source: &WeightSource) -> SafetensorsStore {
@@ -213,14 +224,8 @@ pub fn load_into<M: ModuleSnapshot>(
     map: &[(String, String)],
     ignore: &[&str],
 ) -> Result<LoadReport> {
-    let file = source.name();
-    let fail = |message: String| Error::Weights {
-        file: file.clone(),
-        message,
-    };
-    let format = sniff(&read_head(source)?).ok_or_else(|| {
-        fail("not a .safetensors or PyTorch (.pth/.pt) file (unrecognised first bytes)".into())
-    })?;
+    let fail = |message: String| weights_error(source, message);
+    let format = format_of(source)?;
     let remapper = KeyRemapper::from_patterns(
         map.iter()
             .map(|(from, to)| (format!("^{}", regex_escape(from)), to.clone()))

@@ -3,7 +3,7 @@
 //! The token ids come from the reference (tokenisation is tested on its own).
 #![cfg(not(target_arch = "wasm32"))] // reads the checkpoint from assets/
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use burn::module::Param;
 use burn::nn::Linear;
@@ -17,22 +17,14 @@ use tabtune::weights::{WeightSource, inspect};
 mod common;
 use common::{npy_f32, rel_err};
 
+fn asset(name: &str) -> PathBuf {
+    common::asset(&format!("models/all-MiniLM-L6-v2/{name}"))
+}
+
 const REFERENCE: &str = include_str!("fixtures/all-minilm-l6-v2/reference.json");
 const HIDDEN: &[u8] = include_bytes!("fixtures/all-minilm-l6-v2/ref_last_hidden_state.npy");
 const EMBEDDINGS: &[u8] = include_bytes!("fixtures/all-minilm-l6-v2/ref_sentence_embeddings.npy");
 const POOLER: &[u8] = include_bytes!("fixtures/all-minilm-l6-v2/ref_pooler_output.npy");
-
-fn asset(name: &str) -> PathBuf {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("assets/models/all-MiniLM-L6-v2")
-        .join(name);
-    assert!(
-        path.exists(),
-        "{} is missing: run `make assets` first",
-        path.display()
-    );
-    path
-}
 
 fn config() -> BertConfig {
     let text = std::fs::read_to_string(asset("config.json")).unwrap();

@@ -3,7 +3,7 @@
 //! and the exported safetensors (torchvision key names) loads back to the same logits.
 #![cfg(not(target_arch = "wasm32"))] // the file system and the CLI binary are native
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use burn::module::Module;
 use burn::prelude::*;
@@ -15,19 +15,7 @@ use tabtune::train::{Control, Recipe, finetune_images};
 use tabtune::weights::{WeightSource, inspect};
 
 mod common;
-use common::inputs;
-
-fn asset(rel: &str) -> PathBuf {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("assets")
-        .join(rel);
-    assert!(
-        path.exists(),
-        "{} is missing: run `make assets` first",
-        path.display()
-    );
-    path
-}
+use common::{asset, inputs};
 
 fn digits(name: &str, classes: usize, per_class: usize) -> PathBuf {
     common::mnist_subset(&format!("ft-{name}"), classes, per_class)

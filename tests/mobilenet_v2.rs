@@ -1,7 +1,7 @@
 //! MobileNetV2 against PyTorch: torchvision's ImageNet checkpoint (fetched by `make assets`)
 //! on the three reference images of ../shared/reference, copied into tests/fixtures.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use burn::nn::loss::CrossEntropyLossConfig;
 use burn::prelude::*;
@@ -10,19 +10,7 @@ use tabtune::models::{MobileNetV2, mobilenet_v2};
 use tabtune::weights::{Format, WeightSource, load_into};
 
 mod common;
-use common::{FEATURES, LOGITS, TRAIN_STEP, inputs, npy_f32, rel_err};
-
-fn asset(rel: &str) -> PathBuf {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("assets")
-        .join(rel);
-    assert!(
-        path.exists(),
-        "{} is missing: run `make assets` first",
-        path.display()
-    );
-    path
-}
+use common::{FEATURES, LOGITS, TRAIN_STEP, asset, inputs, npy_f32, rel_err};
 
 fn weights() -> PathBuf {
     asset("models/mobilenet_v2/mobilenet_v2-b0353104.pth")

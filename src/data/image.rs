@@ -51,16 +51,6 @@ impl Preprocess {
         self.crop == 0
     }
 
-    /// Decode an encoded image file and transform it to `[3, crop, crop]` floats.
-    pub fn file_bytes(&self, bytes: &[u8], name: &str) -> Result<Vec<f32>> {
-        Ok(self.rgb(decode(bytes, name)?, None))
-    }
-
-    /// Transform RGBA pixels already decoded by the browser (`createImageBitmap` + canvas).
-    pub fn rgba(&self, rgba: Vec<u8>, width: u32, height: u32, name: &str) -> Result<Vec<f32>> {
-        Ok(self.rgb(from_rgba(rgba, width, height, name)?, None))
-    }
-
     /// `[3, crop, crop]` floats of a decoded image: the evaluation transform, or with `augment`
     /// a random resized crop (area 25-100%, aspect 3/4-4/3) and a horizontal flip half the time.
     pub fn rgb(&self, image: RgbImage, augment: Option<&mut ChaCha8Rng>) -> Vec<f32> {
@@ -231,19 +221,20 @@ mod tests {
         ))
         .write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
         .unwrap();
-        let x = p.file_bytes(&png, "digit.png").unwrap();
+        let x = p.rgb(decode(&png, "digit.png").unwrap(), None);
         assert_eq!(x.len(), p.len());
         // White in all three planes, whatever the alpha says.
         let plane = 224 * 224;
         for c in 0..3 {
             assert!((x[c * plane] - (1.0 - IMAGENET_MEAN[c]) / IMAGENET_STD[c]).abs() < 1e-5);
         }
-        let err = p
-            .file_bytes(b"not an image", "notes.txt")
+        let err = decode(b"not an image", "notes.txt")
             .unwrap_err()
             .to_string();
         assert!(err.contains("notes.txt"), "{err}");
-        let err = p.rgba(vec![0; 10], 2, 2, "frame").unwrap_err().to_string();
+        let err = from_rgba(vec![0; 10], 2, 2, "frame")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("2x2 RGBA"), "{err}");
     }
 }

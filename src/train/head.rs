@@ -115,19 +115,3 @@ pub async fn predict(
     }
     Ok(out)
 }
-
-/// Fraction of `rows` whose arg-max logit is their label.
-pub async fn accuracy(
-    head: &Head,
-    set: &FeatureSet,
-    rows: &[usize],
-    device: &Device,
-) -> Result<f64> {
-    let predicted = predict(head, set, rows, device).await?;
-    let right = rows
-        .iter()
-        .zip(&predicted)
-        .filter(|(r, p)| set.labels()[**r] == **p)
-        .count();
-    Ok(right as f64 / rows.len().max(1) as f64)
-}

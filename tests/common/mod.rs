@@ -77,6 +77,19 @@ pub fn trainable_params<M: burn::store::ModuleSnapshot>(model: &M) -> usize {
         .sum()
 }
 
+/// `assets/<rel>` (from `make assets`), which must exist.
+pub fn asset(rel: &str) -> std::path::PathBuf {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("assets")
+        .join(rel);
+    assert!(
+        path.exists(),
+        "{} is missing: run `make assets` first",
+        path.display()
+    );
+    path
+}
+
 /// `per_class` demo digits (from `make assets`) of classes `0..classes`, copied into a fresh
 /// folder of class subfolders named after `name`.
 #[cfg(not(target_arch = "wasm32"))]
