@@ -10,10 +10,11 @@ use wasm_bindgen_futures::{JsFuture, future_to_promise};
 
 use crate::data::image::from_rgba;
 use crate::data::source::{ImageSource, LoadFuture};
-use crate::data::{FeatureSet, features::SyntheticSpec};
+use crate::data::{Columns, FeatureSet, TextSet, features::SyntheticSpec};
 use crate::device::{self, DeviceChoice, Selected};
-use crate::models::{ImageModel, ModelConfig};
-use crate::train::{self, Control, Progress, Recipe};
+use crate::models::bert::{l2_normalize, mean_pool};
+use crate::models::{ImageModel, ModelConfig, TextModel, TextOptions};
+use crate::train::{self, Control, Modality, Progress, Recipe};
 use crate::weights::WeightSource;
 
 #[wasm_bindgen(start)]
@@ -35,6 +36,69 @@ fn from_js<T: serde::de::DeserializeOwned + Default>(
         return Ok(T::default());
     }
     serde_wasm_bindgen::from_value(value).map_err(|err| JsError::new(&format!("{what}: {err}")))
+}
+
+/// A recipe from JS, over the defaults of `modality` (fields left out keep them).
+fn recipe_from_js(value: JsValue, modality: Modality) -> Result<Recipe, JsError> {
+    if value.is_undefined() || value.is_null() {
+        return Ok(Recipe::defaults(modality));
+    }
+    let json = js_sys::JSON::stringify(&value)
+        .map_err(|e| js_err(format!("recipe: {}", describe_js(&e))))?;
+    Recipe::from_json_for(&String::from(json), modality).map_err(js_err)
+}
+
+fn set(out: &Object, key: &str, value: &JsValue) -> Result<(), JsError> {
+    Reflect::set(out, &key.into(), value)
+        .map(|_| ())
+        .map_err(|e| js_err(describe_js(&e)))
+}
+
+/// The files of a text model as JS hands them over.
+struct TextFiles {
+    weights: WeightSource,
+    config: String,
+    tokenizer: Vec<u8>,
+}
+
+impl TextFiles {
+    /// `files`: `{weights: Uint8Array, config: string, tokenizer: Uint8Array, name?: string}`.
+    fn from_js(files: &JsValue) -> Result<Self, JsError> {
+        let get = |key: &str| Reflect::get(files, &key.into()).unwrap_or(JsValue::UNDEFINED);
+        let bytes = |key: &str| -> Result<Vec<u8>, JsError> {
+            let v = get(key);
+            if !v.is_object() {
+                return Err(js_err(format!("model files: `{key}` (bytes) is missing")));
+            }
+            Ok(Uint8Array::new(&v).to_vec())
+        };
+        let name = get("name").as_string().unwrap_or_else(|| "model".into());
+        Ok(Self {
+            weights: WeightSource::Bytes {
+                name: format!("{name}/model.safetensors"),
+                bytes: bytes("weights")?,
+            },
+            config: get("config")
+                .as_string()
+                .ok_or_else(|| js_err("model files: `config` (config.json text) is missing"))?,
+            tokenizer: bytes("tokenizer")?,
+        })
+    }
+
+    fn load(&self, options: Option<&TextOptions>, device: &burn::prelude::Device) -> Result<TextModel, JsError> {
+        let name = self.weights.name();
+        let dir = name.trim_end_matches("/model.safetensors");
+        TextModel::load(
+            &self.config,
+            &format!("{dir}/config.json"),
+            &self.tokenizer,
+            &format!("{dir}/tokenizer.json"),
+            &self.weights,
+            options,
+            device,
+        )
+        .map_err(js_err)
+    }
 }
 
 fn js_err(err: impl std::fmt::Display) -> JsError {
@@ -231,6 +295,82 @@ impl Session {
                 .map_err(|e| js_err(describe_js(&e)))?;
             Reflect::set(&out, &"config".into(), &config.into())
                 .map_err(|e| js_err(describe_js(&e)))?;
+            Ok(out.into())
+        })
+    }
+
+    /// Token ids, last hidden states and L2-normalised mean-pooled sentence embeddings of
+    /// `sentences` under the text model in `files` (`{weights, config, tokenizer, name?}`):
+    /// resolves to `{ids, mask, dims: [batch, len, hidden], hidden: Float32Array, embeddings:
+    /// Float32Array, truncated}`.
+    #[wasm_bindgen(js_name = embedText)]
+    pub fn embed_text(&self, files: JsValue, sentences: Vec<String>) -> Promise {
+        let selected = Rc::clone(&self.selected);
+        future_to_promise(async move {
+            let device = &selected.device;
+            let model = TextFiles::from_js(&files)?.load(None, device)?;
+            let tokens = model.tokenizer.encode(&sentences).map_err(js_err)?;
+            let (ids, mask, types) = tokens.tensors(device);
+            let hidden = model.net.bert.forward(ids, mask.clone(), types);
+            let dims = hidden.dims();
+            let embeddings = l2_normalize(mean_pool(hidden.clone(), mask));
+            let read = |t: burn::tensor::TensorData| -> Result<Vec<f32>, JsError> {
+                t.try_to_vec::<f32>().map_err(|e| js_err(format!("{e:?}")))
+            };
+            let hidden = read(hidden.into_data_async().await.map_err(js_err)?)?;
+            let embeddings = read(embeddings.into_data_async().await.map_err(js_err)?)?;
+            let out = Object::new();
+            set(&out, "ids", &to_js(&tokens.ids)?)?;
+            set(&out, "mask", &to_js(&tokens.mask)?)?;
+            set(&out, "dims", &to_js(&dims)?)?;
+            set(&out, "truncated", &to_js(&tokens.truncated)?)?;
+            set(&out, "hidden", &js_sys::Float32Array::from(hidden.as_slice()))?;
+            set(&out, "embeddings", &js_sys::Float32Array::from(embeddings.as_slice()))?;
+            Ok(out.into())
+        })
+    }
+
+    /// Fine-tune the text model in `files` (`{weights, config, tokenizer, name?}`) on the table
+    /// `data` (CSV/TSV/JSONL bytes; `dataName` tells the format by its extension and names it
+    /// in messages) with `columns` (`{text?, label?}`, detected when left out) per `recipe`
+    /// (over the text defaults). Resolves to `{report, model, config}`: the report, the model
+    /// as safetensors bytes under Hugging Face's `BertForSequenceClassification` names, and
+    /// its config.json text (with id2label).
+    #[wasm_bindgen(js_name = finetuneText)]
+    #[allow(clippy::too_many_arguments)]
+    pub fn finetune_text(
+        &self,
+        files: JsValue,
+        data: Uint8Array,
+        data_name: String,
+        columns: JsValue,
+        recipe: JsValue,
+        on_progress: Function,
+        signal: JsValue,
+    ) -> Promise {
+        let selected = Rc::clone(&self.selected);
+        future_to_promise(async move {
+            let recipe = recipe_from_js(recipe, Modality::Text)?;
+            let columns: Columns = from_js(columns, "columns")?;
+            let set = TextSet::parse(&data.to_vec(), &data_name, &columns).map_err(js_err)?;
+            let device = &selected.device;
+            let model = TextFiles::from_js(&files)?.load(Some(&recipe.text), device)?;
+            let mut forward = progress_forwarder(on_progress, signal);
+            let (model, report) =
+                train::finetune_text(model, &set, None, &recipe, 32, device, &mut forward)
+                    .await
+                    .map_err(js_err)?;
+            let config = serde_json::to_string_pretty(&model.hf_config(&report.classes))
+                .map_err(js_err)?;
+            let weights = model
+                .to_host()
+                .await
+                .and_then(|host| host.to_safetensors(&[("format", "pt".into())]))
+                .map_err(js_err)?;
+            let out = Object::new();
+            set(&out, "report", &to_js(&report)?)?;
+            set(&out, "model", &Uint8Array::from(weights.as_slice()))?;
+            set(&out, "config", &config.into())?;
             Ok(out.into())
         })
     }

@@ -5,7 +5,7 @@ const $ = (id) => document.getElementById(id);
 const worker = new Worker(new URL('./worker.js', import.meta.url), { type: 'module' });
 const losses = [];
 const ftLosses = [];
-let running = null; // 'head-demo' | 'finetune'
+let running = null; // 'head-demo' | 'finetune' | 'text'
 
 function describe(device) {
   if (device.backend === 'cpu') return 'CPU (wasm, burn flex backend)';
@@ -26,12 +26,13 @@ worker.onmessage = ({ data }) => {
       }
       $('train').disabled = false;
       $('finetune').disabled = false;
+      $('finetune-text').disabled = false;
       break;
     }
     case 'progress': {
       const e = data.event;
-      if (running === 'finetune') {
-        showFinetuneProgress(e);
+      if (running === 'finetune' || running === 'text') {
+        showFinetuneProgress(e, panel());
       } else if (e.kind === 'step') {
         losses.push(e.loss);
         $('progress').value = e.step / e.total_steps;
@@ -57,11 +58,11 @@ worker.onmessage = ({ data }) => {
       break;
     }
     case 'finetuned':
-      showFinetuned(data);
+      showFinetuned(data, panel());
       finish();
       break;
     case 'error': {
-      const status = running === 'finetune' ? $('ft-status') : $('status');
+      const status = running === 'finetune' || running === 'text' ? $(`${panel().id}-status`) : $('status');
       status.textContent = `Error: ${data.message}`;
       status.className = 'error';
       if ($('device').dataset.state === 'pending') $('device').textContent = 'No device';
@@ -77,58 +78,66 @@ function finish() {
   $('cancel').disabled = true;
   $('finetune').disabled = false;
   $('ft-cancel').disabled = true;
+  $('finetune-text').disabled = false;
+  $('tx-cancel').disabled = true;
 }
+
+// The fine-tuning panel in use: element id prefix and what its rows are called.
+const panel = () => (running === 'text' ? { id: 'tx', unit: 'texts' } : { id: 'ft', unit: 'images' });
 
 const percent = (x) => (x == null ? '–' : `${(x * 100).toFixed(1)}%`);
 
-function showFinetuneProgress(e) {
+function showFinetuneProgress(e, { id, unit }) {
+  const el = (name) => $(`${id}-${name}`);
   if (e.kind === 'features') {
-    $('ft-progress').value = e.done / e.total;
-    $('ft-status').textContent =
-      `Features: ${e.done}/${e.total} images · ${e.throughput.toFixed(1)} images/s · ` +
+    el('progress').value = e.done / e.total;
+    el('status').textContent =
+      `Features: ${e.done}/${e.total} ${unit} · ${e.throughput.toFixed(1)} ${unit}/s · ` +
       `${Math.round(e.eta_s)} s left`;
   } else if (e.kind === 'step') {
     ftLosses.push(e.loss);
-    $('ft-progress').value = e.step / e.total_steps;
-    $('ft-status').textContent =
+    el('progress').value = e.step / e.total_steps;
+    el('status').textContent =
       `${e.phase === 'head' ? 'Phase 1 (head)' : 'Phase 2 (fine-tuning)'} · epoch ${e.epoch} · ` +
       `step ${e.step}/${e.total_steps} · loss ${e.loss.toFixed(4)} · ` +
-      `${e.throughput.toFixed(1)} images/s · ${Math.round(e.eta_s)} s left`;
-    drawSeries($('ft-plot'), ftLosses, { label: 'loss' });
+      `${e.throughput.toFixed(1)} ${unit}/s · ${Math.round(e.eta_s)} s left`;
+    drawSeries(el('plot'), ftLosses, { label: 'loss' });
   } else if (e.kind === 'epoch') {
-    $('ft-result').textContent +=
+    el('result').textContent +=
       `${e.phase} epoch ${e.epoch}: loss ${e.train_loss.toFixed(4)}, ` +
       `validation accuracy ${percent(e.val_accuracy)}\n`;
   }
 }
 
-function showFinetuned({ report, model, config }) {
+function showFinetuned({ report, model, config }, { id, unit }) {
+  const el = (name) => $(`${id}-${name}`);
   const lines = report.phases.map(
     (p) =>
-      `${p.phase}: ${p.train_rows} train / ${p.val_rows} val images, ${p.losses.length} steps ` +
+      `${p.phase}: ${p.train_rows} train / ${p.val_rows} val ${unit}, ${p.losses.length} steps ` +
       `in ${p.seconds.toFixed(1)} s, kept epoch ${p.best_epoch}, ` +
       `validation accuracy ${percent(p.val_accuracy[p.best_epoch - 1])}`,
   );
   for (const [name, why] of report.skipped) lines.push(`skipped ${name}: ${why}`);
+  if (report.truncated) lines.push(`${report.truncated} ${unit} were cut at the maximum length`);
   if (report.metrics) {
     lines.push(`final validation accuracy ${percent(report.metrics.accuracy)}, ` +
       `macro F1 ${report.metrics.macro_f1.toFixed(4)}`);
   }
-  $('ft-result').textContent += lines.join('\n');
-  const result = $('ft-result');
+  el('result').textContent += lines.join('\n');
+  const result = el('result');
   const head = report.phases.find((p) => p.phase === 'head');
   result.dataset.headAccuracy = head?.val_accuracy[head.best_epoch - 1] ?? '';
   result.dataset.finalAccuracy = report.metrics?.accuracy ?? '';
   result.dataset.phases = report.phases.map((p) => p.phase).join(',');
-  const link = (id, blob) => {
-    const a = $(id);
+  const link = (name, blob) => {
+    const a = el(name);
     if (a.href) URL.revokeObjectURL(a.href);
     a.href = URL.createObjectURL(blob);
     a.hidden = false;
   };
-  link('ft-download', new Blob([model], { type: 'application/octet-stream' }));
-  link('ft-config', new Blob([config], { type: 'application/json' }));
-  $('ft-status').textContent = 'Done.';
+  link('download', new Blob([model], { type: 'application/octet-stream' }));
+  link('config', new Blob([config], { type: 'application/json' }));
+  el('status').textContent = 'Done.';
 }
 
 // The demo digits listed by `make assets` (assets/index.json): the first N of each class.
@@ -182,6 +191,7 @@ $('finetune').onclick = async () => {
   $('ft-status').className = '';
   $('ft-result').textContent = '';
   $('finetune').disabled = true;
+  $('finetune-text').disabled = true;
   $('train').disabled = true;
   $('ft-cancel').disabled = false;
   running = 'finetune';
@@ -192,6 +202,61 @@ $('finetune').onclick = async () => {
   worker.postMessage({ type: 'finetune', ...demo, recipe });
 };
 $('ft-cancel').onclick = () => worker.postMessage({ type: 'cancel' });
+
+// The demo text set and model listed by `make assets`: the first N snippets of each class.
+$('finetune-text').onclick = async () => {
+  const perClass = Number($('tx-per-class').value);
+  const headEpochs = Number($('tx-head-epochs').value);
+  const ftEpochs = Number($('tx-ft-epochs').value);
+  const bad = [
+    [perClass, 2, 'Texts per class'],
+    [headEpochs, 1, 'Head epochs'],
+    [ftEpochs, 0, 'Fine-tune epochs'],
+  ].find(([v, min]) => !Number.isInteger(v) || v < min);
+  if (bad) {
+    $('tx-status').textContent = `${bad[2]} must be a whole number of at least ${bad[1]}.`;
+    $('tx-status').className = 'error';
+    return;
+  }
+  let index;
+  try {
+    index = await (await fetch('assets/index.json')).json();
+  } catch (err) {
+    $('tx-status').textContent = `Error: the demo assets are missing (run make assets): ${err}`;
+    $('tx-status').className = 'error';
+    return;
+  }
+  const m = index.models.find((x) => x.kind === 'text');
+  const d = index.datasets.find((x) => x.kind === 'text');
+  const url = (path) => new URL(path, location.href).href;
+  ftLosses.length = 0;
+  $('tx-status').className = '';
+  $('tx-result').textContent = '';
+  $('finetune-text').disabled = true;
+  $('finetune').disabled = true;
+  $('train').disabled = true;
+  $('tx-cancel').disabled = false;
+  running = 'text';
+  const layers = $('tx-unfreeze').value;
+  worker.postMessage({
+    type: 'finetune-text',
+    model: {
+      name: m.name,
+      weights: url(`${m.path}/${m.weights}`),
+      config: url(`${m.path}/config.json`),
+      tokenizer: url(`${m.path}/tokenizer.json`),
+    },
+    data: url(d.path),
+    columns: { per_class: perClass },
+    recipe: {
+      head: { epochs: headEpochs },
+      finetune: ftEpochs > 0
+        ? { epochs: ftEpochs, unfreeze: layers === 'all' ? 'all' : { last: Number(layers) } }
+        : null,
+    },
+  });
+};
+$('tx-cancel').onclick = () => worker.postMessage({ type: 'cancel' });
 
 $('train').onclick = () => {
   const epochs = Number($('epochs').value);
@@ -205,6 +270,7 @@ $('train').onclick = () => {
   $('result').textContent = '';
   $('train').disabled = true;
   $('finetune').disabled = true;
+  $('finetune-text').disabled = true;
   $('cancel').disabled = false;
   running = 'head-demo';
   worker.postMessage({ type: 'train', recipe: { head: { epochs } }, spec: null });

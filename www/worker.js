@@ -1,7 +1,9 @@
 // The worker owns the wasm core and the device; the page only sends typed messages:
 //   page -> worker: {type:'init', device}, {type:'train', recipe, spec},
 //                   {type:'finetune', model: url, dataset: {classes, items: [{name, url, label}],
-//                    split?}, recipe}, {type:'cancel'}
+//                    split?}, recipe},
+//                   {type:'finetune-text', model: {weights, config, tokenizer (urls), name},
+//                    data: url, columns: {text?, label?, per_class?}, recipe}, {type:'cancel'}
 //   worker -> page: {type:'ready', device}, {type:'progress', event}, {type:'done', report},
 //                   {type:'finetuned', report, model: Uint8Array, config}, {type:'error', message}
 import init, { Session } from './pkg/tabtune.js';
@@ -34,6 +36,16 @@ async function bytes(url) {
   return new Uint8Array(await response.arrayBuffer());
 }
 
+// A text model's three files, fetched: what Session.finetuneText and embedText take.
+async function textModelFiles(model) {
+  const [weights, tokenizer, config] = await Promise.all([
+    bytes(model.weights),
+    bytes(model.tokenizer),
+    bytes(model.config).then((b) => new TextDecoder().decode(b)),
+  ]);
+  return { weights, tokenizer, config, name: model.name };
+}
+
 self.onmessage = async ({ data }) => {
   try {
     switch (data.type) {
@@ -64,6 +76,23 @@ self.onmessage = async ({ data }) => {
           data.model.split('/').at(-1),
           { classes: dataset.classes, items: dataset.items, split: dataset.split },
           (i) => decode(dataset.items[i].url),
+          data.recipe,
+          (event) => post({ type: 'progress', event }),
+          controller.signal,
+        );
+        self.postMessage({ type: 'finetuned', ...result }, [result.model.buffer]);
+        break;
+      }
+      case 'finetune-text': {
+        if (!session) throw new Error('the device is not ready yet');
+        controller = new AbortController();
+        const files = await textModelFiles(data.model);
+        const table = await bytes(data.data);
+        const result = await session.finetuneText(
+          files,
+          table,
+          data.data.split('/').at(-1),
+          data.columns ?? {},
           data.recipe,
           (event) => post({ type: 'progress', event }),
           controller.signal,

@@ -21,12 +21,13 @@ mod cli {
 
     use tabtune::data::image::decode;
     use tabtune::data::{
-        FeatureSet, FolderSource, ImageFolder, ImageSource, features::SyntheticSpec,
+        Columns, FeatureSet, FolderSource, ImageFolder, ImageSource, TextSet,
+        features::SyntheticSpec,
     };
     use tabtune::device::{self, DeviceChoice};
-    use tabtune::models::{ImageModel, ModelConfig};
+    use tabtune::models::{ImageModel, ModelConfig, Pooling, TextModel, TextOptions};
     use tabtune::train::recipe::Unfreeze;
-    use tabtune::train::{self, Control, Metrics, Progress, Recipe};
+    use tabtune::train::{self, Control, Metrics, Modality, Progress, Recipe};
     use tabtune::weights::WeightSource;
 
     #[derive(Parser)]
@@ -43,7 +44,8 @@ mod cli {
     #[derive(clap::Args)]
     struct ModelArgs {
         /// Weights (.safetensors or .pth) or a folder holding model.safetensors / *.pth (and
-        /// optionally config.json with the labels).
+        /// optionally config.json with the labels). A folder with tokenizer.json and a BERT
+        /// config.json is a text model.
         #[arg(long)]
         model: PathBuf,
         /// auto, gpu or cpu.
@@ -59,14 +61,18 @@ mod cli {
             #[arg(long, default_value = "auto")]
             device: DeviceChoice,
         },
-        /// Fine-tune a pre-trained image model on a folder of class subfolders: phase 1 trains a
-        /// new head on the frozen backbone, phase 2 (unless --no-finetune) the whole model.
+        /// Fine-tune a pre-trained model: images from a folder of class subfolders, text from a
+        /// CSV/TSV/JSONL file or a folder of class subfolders of .txt files. Phase 1 trains a new
+        /// head on the frozen backbone, phase 2 (unless --no-finetune) the whole model.
         Finetune {
             #[command(flatten)]
             model: ModelArgs,
-            /// Folder of class subfolders of images, or a CSV/TSV list of `file,label` lines.
+            /// Images: folder of class subfolders, or a CSV/TSV list of `file,label` lines.
+            /// Text: a CSV/TSV/JSONL file, or a folder of class subfolders of .txt files.
             #[arg(long)]
             data: PathBuf,
+            #[command(flatten)]
+            text: TextArgs,
             /// Validation folder (or list) with the same classes (else a stratified split).
             #[arg(long)]
             val: Option<PathBuf>,
@@ -101,28 +107,30 @@ mod cli {
             #[arg(long, default_value_t = 32)]
             feature_batch: usize,
         },
-        /// Evaluate a model (e.g. a fine-tuned one from `finetune --out`) on a folder of class
-        /// subfolders named as its labels.
+        /// Evaluate a model (e.g. a fine-tuned one from `finetune --out`) on data labelled with
+        /// its labels.
         Eval {
             #[command(flatten)]
             model: ModelArgs,
-            /// Folder of class subfolders of images, or a CSV/TSV list of `file,label` lines.
+            /// As for finetune.
             #[arg(long)]
             data: PathBuf,
+            #[command(flatten)]
+            text: TextArgs,
             /// Images per batch.
             #[arg(long, default_value_t = 32)]
             batch: usize,
         },
-        /// Classify image files with a model, printing the top classes.
+        /// Classify image files (or, with a text model, texts) printing the top classes.
         Predict {
             #[command(flatten)]
             model: ModelArgs,
-            /// Classes to print per image.
+            /// Classes to print per input.
             #[arg(long, default_value_t = 3)]
             top: usize,
-            /// Image files.
+            /// Image files, or the texts themselves for a text model.
             #[arg(required = true)]
-            files: Vec<PathBuf>,
+            inputs: Vec<String>,
         },
         /// Write a model (e.g. a .pth) as model.safetensors + config.json under its own key
         /// names, the form the browser loads.
@@ -147,7 +155,61 @@ mod cli {
         },
     }
 
+    /// Text data and input options (text models only).
+    #[derive(clap::Args)]
+    struct TextArgs {
+        /// Column (CSV/TSV) or key (JSONL) of the text; detected from the header if left out.
+        #[arg(long)]
+        text_column: Option<String>,
+        /// Column or key of the label; detected from the header if left out.
+        #[arg(long)]
+        label_column: Option<String>,
+        /// Tokens per input; longer inputs are cut (and counted in the report).
+        #[arg(long)]
+        max_length: Option<usize>,
+        /// Sentence vector: mean, cls or pooler.
+        #[arg(long)]
+        pooling: Option<String>,
+        /// Use only the first N texts of each class (a quick run on a large set).
+        #[arg(long)]
+        per_class: Option<usize>,
+    }
+
+    impl TextArgs {
+        fn columns(&self) -> Columns {
+            Columns {
+                text: self.text_column.clone(),
+                label: self.label_column.clone(),
+                per_class: self.per_class,
+            }
+        }
+
+        fn apply(&self, options: &mut TextOptions) -> Result<(), AnyError> {
+            if let Some(n) = self.max_length {
+                options.max_length = n;
+            }
+            if let Some(p) = &self.pooling {
+                options.pooling = match p.as_str() {
+                    "mean" => Pooling::Mean,
+                    "cls" => Pooling::Cls,
+                    "pooler" => Pooling::Pooler,
+                    other => {
+                        return Err(
+                            format!("--pooling: expected mean, cls or pooler, got {other:?}").into(),
+                        );
+                    }
+                };
+            }
+            Ok(())
+        }
+    }
+
     type AnyError = Box<dyn std::error::Error>;
+
+    /// A model folder with a tokenizer is a text model.
+    fn is_text_model(model: &Path) -> bool {
+        model.is_dir() && model.join("tokenizer.json").exists()
+    }
 
     pub fn main() -> ExitCode {
         match run(Cli::parse()) {
@@ -168,6 +230,7 @@ mod cli {
             Command::Finetune {
                 model,
                 data,
+                text,
                 val,
                 out,
                 recipe,
@@ -180,7 +243,13 @@ mod cli {
                 seed,
                 feature_batch,
             } => {
-                let mut recipe = load_recipe(recipe.as_deref(), epochs)?;
+                let modality = if is_text_model(&model.model) {
+                    Modality::Text
+                } else {
+                    Modality::Image
+                };
+                let mut recipe = load_recipe(recipe.as_deref(), epochs, modality)?;
+                text.apply(&mut recipe.text)?;
                 if let Some(v) = val_fraction {
                     recipe.val_fraction = v;
                 }
@@ -190,7 +259,9 @@ mod cli {
                 if no_finetune {
                     recipe.finetune = None;
                 } else if finetune_epochs.is_some() || unfreeze.is_some() {
-                    let phase = recipe.finetune.get_or_insert_with(Default::default);
+                    let phase = recipe
+                        .finetune
+                        .get_or_insert_with(|| Recipe::defaults(modality).finetune.unwrap());
                     if let Some(e) = finetune_epochs {
                         phase.epochs = e;
                     }
@@ -212,10 +283,38 @@ mod cli {
                     }
                 }
                 recipe.validate()?;
-                finetune(&model, &data, val.as_deref(), &out, &recipe, feature_batch)?;
+                if modality == Modality::Text {
+                    finetune_text(&model, &data, &text, val.as_deref(), &out, &recipe, feature_batch)?;
+                } else {
+                    finetune(&model, &data, val.as_deref(), &out, &recipe, feature_batch)?;
+                }
             }
-            Command::Eval { model, data, batch } => eval(&model, &data, batch)?,
-            Command::Predict { model, top, files } => predict(&model, top, &files)?,
+            Command::Eval {
+                model,
+                data,
+                text,
+                batch,
+            } => {
+                if is_text_model(&model.model) {
+                    eval_text(&model, &data, &text, batch)?
+                } else {
+                    eval(&model, &data, batch)?
+                }
+            }
+            Command::Predict { model, top, inputs } => {
+                if is_text_model(&model.model) {
+                    predict_text(&model, top, &inputs)?
+                } else {
+                    let files: Vec<PathBuf> = inputs.iter().map(PathBuf::from).collect();
+                    predict(&model, top, &files)?
+                }
+            }
+            Command::Export { model, out } if is_text_model(&model.model) => {
+                let (_, model) = open_text_model(&model, None)?;
+                let labels = text_labels(&model);
+                write_text_model(&out, &model, &labels, None)?;
+                println!("wrote {}", out.display());
+            }
             Command::Export { model, out } => {
                 let (device, model, labels) = open_model(&model)?;
                 let _ = device;
@@ -227,7 +326,7 @@ mod cli {
                 recipe,
                 epochs,
             } => {
-                let recipe = load_recipe(recipe.as_deref(), epochs)?;
+                let recipe = load_recipe(recipe.as_deref(), epochs, Modality::Image)?;
                 let selected = block_on(device::select(device))?;
                 println!("device: {}", selected.info.summary());
                 let set = FeatureSet::synthetic(&SyntheticSpec::default())?;
@@ -249,14 +348,19 @@ mod cli {
         Ok(())
     }
 
-    fn load_recipe(path: Option<&Path>, epochs: Option<usize>) -> Result<Recipe, AnyError> {
+    fn load_recipe(
+        path: Option<&Path>,
+        epochs: Option<usize>,
+        modality: Modality,
+    ) -> Result<Recipe, AnyError> {
         let mut recipe = match path {
-            Some(path) => Recipe::from_json(
+            Some(path) => Recipe::from_json_for(
                 &std::fs::read_to_string(path)
                     .map_err(|err| format!("cannot read recipe {}: {err}", path.display()))?,
+                modality,
             )
             .map_err(|err| format!("{}: {err}", path.display()))?,
-            None => Recipe::default(),
+            None => Recipe::defaults(modality),
         };
         if let Some(epochs) = epochs {
             recipe.head.epochs = epochs;
@@ -389,38 +493,7 @@ mod cli {
             &mut |e| bar.show(e),
         ))?;
         bar.clear();
-        for (name, why) in &report.skipped {
-            println!("skipped {name}: {why}");
-        }
-        if let Some((n, s)) = report.features {
-            println!(
-                "features: {n} images in {s:.1} s ({:.1} images/s)",
-                n as f64 / s
-            );
-        }
-        for phase in &report.phases {
-            println!(
-                "{}: {} train / {} val images, {} steps in {:.2} s ({:.1} images/s), kept epoch {}, val accuracy {}{}",
-                phase.phase,
-                phase.train_rows,
-                phase.val_rows,
-                phase.losses.len(),
-                phase.seconds,
-                phase.throughput,
-                phase.best_epoch,
-                phase
-                    .best_val_accuracy()
-                    .map_or("-".into(), |a| format!("{:.2}%", a * 100.0)),
-                if phase.stopped_early {
-                    " (stopped early)"
-                } else {
-                    ""
-                }
-            );
-        }
-        if let Some(m) = &report.metrics {
-            print!("{}", m.table());
-        }
+        print_report(&report, "images");
         let json = serde_json::to_string_pretty(&serde_json::json!({
             "recipe": recipe,
             "report": report,
@@ -490,19 +563,257 @@ mod cli {
                 .into_data()
                 .iter::<f32>()
                 .collect();
-            let mut order: Vec<usize> = (0..probs.len()).collect();
-            order.sort_by(|a, b| probs[*b].total_cmp(&probs[*a]));
-            let best: Vec<String> = order
-                .iter()
-                .take(top.max(1))
-                .map(|&c| format!("{} {:.1}%", labels[c], probs[c] * 100.0))
-                .collect();
-            println!("{name}: {}", best.join(", "));
+            println!("{name}: {}", top_classes(&probs, &labels, top));
         }
         if failed == files.len() {
             return Err(format!("none of the {failed} files could be read").into());
         }
         Ok(())
+    }
+
+    /// The device and the text model in `args.model` (a folder), with `options` (`None`: the
+    /// ones a tabtune export was trained with).
+    fn open_text_model(
+        args: &ModelArgs,
+        options: Option<&TextOptions>,
+    ) -> Result<(Device, TextModel), AnyError> {
+        let selected = block_on(device::select(args.device))?;
+        println!("device: {}", selected.info.summary());
+        let model = TextModel::open(&args.model, options, &selected.device)?;
+        println!(
+            "model: {} from {} ({} layers, hidden {}, max length {}, {:?} pooling)",
+            model.config.model_type,
+            args.model.display(),
+            model.block_count(),
+            model.feature_dim(),
+            model.options.max_length,
+            model.options.pooling
+        );
+        Ok((selected.device, model))
+    }
+
+    /// The text model's class names (its id2label), else numbered.
+    fn text_labels(model: &TextModel) -> Vec<String> {
+        model.labels.clone().unwrap_or_else(|| {
+            (0..model.net.classifier.linear.weight.dims()[1])
+                .map(|i| i.to_string())
+                .collect()
+        })
+    }
+
+    fn open_text(data: &Path, args: &TextArgs) -> Result<TextSet, AnyError> {
+        let set = TextSet::open(data, &args.columns())?;
+        println!(
+            "data: {} texts in {} classes from {}",
+            set.len(),
+            set.classes.len(),
+            data.display()
+        );
+        for (c, class) in set.classes.iter().enumerate() {
+            let n = set.labels.iter().filter(|&&l| l as usize == c).count();
+            println!("  {class}: {n}");
+        }
+        for (at, why) in &set.skipped {
+            println!("  skipped {at}: {why}");
+        }
+        Ok(set)
+    }
+
+    /// A Hugging Face `BertForSequenceClassification` folder: model.safetensors, config.json,
+    /// the tokenizer files, and report.json.
+    fn write_text_model(
+        out: &Path,
+        model: &TextModel,
+        labels: &[String],
+        report: Option<String>,
+    ) -> Result<(), AnyError> {
+        std::fs::create_dir_all(out)
+            .map_err(|e| format!("cannot create {}: {e}", out.display()))?;
+        let bytes = model.to_safetensors(&[("format", "pt".into())])?;
+        let config = serde_json::to_string_pretty(&model.hf_config(labels))?;
+        let write = |name: &str, data: &[u8]| -> Result<(), AnyError> {
+            let tmp = out.join(format!(".{name}.tmp"));
+            std::fs::write(&tmp, data)
+                .and_then(|_| std::fs::rename(&tmp, out.join(name)))
+                .map_err(|e| format!("cannot write {}: {e}", out.join(name).display()).into())
+        };
+        write("model.safetensors", &bytes)?;
+        write("config.json", config.as_bytes())?;
+        write("tokenizer.json", &model.tokenizer.json)?;
+        if let Some(report) = report {
+            write("report.json", report.as_bytes())?;
+        }
+        Ok(())
+    }
+
+    fn finetune_text(
+        model_args: &ModelArgs,
+        data: &Path,
+        text: &TextArgs,
+        val: Option<&Path>,
+        out: &Path,
+        recipe: &Recipe,
+        batch: usize,
+    ) -> Result<(), AnyError> {
+        let (device, model) = open_text_model(model_args, Some(&recipe.text))?;
+        let mut set = open_text(data, text)?;
+        let split = match val {
+            None => None,
+            Some(val) => {
+                let v = open_text(val, text)?;
+                if v.classes != set.classes {
+                    return Err(format!(
+                        "{}: labels {:?} differ from the training data's {:?}",
+                        val.display(),
+                        v.classes,
+                        set.classes
+                    )
+                    .into());
+                }
+                let n = set.len();
+                set.texts.extend(v.texts);
+                set.labels.extend(v.labels);
+                set.origins.extend(v.origins);
+                set.skipped.extend(v.skipped);
+                Some(((0..n).collect(), (n..set.len()).collect()))
+            }
+        };
+        let mut bar = Bar::new();
+        let (model, report) = block_on(train::finetune_text(
+            model,
+            &set,
+            split,
+            recipe,
+            batch,
+            &device,
+            &mut |e| bar.show(e),
+        ))?;
+        bar.clear();
+        print_report(&report, "texts");
+        let json = serde_json::to_string_pretty(&serde_json::json!({
+            "recipe": recipe,
+            "report": report,
+        }))?;
+        write_text_model(out, &model, &report.classes, Some(json))?;
+        // The tokenizer's companions, so transformers' AutoTokenizer finds what it expects.
+        for name in ["tokenizer_config.json", "special_tokens_map.json", "vocab.txt"] {
+            let from = model_args.model.join(name);
+            if from.exists() {
+                std::fs::copy(&from, out.join(name))
+                    .map_err(|e| format!("cannot copy {}: {e}", from.display()))?;
+            }
+        }
+        println!("wrote {}", out.display());
+        Ok(())
+    }
+
+    fn eval_text(
+        model_args: &ModelArgs,
+        data: &Path,
+        text: &TextArgs,
+        batch: usize,
+    ) -> Result<(), AnyError> {
+        let (device, model) = open_text_model(model_args, None)?;
+        let labels = text_labels(&model);
+        let set = open_text(data, text)?;
+        let index: std::collections::HashMap<&str, u32> = labels
+            .iter()
+            .enumerate()
+            .map(|(i, l)| (l.as_str(), i as u32))
+            .collect();
+        let mut truth = Vec::with_capacity(set.len());
+        for class in &set.classes {
+            if !index.contains_key(class.as_str()) {
+                return Err(format!(
+                    "{}: label {class:?} is not one of the model's labels {labels:?}",
+                    data.display()
+                )
+                .into());
+            }
+        }
+        for &l in &set.labels {
+            truth.push(index[set.classes[l as usize].as_str()]);
+        }
+        let texts: Vec<&str> = set.texts.iter().map(String::as_str).collect();
+        let probs = block_on(train::text::predict(
+            &model.net,
+            &model.tokenizer,
+            &texts,
+            batch,
+            &device,
+        ))?;
+        print!(
+            "{}",
+            Metrics::new(&labels, &truth, &train::text::argmax(&probs)).table()
+        );
+        Ok(())
+    }
+
+    fn predict_text(model_args: &ModelArgs, top: usize, texts: &[String]) -> Result<(), AnyError> {
+        let (device, model) = open_text_model(model_args, None)?;
+        let labels = text_labels(&model);
+        let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+        let probs = block_on(train::text::predict(
+            &model.net,
+            &model.tokenizer,
+            &refs,
+            32,
+            &device,
+        ))?;
+        for (text, p) in texts.iter().zip(&probs) {
+            println!("{text:?}: {}", top_classes(p, &labels, top));
+        }
+        Ok(())
+    }
+
+    /// "label 97.1%, label 2.9%" for the `top` largest probabilities.
+    fn top_classes(probs: &[f32], labels: &[String], top: usize) -> String {
+        let mut order: Vec<usize> = (0..probs.len()).collect();
+        order.sort_by(|a, b| probs[*b].total_cmp(&probs[*a]));
+        order
+            .iter()
+            .take(top.max(1))
+            .map(|&c| format!("{} {:.1}%", labels[c], probs[c] * 100.0))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    fn print_report(report: &train::RunReport, unit: &str) {
+        for (name, why) in &report.skipped {
+            println!("skipped {name}: {why}");
+        }
+        if report.truncated > 0 {
+            println!("truncated: {} inputs were cut at the maximum length", report.truncated);
+        }
+        if let Some((n, s)) = report.features {
+            println!(
+                "features: {n} {unit} in {s:.1} s ({:.1} {unit}/s)",
+                n as f64 / s
+            );
+        }
+        for phase in &report.phases {
+            println!(
+                "{}: {} train / {} val {unit}, {} steps in {:.2} s ({:.1} {unit}/s), kept epoch {}, val accuracy {}{}",
+                phase.phase,
+                phase.train_rows,
+                phase.val_rows,
+                phase.losses.len(),
+                phase.seconds,
+                phase.throughput,
+                phase.best_epoch,
+                phase
+                    .best_val_accuracy()
+                    .map_or("-".into(), |a| format!("{:.2}%", a * 100.0)),
+                if phase.stopped_early {
+                    " (stopped early)"
+                } else {
+                    ""
+                }
+            );
+        }
+        if let Some(m) = &report.metrics {
+            print!("{}", m.table());
+        }
     }
 
     /// Progress: a redrawn bar with ETA on a terminal, plain lines (epochs, every 10% of

@@ -1,13 +1,18 @@
-//! Datasets: feature vectors, image folders, preprocessing and splits.
+//! Datasets: feature vectors, image folders, text tables and tokenisation, preprocessing and
+//! splits.
 
 pub mod features;
 pub mod folder;
 pub mod image;
 pub mod source;
 pub mod split;
+pub mod text;
+pub mod tokenize;
 
 pub use features::FeatureSet;
 pub use folder::ImageFolder;
 #[cfg(not(target_arch = "wasm32"))]
 pub use source::FolderSource;
 pub use source::ImageSource;
+pub use text::{Columns, TextSet};
+pub use tokenize::TextTokenizer;

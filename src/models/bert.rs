@@ -437,7 +437,7 @@ pub struct Bert {
 
 /// Key suffixes a checkpoint may hold that are not weights: the `position_ids` /
 /// `token_type_ids` buffers older transformers saved.
-const IGNORED: &[&str] = &["embeddings.position_ids", "embeddings.token_type_ids"];
+pub(crate) const IGNORED: &[&str] = &["embeddings.position_ids", "embeddings.token_type_ids"];
 /// A `BertForSequenceClassification`'s own head: tabtune trains a new one.
 const TASK_HEAD: &[&str] = &["classifier.weight", "classifier.bias"];
 

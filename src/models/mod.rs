@@ -7,6 +7,7 @@ pub mod efficientnet_lite;
 pub mod head;
 pub mod mobilenet_v2;
 pub mod resnet;
+pub mod text;
 
 use std::collections::BTreeMap;
 
@@ -20,6 +21,7 @@ pub use efficientnet_lite::EfficientNetLite0;
 pub use head::{Head, HeadConfig};
 pub use mobilenet_v2::MobileNetV2;
 pub use resnet::ResNet;
+pub use text::{Pooling, TextClassifier, TextModel, TextOptions};
 
 use crate::data::image::{IMAGENET_MEAN, IMAGENET_STD, Preprocess};
 use crate::train::recipe::Unfreeze;
@@ -374,21 +376,27 @@ impl ImageModel {
     /// A copy on the CPU device with every tensor read back with awaited reads: the browser
     /// cannot read GPU memory synchronously, which writing a file needs.
     pub async fn to_host(&self) -> Result<Self> {
-        let mut gather = Gather(Vec::new());
-        self.visit(&mut gather);
-        let mut values = Vec::with_capacity(gather.0.len());
-        for tensor in gather.0 {
-            values.push(
-                tensor
-                    .into_data_async()
-                    .await
-                    .map_err(|e| Error::Compute(e.to_string()))?,
-            );
-        }
-        let mut scatter = Scatter {
-            values: values.into_iter(),
-            device: Device::flex(),
-        };
-        Ok(self.valid().map(&mut scatter))
+        read_back(self).await
     }
+}
+
+/// A copy of `module` (validation state) on the CPU device, every float tensor read back with
+/// an awaited read.
+pub(crate) async fn read_back<M: Module>(module: &M) -> Result<M> {
+    let mut gather = Gather(Vec::new());
+    module.visit(&mut gather);
+    let mut values = Vec::with_capacity(gather.0.len());
+    for tensor in gather.0 {
+        values.push(
+            tensor
+                .into_data_async()
+                .await
+                .map_err(|e| Error::Compute(e.to_string()))?,
+        );
+    }
+    let mut scatter = Scatter {
+        values: values.into_iter(),
+        device: Device::flex(),
+    };
+    Ok(module.valid().map(&mut scatter))
 }

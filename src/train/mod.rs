@@ -8,10 +8,12 @@ pub mod pipeline;
 pub mod progress;
 pub mod recipe;
 pub mod run;
+pub mod text;
 
 pub use head::train_head;
 pub use metrics::Metrics;
 pub use pipeline::{RunReport, finetune_images};
 pub use progress::{Control, Progress};
-pub use recipe::{FinetunePhase, HeadPhase, Recipe};
+pub use recipe::{FinetunePhase, HeadPhase, Modality, Recipe};
+pub use text::finetune_text;
 pub use run::PhaseReport;

@@ -30,8 +30,11 @@ pub struct RunReport {
     pub phases: Vec<PhaseReport>,
     /// Metrics of the kept model on the validation images (none without validation images).
     pub metrics: Option<Metrics>,
-    /// Images left out, as (name, reason).
+    /// Images or rows left out, as (name or file:line, reason).
     pub skipped: Vec<(String, String)>,
+    /// Text only: inputs cut at the recipe's `text.max_length`.
+    #[serde(default)]
+    pub truncated: usize,
 }
 
 /// Fine-tune `model` on `source` per `recipe`: `split` gives (train rows, validation rows)
@@ -78,6 +81,7 @@ pub async fn finetune_images(
         phases: Vec::new(),
         metrics: None,
         skipped: Vec::new(),
+        truncated: 0,
     };
 
     // Phase 1: the new head, seeded, on the frozen backbone.

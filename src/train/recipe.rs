@@ -4,6 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::models::text::TextOptions;
 use crate::{Error, Result};
 
 /// A whole training run: phase 1 (the new head on the frozen backbone), then optionally
@@ -19,6 +20,8 @@ pub struct Recipe {
     pub val_fraction: f64,
     /// Seed for the split, shuffling, augmentation and initialisation.
     pub seed: u64,
+    /// Text models only: input length and pooling.
+    pub text: TextOptions,
 }
 
 impl Default for Recipe {
@@ -28,7 +31,80 @@ impl Default for Recipe {
             finetune: Some(FinetunePhase::default()),
             val_fraction: 0.2,
             seed: 42,
+            text: TextOptions::default(),
         }
+    }
+}
+
+/// What is being fine-tuned: the defaults of a recipe depend on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Modality {
+    /// Images (CNN backbones): [`Recipe::default`].
+    Image,
+    /// Text (BERT-family encoders): [`Recipe::for_text`].
+    Text,
+}
+
+impl Recipe {
+    /// The defaults for `modality`.
+    pub fn defaults(modality: Modality) -> Self {
+        match modality {
+            Modality::Image => Self::default(),
+            Modality::Text => Self::for_text(),
+        }
+    }
+
+    /// The established text recipe: the head on cached mean-pooled features (AdamW 1e-3, wd
+    /// 0.01, batch 32, 10 epochs, max length 128), then the whole encoder with AdamW 5e-5 and
+    /// the head at 1e-3, 10 % linear warmup then linear decay, batch 32, 3 epochs.
+    pub fn for_text() -> Self {
+        Self {
+            finetune: Some(FinetunePhase {
+                backbone_lr: 5e-5,
+                schedule: Schedule::Linear,
+                warmup_fraction: 0.1,
+                ..FinetunePhase::default()
+            }),
+            ..Self::default()
+        }
+    }
+
+    /// Parse JSON over the defaults of `modality`: fields left out keep those defaults.
+    pub fn from_json_for(text: &str, modality: Modality) -> Result<Self> {
+        let bad = |err: serde_json::Error| Error::Recipe {
+            field: "(json)".into(),
+            message: err.to_string(),
+        };
+        let patch: serde_json::Value = serde_json::from_str(text).map_err(bad)?;
+        if !patch.is_object() {
+            return Err(Error::Recipe {
+                field: "(json)".into(),
+                message: "a recipe is a JSON object".into(),
+            });
+        }
+        let mut value = serde_json::to_value(Self::defaults(modality)).map_err(bad)?;
+        merge(&mut value, patch);
+        let recipe: Self = serde_json::from_value(value).map_err(bad)?;
+        recipe.validate()?;
+        Ok(recipe)
+    }
+}
+
+/// Overlay `patch` on `base`: objects merge key by key, anything else replaces.
+fn merge(base: &mut serde_json::Value, patch: serde_json::Value) {
+    match (base, patch) {
+        (serde_json::Value::Object(base), serde_json::Value::Object(patch)) => {
+            for (key, value) in patch {
+                match base.get_mut(&key) {
+                    Some(slot) if slot.is_object() && value.is_object() => merge(slot, value),
+                    _ => {
+                        base.insert(key, value);
+                    }
+                }
+            }
+        }
+        (base, patch) => *base = patch,
     }
 }
 
@@ -85,6 +161,8 @@ pub struct HeadPhase {
     pub schedule: Schedule,
     /// Steps of linear warmup from 0 to the peak.
     pub warmup_steps: usize,
+    /// Warmup as a fraction of the phase's steps (the larger of the two applies).
+    pub warmup_fraction: f64,
     /// Label smoothing in [0, 1).
     pub label_smoothing: f32,
     /// Stop after this many epochs without a better validation accuracy (`null`: never).
@@ -105,6 +183,7 @@ impl Default for HeadPhase {
             weight_decay: 0.01,
             schedule: Schedule::Constant,
             warmup_steps: 0,
+            warmup_fraction: 0.0,
             label_smoothing: 0.0,
             early_stopping: None,
             augment: false,
@@ -135,6 +214,8 @@ pub struct FinetunePhase {
     pub schedule: Schedule,
     /// Steps of linear warmup from 0 to the peak.
     pub warmup_steps: usize,
+    /// Warmup as a fraction of the phase's steps (the larger of the two applies).
+    pub warmup_fraction: f64,
     /// Label smoothing in [0, 1).
     pub label_smoothing: f32,
     /// Stop after this many epochs without a better validation accuracy (`null`: never).
@@ -158,6 +239,7 @@ impl Default for FinetunePhase {
             weight_decay: 0.01,
             schedule: Schedule::Constant,
             warmup_steps: 0,
+            warmup_fraction: 0.0,
             label_smoothing: 0.0,
             early_stopping: None,
             augment: false,
@@ -189,6 +271,8 @@ pub struct PhaseSpec {
     pub schedule: Schedule,
     /// Warmup steps.
     pub warmup_steps: usize,
+    /// Warmup as a fraction of the phase's steps.
+    pub warmup_fraction: f64,
     /// Label smoothing.
     pub label_smoothing: f32,
     /// Early-stopping patience in epochs.
@@ -211,6 +295,7 @@ impl HeadPhase {
             weight_decay: self.weight_decay,
             schedule: self.schedule,
             warmup_steps: self.warmup_steps,
+            warmup_fraction: self.warmup_fraction,
             label_smoothing: self.label_smoothing,
             early_stopping: self.early_stopping,
             augment: self.augment,
@@ -232,6 +317,7 @@ impl FinetunePhase {
             weight_decay: self.weight_decay,
             schedule: self.schedule,
             warmup_steps: self.warmup_steps,
+            warmup_fraction: self.warmup_fraction,
             label_smoothing: self.label_smoothing,
             early_stopping: self.early_stopping,
             augment: self.augment,
@@ -243,11 +329,14 @@ impl PhaseSpec {
     /// Learning-rate multiplier (0..=1) of step `step` (from 0) of `total`: linear warmup,
     /// then the schedule down from the peak.
     pub fn lr_factor(&self, step: usize, total: usize) -> f64 {
-        if step < self.warmup_steps {
-            return (step + 1) as f64 / (self.warmup_steps + 1) as f64;
+        let warmup = self
+            .warmup_steps
+            .max((self.warmup_fraction * total as f64).round() as usize);
+        if step < warmup {
+            return (step + 1) as f64 / (warmup + 1) as f64;
         }
-        let span = total.saturating_sub(self.warmup_steps).max(1) as f64;
-        let t = ((step - self.warmup_steps) as f64 / span).min(1.0);
+        let span = total.saturating_sub(warmup).max(1) as f64;
+        let t = ((step - warmup) as f64 / span).min(1.0);
         match self.schedule {
             Schedule::Constant => 1.0,
             Schedule::Cosine => 0.5 * (1.0 + (std::f64::consts::PI * t).cos()),
@@ -292,6 +381,12 @@ impl PhaseSpec {
                 format!("{} is outside [0, 1)", self.label_smoothing),
             );
         }
+        if !(0.0..1.0).contains(&self.warmup_fraction) {
+            return bad(
+                "warmup_fraction",
+                format!("{} is outside [0, 1)", self.warmup_fraction),
+            );
+        }
         if self.early_stopping == Some(0) {
             return bad("early_stopping", "patience must be at least 1 epoch".into());
         }
@@ -312,6 +407,12 @@ impl Recipe {
 
     /// Check every field's range before any work starts.
     pub fn validate(&self) -> Result<()> {
+        if self.text.max_length < 2 {
+            return Err(Error::Recipe {
+                field: "text.max_length".into(),
+                message: format!("{} leaves no room for a token", self.text.max_length),
+            });
+        }
         if !(0.0..1.0).contains(&self.val_fraction) {
             return Err(Error::Recipe {
                 field: "val_fraction".into(),
@@ -368,6 +469,18 @@ mod tests {
             .and_then(|rest| rest.split("```").next())
             .expect("a json block in README.md");
         assert_eq!(Recipe::from_json(block).unwrap(), Recipe::default());
+        let text = readme
+            .split("```json\n")
+            .nth(2)
+            .and_then(|rest| rest.split("```").next())
+            .expect("a second (text) json block in README.md");
+        assert_eq!(
+            Recipe::from_json_for(text, Modality::Text).unwrap(),
+            Recipe::for_text()
+        );
+        // The text block states what differs from the image defaults, and that alone.
+        let image_over = Recipe::from_json(text).unwrap();
+        assert_eq!(image_over, Recipe::for_text());
     }
 
     #[test]
@@ -394,6 +507,40 @@ mod tests {
             let err = Recipe::from_json(json).unwrap_err().to_string();
             assert!(err.contains(field), "{json}: {err}");
         }
+    }
+
+    #[test]
+    fn text_defaults_and_json_over_them() {
+        let text = Recipe::for_text();
+        let f = text.finetune.as_ref().unwrap();
+        assert_eq!((f.backbone_lr, f.lr, f.warmup_fraction), (5e-5, 1e-3, 0.1));
+        assert_eq!(f.schedule, Schedule::Linear);
+        assert_eq!(text.text.max_length, 128);
+        let r = Recipe::from_json_for(
+            r#"{"finetune": {"epochs": 1}, "text": {"pooling": "cls"}}"#,
+            Modality::Text,
+        )
+        .unwrap();
+        let f = r.finetune.unwrap();
+        assert_eq!((f.epochs, f.backbone_lr), (1, 5e-5));
+        assert_eq!(r.text.pooling, crate::models::Pooling::Cls);
+        assert_eq!(r.text.max_length, 128);
+        let none = Recipe::from_json_for(r#"{"finetune": null}"#, Modality::Text).unwrap();
+        assert_eq!(none.finetune, None);
+        let err = Recipe::from_json_for(r#"{"text": {"max_len": 3}}"#, Modality::Text)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("max_len"), "{err}");
+        let spec = FinetunePhase {
+            warmup_fraction: 0.1,
+            schedule: Schedule::Linear,
+            ..Default::default()
+        }
+        .spec();
+        // 10 % of 100 steps: 10 warmup steps, then down to 0.
+        assert!((spec.lr_factor(9, 100) - 10.0 / 11.0).abs() < 1e-12);
+        assert_eq!(spec.lr_factor(10, 100), 1.0);
+        assert!((spec.lr_factor(55, 100) - 0.5).abs() < 1e-12);
     }
 
     #[test]

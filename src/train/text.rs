@@ -1,0 +1,260 @@
+//! The text recipe: split, phase 1 (the head on cached pooled sentence vectors), optional
+//! phase 2 (the encoder, or its top layers, with the head, dropout as in config.json), and the
+//! metrics of the kept model. The CLI and the browser both call [`finetune_text`].
+
+use burn::prelude::*;
+use burn::tensor::activation::softmax;
+use rand::{SeedableRng, seq::SliceRandom};
+use rand_chacha::ChaCha8Rng;
+use web_time::Instant;
+
+use super::metrics::Metrics;
+use super::pipeline::RunReport;
+use super::recipe::{PhaseSpec, Unfreeze};
+use super::run::{PhaseReport, PhaseRun, Predictions, compute};
+use super::{Control, Progress, Recipe, head};
+use crate::data::split::{Split, stratified};
+use crate::data::{FeatureSet, TextSet};
+use crate::models::{TextClassifier, TextModel};
+use crate::{Error, Result};
+
+/// Fine-tune `model` on `set` per `recipe` (its `text` options must be the model's: load the
+/// model with them). `split` gives (train rows, validation rows); else the recipe's stratified
+/// split. `batch` rows at a time go through the encoder when caching features. Returns the kept
+/// model (the best validation epoch of the last phase) and the report.
+pub async fn finetune_text(
+    model: TextModel,
+    set: &TextSet,
+    split: Option<Split>,
+    recipe: &Recipe,
+    batch: usize,
+    device: &Device,
+    on_progress: &mut dyn FnMut(&Progress) -> Control,
+) -> Result<(TextModel, RunReport)> {
+    recipe.validate()?;
+    let augment = [
+        ("head.augment", recipe.head.augment),
+        (
+            "finetune.augment",
+            recipe.finetune.as_ref().is_some_and(|f| f.augment),
+        ),
+    ];
+    if let Some((field, _)) = augment.iter().find(|(_, on)| *on) {
+        return Err(Error::Recipe {
+            field: (*field).into(),
+            message: "augmentation is for images; turn it off for text".into(),
+        });
+    }
+    if model.options != recipe.text {
+        return Err(Error::Recipe {
+            field: "text".into(),
+            message: format!(
+                "the model was loaded with {:?}, the recipe asks {:?}: load it with the \
+                 recipe's text options",
+                model.options, recipe.text
+            ),
+        });
+    }
+    let classes = set.classes.clone();
+    if classes.len() < 2 {
+        return Err(Error::Data(format!(
+            "a classifier needs at least 2 classes, the data has {}",
+            classes.len()
+        )));
+    }
+    let (train, val) = split.unwrap_or_else(|| {
+        stratified(&set.labels, classes.len(), recipe.val_fraction, recipe.seed)
+    });
+    if train.is_empty() {
+        return Err(Error::Data(
+            "no training rows left after the validation split".into(),
+        ));
+    }
+    let mut report = RunReport {
+        classes: classes.clone(),
+        arch: format!(
+            "{} ({} layers, hidden {})",
+            model.config.model_type,
+            model.block_count(),
+            model.feature_dim()
+        ),
+        train_images: train.len(),
+        val_images: val.len(),
+        features: None,
+        phases: Vec::new(),
+        metrics: None,
+        skipped: set.skipped.clone(),
+        truncated: 0,
+    };
+
+    // Phase 1: pooled vectors of every row once, then the head on them.
+    let all: Vec<usize> = (0..set.len()).collect();
+    let (cache, truncated, seconds) =
+        extract(&model, set, &all, batch, device, on_progress).await?;
+    report.truncated = truncated;
+    report.features = Some((set.len(), seconds));
+    let (head, phase, mut predicted) = head::train_head_rows(
+        &cache,
+        &train,
+        &val,
+        &recipe.head.spec(),
+        recipe.seed,
+        device,
+        on_progress,
+    )
+    .await?;
+    report.phases.push(phase);
+    let mut model = model.with_head(head);
+
+    // Phase 2: the encoder (all layers or the top ones) and the head.
+    if let Some(finetune) = &recipe.finetune {
+        let (tuned, phase, p) = train_text(
+            model,
+            set,
+            &train,
+            &val,
+            &finetune.spec(),
+            finetune.unfreeze,
+            recipe.seed,
+            device,
+            on_progress,
+        )
+        .await?;
+        report.phases.push(phase);
+        model = tuned;
+        predicted = p;
+    }
+    report.metrics = predicted.map(|(truth, p)| Metrics::new(&classes, &truth, &p));
+    Ok((model, report))
+}
+
+/// Pooled vectors of `rows` of `set` under `model` (eval mode), `batch` rows at a time in
+/// order of length (less padding). Returns the set (row i = `rows[i]`), the rows cut at the
+/// maximum length, and the seconds taken.
+pub async fn extract(
+    model: &TextModel,
+    set: &TextSet,
+    rows: &[usize],
+    batch: usize,
+    device: &Device,
+    on_progress: &mut dyn FnMut(&Progress) -> Control,
+) -> Result<(FeatureSet, usize, f64)> {
+    let start = Instant::now();
+    let dim = model.feature_dim();
+    let mut order: Vec<usize> = (0..rows.len()).collect();
+    order.sort_by_key(|&i| set.texts[rows[i]].len());
+    let mut features = vec![0.0f32; rows.len() * dim];
+    let (mut truncated, mut done) = (0, 0);
+    for chunk in order.chunks(batch.max(1)) {
+        let texts: Vec<&str> = chunk.iter().map(|&i| set.texts[rows[i]].as_str()).collect();
+        let tokens = model.tokenizer.encode(&texts)?;
+        truncated += tokens.truncated;
+        let pooled = model.net.features(&tokens, device)?;
+        let data = pooled.into_data_async().await.map_err(compute)?;
+        let values = data.as_slice::<f32>().map_err(compute)?;
+        for (k, &i) in chunk.iter().enumerate() {
+            features[i * dim..(i + 1) * dim].copy_from_slice(&values[k * dim..(k + 1) * dim]);
+        }
+        done += chunk.len();
+        let elapsed = start.elapsed().as_secs_f64().max(1e-9);
+        let event = Progress::Features {
+            done,
+            total: rows.len(),
+            throughput: done as f64 / elapsed,
+            eta_s: (rows.len() - done) as f64 * elapsed / done as f64,
+        };
+        if on_progress(&event) == Control::Cancel {
+            return Err(Error::Cancelled);
+        }
+    }
+    let labels = rows.iter().map(|&r| set.labels[r]).collect();
+    let cache = FeatureSet::new(dim, set.classes.clone(), features, labels)?;
+    Ok((cache, truncated, start.elapsed().as_secs_f64()))
+}
+
+/// Phase 2 on text: `model` (plain device) trains on `train_rows` with dropout on, the head at
+/// `spec.lr` and the unfrozen encoder layers at `spec.backbone_lr`. Returns the kept model
+/// (best validation epoch), the report and that epoch's validation predictions.
+#[allow(clippy::too_many_arguments)]
+pub async fn train_text(
+    model: TextModel,
+    set: &TextSet,
+    train_rows: &[usize],
+    val_rows: &[usize],
+    spec: &PhaseSpec,
+    unfreeze: Unfreeze,
+    seed: u64,
+    device: &Device,
+    on_progress: &mut dyn FnMut(&Progress) -> Control,
+) -> Result<(TextModel, PhaseReport, Option<Predictions>)> {
+    let ad = device.clone().autodiff();
+    let (mut net, head_group) = model.trainable(Some(unfreeze), &ad)?;
+    let mut run = PhaseRun::new(spec, train_rows.len(), val_rows.len(), Some(head_group), &ad);
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    rng.set_stream(2);
+    let mut order = train_rows.to_vec();
+    // Dropout masks from the device's generator, seeded for repeatable runs.
+    ad.seed(seed);
+    let mut kept: Option<TextClassifier> = None;
+    for epoch in 1..=spec.epochs {
+        order.shuffle(&mut rng);
+        for chunk in order.chunks(spec.batch_size) {
+            let texts: Vec<&str> = chunk.iter().map(|&r| set.texts[r].as_str()).collect();
+            let labels: Vec<i64> = chunk.iter().map(|&r| set.labels[r] as i64).collect();
+            let tokens = model.tokenizer.encode(&texts)?;
+            let logits = net.forward(&tokens, &ad)?;
+            net = run.step(net, logits, &labels, epoch, on_progress).await?;
+        }
+        let (truth, predicted) = if val_rows.is_empty() {
+            (Vec::new(), None)
+        } else {
+            let valid = net.valid();
+            let texts: Vec<&str> = val_rows.iter().map(|&r| set.texts[r].as_str()).collect();
+            let p = predict(&valid, &model.tokenizer, &texts, spec.batch_size, device).await?;
+            let truth = val_rows.iter().map(|&r| set.labels[r]).collect();
+            (truth, Some(argmax(&p)))
+        };
+        let end = run.end_epoch(epoch, truth, predicted, on_progress)?;
+        if end.improved {
+            kept = Some(net.valid());
+        }
+        if end.stop {
+            break;
+        }
+    }
+    let (report, predictions) = run.finish();
+    let net = kept.unwrap_or_else(|| net.valid());
+    Ok((TextModel { net, ..model }, report, predictions))
+}
+
+/// Class probabilities of each text under `net` (eval mode), `batch` texts at a time.
+pub async fn predict(
+    net: &TextClassifier,
+    tokenizer: &crate::data::TextTokenizer,
+    texts: &[&str],
+    batch: usize,
+    device: &Device,
+) -> Result<Vec<Vec<f32>>> {
+    let mut out = Vec::with_capacity(texts.len());
+    for chunk in texts.chunks(batch.max(1)) {
+        let tokens = tokenizer.encode(chunk)?;
+        let probs = softmax(net.forward(&tokens, device)?, 1);
+        let [n, k] = probs.dims();
+        let data = probs.into_data_async().await.map_err(compute)?;
+        let values = data.as_slice::<f32>().map_err(compute)?;
+        out.extend((0..n).map(|i| values[i * k..(i + 1) * k].to_vec()));
+    }
+    Ok(out)
+}
+
+/// Index of the largest value of each row.
+pub fn argmax(rows: &[Vec<f32>]) -> Vec<u32> {
+    rows.iter()
+        .map(|r| {
+            r.iter()
+                .enumerate()
+                .max_by(|a, b| a.1.total_cmp(b.1))
+                .map_or(0, |(i, _)| i as u32)
+        })
+        .collect()
+}
