@@ -196,3 +196,115 @@ fn single_class_empty_class_and_wrong_model_stop_with_a_reason() {
     std::fs::remove_dir_all(one).ok();
     std::fs::remove_dir_all(data).ok();
 }
+
+/// A small text table written to a fresh file: `per_class` rotten-tomatoes snippets per class
+/// (quoted as RFC 4180 asks), then `extra` raw lines.
+fn text_table(name: &str, per_class: usize, extra: &[u8]) -> PathBuf {
+    let csv = std::fs::read_to_string(assets().join("datasets/rotten_tomatoes.csv")).unwrap();
+    let set = tabtune::data::TextSet::parse(csv.as_bytes(), "rt.csv", &Default::default())
+        .unwrap()
+        .take_per_class(per_class);
+    let mut out = b"review,sentiment\n".to_vec();
+    for (text, &label) in set.texts.iter().zip(&set.labels) {
+        let text = text.replace('"', "\"\"");
+        out.extend(format!("\"{text}\",{}\n", set.classes[label as usize]).as_bytes());
+    }
+    out.extend_from_slice(extra);
+    let path = std::env::temp_dir().join(format!("tabtune-cli-{name}-{}.csv", std::process::id()));
+    std::fs::write(&path, out).unwrap();
+    path
+}
+
+#[test]
+fn text_finetune_predict_eval_and_bad_tables_named() {
+    let model = assets().join("models/all-MiniLM-L6-v2");
+    let model = model.to_str().unwrap();
+    // Bad rows are named by line and left out; the run goes on.
+    let data = text_table("ok", 12, b"\"\",fresh\ncaf\xe9 au lait,rotten\n");
+    let out_dir = data.with_extension("out");
+    let (ok, out) = run(&[
+        "finetune",
+        "--device",
+        "cpu",
+        "--model",
+        model,
+        "--data",
+        data.to_str().unwrap(),
+        "--epochs",
+        "10",
+        "--finetune-epochs",
+        "1",
+        "--unfreeze",
+        "1",
+        "--max-length",
+        "48",
+        "--out",
+        out_dir.to_str().unwrap(),
+    ]);
+    assert!(ok, "{out}");
+    let name = data.display().to_string();
+    assert!(out.contains(&format!("{name}:26: empty text")), "{out}");
+    assert!(out.contains(&format!("{name}:27: not UTF-8")), "{out}");
+    assert!(out.contains("data: 24 texts in 2 classes"), "{out}");
+    assert!(out.contains("finetune: 20 train / 4 val texts"), "{out}");
+    for file in ["model.safetensors", "config.json", "tokenizer.json", "report.json"] {
+        assert!(out_dir.join(file).exists(), "{file} missing:\n{out}");
+    }
+    let (ok, predicted) = run(&[
+        "predict",
+        "--device",
+        "cpu",
+        "--model",
+        out_dir.to_str().unwrap(),
+        "--top",
+        "2",
+        "a gorgeous, witty, seductive movie.",
+    ]);
+    assert!(ok, "{predicted}");
+    assert!(predicted.contains("\"a gorgeous, witty, seductive movie.\": "), "{predicted}");
+    assert!(predicted.contains("max length 48"), "{predicted}");
+    let (ok, evaluated) = run(&[
+        "eval",
+        "--device",
+        "cpu",
+        "--model",
+        out_dir.to_str().unwrap(),
+        "--data",
+        data.to_str().unwrap(),
+    ]);
+    assert!(ok, "{evaluated}");
+    // Every readable row of the table, scored with the exported labels.
+    assert!(evaluated.contains("(24 rows)"), "{evaluated}");
+    assert!((0.0..=100.0).contains(&table_accuracy(&evaluated)));
+
+    // Whole-file problems stop the run, naming file and line or column.
+    let broken = text_table("quote", 3, b"\"never closed,fresh\nmore,rotten\n");
+    let missing = text_table("column", 3, b"");
+    for (file, columns, expected) in [
+        (&broken, vec![], format!("{}:8", broken.display())),
+        (
+            &missing,
+            vec!["--label-column", "stars"],
+            "no label column \"stars\"".to_string(),
+        ),
+    ] {
+        let mut args = vec![
+            "finetune",
+            "--device",
+            "cpu",
+            "--model",
+            model,
+            "--data",
+            file.to_str().unwrap(),
+            "--out",
+            out_dir.to_str().unwrap(),
+        ];
+        args.extend(columns);
+        let (ok, out) = run(&args);
+        assert!(!ok && out.contains(&expected), "expected {expected:?} in:\n{out}");
+    }
+    for path in [&data, &broken, &missing] {
+        std::fs::remove_file(path).unwrap();
+    }
+    std::fs::remove_dir_all(&out_dir).unwrap();
+}

@@ -325,3 +325,89 @@ async fn efficientnet_lite0_on_webgpu_matches_pytorch() {
     ));
     assert!(err <= 1e-4, "logits relative error {err}");
 }
+
+/// Loss and gradient norms of one BERT training step (random seeded encoder, dropout off,
+/// padded batch, mean pooling + L2 norm + a seeded head, cross-entropy) on `device`: the same
+/// step `tests/bert.rs` checks natively against PyTorch for all-MiniLM-L6-v2.
+async fn bert_step(
+    weights: &[u8],
+    config: &tabtune::models::bert::BertConfig,
+    device: &burn::prelude::Device,
+) -> Vec<f64> {
+    use burn::prelude::*;
+    use burn::tensor::TensorData;
+    use tabtune::models::bert::{Bert, l2_normalize, mean_pool};
+    let ad = device.clone().autodiff();
+    let mut model = Bert::new(config, false, &ad).unwrap();
+    load_into(
+        &mut model,
+        &WeightSource::Bytes {
+            name: "tiny-bert.safetensors".into(),
+            bytes: weights.to_vec(),
+        },
+        &tabtune::models::bert::weight_map("", config.num_hidden_layers),
+        &[],
+    )
+    .expect("tiny BERT loads");
+    let ids = |v: Vec<i64>| Tensor::<2, Int>::from_data(TensorData::new(v, [2, 6]), &ad);
+    let hidden = model.forward(
+        ids(vec![1, 17, 33, 5, 2, 0, 1, 40, 9, 22, 61, 2]),
+        ids(vec![1, 1, 1, 1, 1, 0, 1, 1, 1, 1, 1, 1]),
+        ids(vec![0; 12]),
+    );
+    let mask = ids(vec![1, 1, 1, 1, 1, 0, 1, 1, 1, 1, 1, 1]);
+    let head = tabtune::models::HeadConfig::new(config.hidden_size, 2).init_seeded(3, &ad);
+    let logits = head.forward(l2_normalize(mean_pool(hidden, mask)));
+    let targets = Tensor::<1, Int>::from_data(TensorData::new(vec![1i64, 0], [2]), &ad);
+    let loss = burn::nn::loss::CrossEntropyLossConfig::new()
+        .init(&ad)
+        .forward(logits, targets);
+    let value = loss.clone().into_data_async().await.unwrap().iter::<f32>().next().unwrap();
+    let grads = loss.backward();
+    let mut out = vec![value as f64];
+    let layer = &model.encoder.layer[1];
+    let tensors = [
+        model.embeddings.word_embeddings.weight.grad(&grads).unwrap().flatten::<1>(0, 1),
+        layer.attention.self_attn.query.weight.grad(&grads).unwrap().flatten::<1>(0, 1),
+        // Through the exact-GELU (erf) derivative.
+        layer.intermediate.dense.weight.grad(&grads).unwrap().flatten::<1>(0, 1),
+        layer.output.layer_norm.gamma.grad(&grads).unwrap(),
+    ];
+    for t in tensors {
+        let v: Vec<f32> = t.into_data_async().await.unwrap().iter::<f32>().collect();
+        out.push(v.iter().map(|x| (*x as f64).powi(2)).sum::<f64>().sqrt());
+    }
+    out
+}
+
+#[wasm_bindgen_test]
+async fn a_bert_training_step_on_webgpu_equals_the_cpu_backend() {
+    use tabtune::models::bert::{Bert, BertConfig};
+    let config = BertConfig::from_json(
+        r#"{"vocab_size": 64, "hidden_size": 32, "num_hidden_layers": 2,
+            "num_attention_heads": 4, "intermediate_size": 64, "max_position_embeddings": 16,
+            "hidden_dropout_prob": 0.0, "attention_probs_dropout_prob": 0.0}"#,
+        "tiny-bert/config.json",
+    )
+    .unwrap();
+    // One random encoder, written once and loaded on both devices.
+    let cpu = burn::prelude::Device::flex();
+    cpu.seed(11);
+    let weights = tabtune::weights::save_safetensors(
+        &Bert::new(&config, false, &cpu).unwrap(),
+        &tabtune::models::bert::weight_map("", 2),
+        &[],
+    )
+    .unwrap();
+    let gpu = device::select(DeviceChoice::Gpu)
+        .await
+        .unwrap_or_else(|err| panic!("no WebGPU device in this browser: {err}"))
+        .device;
+    let on_cpu = bert_step(&weights, &config, &cpu).await;
+    let on_gpu = bert_step(&weights, &config, &gpu).await;
+    log(&format!("BERT step loss, grad norms: CPU {on_cpu:?}, WebGPU {on_gpu:?}"));
+    for (i, (c, g)) in on_cpu.iter().zip(&on_gpu).enumerate() {
+        assert!(*c > 0.0, "value {i} is zero: {on_cpu:?}");
+        assert!((c - g).abs() <= 1e-3 * c.abs(), "value {i}: CPU {c} vs WebGPU {g}");
+    }
+}

@@ -330,7 +330,7 @@ mod cli {
                 let selected = block_on(device::select(device))?;
                 println!("device: {}", selected.info.summary());
                 let set = FeatureSet::synthetic(&SyntheticSpec::default())?;
-                let mut bar = Bar::new();
+                let mut bar = Bar::new("rows");
                 let (_, report) = block_on(train::train_head(
                     &set,
                     &recipe,
@@ -482,7 +482,7 @@ mod cli {
         let train_folder = open_folder(data)?;
         let val_folder = val.map(open_folder).transpose()?;
         let (source, split) = FolderSource::new(&train_folder, val_folder.as_ref())?;
-        let mut bar = Bar::new();
+        let mut bar = Bar::new("images");
         let (model, report) = block_on(train::finetune_images(
             model,
             &source,
@@ -678,7 +678,7 @@ mod cli {
                 Some(((0..n).collect(), (n..set.len()).collect()))
             }
         };
-        let mut bar = Bar::new();
+        let mut bar = Bar::new("texts");
         let (model, report) = block_on(train::finetune_text(
             model,
             &set,
@@ -819,13 +819,15 @@ mod cli {
     /// Progress: a redrawn bar with ETA on a terminal, plain lines (epochs, every 10% of
     /// features) when not.
     struct Bar {
+        unit: &'static str,
         tty: bool,
         last_features: usize,
     }
 
     impl Bar {
-        fn new() -> Self {
+        fn new(unit: &'static str) -> Self {
             Self {
+                unit,
                 tty: std::io::stderr().is_terminal(),
                 last_features: 0,
             }
@@ -856,7 +858,8 @@ mod cli {
                     throughput,
                     eta_s,
                 } => {
-                    let detail = format!("{throughput:.1} images/s, ETA {}", eta(*eta_s));
+                    let detail =
+                        format!("{throughput:.1} {}/s, ETA {}", self.unit, eta(*eta_s));
                     if self.tty {
                         self.line("features", *done, *total, &detail);
                     } else if done * 10 / total.max(&1) > self.last_features * 10 / total.max(&1)

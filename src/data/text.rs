@@ -283,7 +283,7 @@ fn parse_table(bytes: &[u8], name: &str, delimiter: u8, columns: &Columns) -> Re
     };
     let need = text.max(label) + 1;
     let (mut rows, mut skipped) = (Vec::new(), Vec::new());
-    let mut last_start = 0;
+    let (mut last_start, mut last_line) = (0, 1);
     for record in records {
         let record = match record {
             Ok(r) => r,
@@ -294,7 +294,7 @@ fn parse_table(bytes: &[u8], name: &str, delimiter: u8, columns: &Columns) -> Re
             }
         };
         let pos = record.position().cloned().unwrap_or_else(csv::Position::new);
-        last_start = pos.byte() as usize;
+        (last_start, last_line) = (pos.byte() as usize, pos.line());
         let at = format!("{name}:{}", pos.line());
         if record.len() == 1 && record[0].trim_ascii().is_empty() {
             continue; // a blank line
@@ -332,10 +332,8 @@ fn parse_table(bytes: &[u8], name: &str, delimiter: u8, columns: &Columns) -> Re
     // from the last record's start means one was opened and never closed.
     let tail = &bytes[last_start.min(bytes.len())..];
     if tail.iter().filter(|&&b| b == b'"').count() % 2 == 1 {
-        let line = rows.last().map(|(at, _, _)| at.clone());
-        let at = line.unwrap_or_else(|| format!("{name}:?"));
         return Err(Error::Data(format!(
-            "{at}: a quote opened on this line is never closed, so the rest of the file \
+            "{name}:{last_line}: a quote opened on this line is never closed, so the rest of the file \
              would be read as one field; close or double (\"\") the quote"
         )));
     }
@@ -471,7 +469,7 @@ mod tests {
         let err = parse(b"text,label\ngood,1\n\"bad,0\nok,1\nx,0\n", "q.csv")
             .unwrap_err()
             .to_string();
-        assert!(err.contains("q.csv:2") && err.contains("never closed"), "{err}");
+        assert!(err.contains("q.csv:3") && err.contains("never closed"), "{err}");
         let err = parse(b"sentence,score,x\na,1,2\n", "m.csv").unwrap_err().to_string();
         assert!(err.contains("m.csv") && err.contains("label column"), "{err}");
         let err = parse(b"text,label\na,x\nb,y\nc,y\n", "s.csv").unwrap_err().to_string();
