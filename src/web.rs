@@ -54,6 +54,15 @@ fn set(out: &Object, key: &str, value: &JsValue) -> Result<(), JsError> {
         .map_err(|e| js_err(describe_js(&e)))
 }
 
+/// What a fine-tuning call resolves to: `{report, model: Uint8Array, config: string}`.
+fn finetuned(report: &train::RunReport, weights: &[u8], config: String) -> Result<JsValue, JsValue> {
+    let out = Object::new();
+    set(&out, "report", &to_js(report)?)?;
+    set(&out, "model", &Uint8Array::from(weights))?;
+    set(&out, "config", &config.into())?;
+    Ok(out.into())
+}
+
 /// The files of a text model as JS hands them over.
 struct TextFiles {
     weights: WeightSource,
@@ -288,14 +297,7 @@ impl Session {
                 .await
                 .and_then(|host| host.to_safetensors(&[("format", "pt".into())]))
                 .map_err(js_err)?;
-            let out = Object::new();
-            Reflect::set(&out, &"report".into(), &to_js(&report)?)
-                .map_err(|e| js_err(describe_js(&e)))?;
-            Reflect::set(&out, &"model".into(), &Uint8Array::from(weights.as_slice()))
-                .map_err(|e| js_err(describe_js(&e)))?;
-            Reflect::set(&out, &"config".into(), &config.into())
-                .map_err(|e| js_err(describe_js(&e)))?;
-            Ok(out.into())
+            finetuned(&report, &weights, config)
         })
     }
 
@@ -367,11 +369,7 @@ impl Session {
                 .await
                 .and_then(|host| host.to_safetensors(&[("format", "pt".into())]))
                 .map_err(js_err)?;
-            let out = Object::new();
-            set(&out, "report", &to_js(&report)?)?;
-            set(&out, "model", &Uint8Array::from(weights.as_slice()))?;
-            set(&out, "config", &config.into())?;
-            Ok(out.into())
+            finetuned(&report, &weights, config)
         })
     }
 }

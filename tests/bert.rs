@@ -193,12 +193,10 @@ fn one_training_step_matches_pytorch() {
             w[j * 2 + i] = (((i * 384 + j) % 13) as f32 - 6.0) * 0.05;
         }
     }
-    let head = Head {
-        linear: Linear {
-            weight: Param::from_tensor(Tensor::from_data(TensorData::new(w, [384, 2]), &device)),
-            bias: Some(Param::from_tensor(Tensor::zeros([2], &device))),
-        },
-    };
+    let head = Head::from_linear(Linear {
+        weight: Param::from_tensor(Tensor::from_data(TensorData::new(w, [384, 2]), &device)),
+        bias: Some(Param::from_tensor(Tensor::zeros([2], &device))),
+    });
 
     let x = inputs(&device);
     let hidden = model.forward(x.ids, x.mask.clone(), x.types);

@@ -220,7 +220,7 @@ fn text_finetune_predict_eval_and_bad_tables_named() {
     let model = assets().join("models/all-MiniLM-L6-v2");
     let model = model.to_str().unwrap();
     // Bad rows are named by line and left out; the run goes on.
-    let data = text_table("ok", 12, b"\"\",fresh\ncaf\xe9 au lait,rotten\n");
+    let data = text_table("text-ok", 12, b"\"\",fresh\ncaf\xe9 au lait,rotten\n");
     let out_dir = data.with_extension("out");
     let (ok, out) = run(&[
         "finetune",
@@ -278,8 +278,8 @@ fn text_finetune_predict_eval_and_bad_tables_named() {
     assert!((0.0..=100.0).contains(&table_accuracy(&evaluated)));
 
     // Whole-file problems stop the run, naming file and line or column.
-    let broken = text_table("quote", 3, b"\"never closed,fresh\nmore,rotten\n");
-    let missing = text_table("column", 3, b"");
+    let broken = text_table("text-quote", 3, b"\"never closed,fresh\nmore,rotten\n");
+    let missing = text_table("text-column", 3, b"");
     for (file, columns, expected) in [
         (&broken, vec![], format!("{}:8", broken.display())),
         (

@@ -281,3 +281,52 @@ fn mismatched_model_files_are_named() {
     .to_string();
     assert!(err.contains("text.max_length") && err.contains("512"), "{err}");
 }
+
+#[test]
+fn an_mlp_head_trains_exports_and_reloads() {
+    let set = demo_subset(16);
+    let recipe = Recipe::from_json_for(
+        r#"{"head": {"epochs": 30, "batch_size": 8, "lr": 0.01, "hidden": 16, "dropout": 0.2},
+            "finetune": null, "val_fraction": 0.25, "text": {"max_length": 24}}"#,
+        Modality::Text,
+    )
+    .unwrap();
+    let device = Device::flex();
+    let (tuned, report) = futures_lite::future::block_on(train::finetune_text(
+        model(Some(&recipe.text)),
+        &set,
+        None,
+        &recipe,
+        16,
+        &device,
+        &mut |_| Control::Continue,
+    ))
+    .unwrap();
+    let (first, last) = report.phases[0].loss_drop(3);
+    assert!(last < first, "MLP head loss {first} -> {last}");
+    assert_eq!(tuned.net.classifier.hidden.as_ref().unwrap().weight.dims(), [384, 16]);
+    let dir = std::env::temp_dir().join(format!("tabtune-mlp-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let bytes = tuned.to_safetensors(&[]).unwrap();
+    std::fs::write(dir.join("model.safetensors"), bytes).unwrap();
+    std::fs::write(dir.join("config.json"), tuned.hf_config(&report.classes).to_string()).unwrap();
+    std::fs::write(dir.join("tokenizer.json"), &tuned.tokenizer.json).unwrap();
+    let keys = inspect(&WeightSource::Path(dir.join("model.safetensors"))).unwrap();
+    assert_eq!(keys["classifier.dense.weight"], [16, 384]);
+    assert_eq!(keys["classifier.out_proj.weight"], [2, 16]);
+    assert!(!keys.contains_key("classifier.weight"));
+    let back = TextModel::open(&dir, None, &device).unwrap();
+    let texts = ["a gorgeous, witty, seductive movie.", "dull and lifeless."];
+    let p = |m: &TextModel| -> Vec<f32> {
+        futures_lite::future::block_on(train::text::predict(&m.net, &m.tokenizer, &texts, 8, &device))
+            .unwrap()
+            .into_iter()
+            .flatten()
+            .collect()
+    };
+    assert!(rel_err(&p(&tuned), &p(&back)) < 1e-5);
+    std::fs::remove_dir_all(&dir).unwrap();
+    // Image models keep a one-layer classifier.
+    let err = Recipe::from_json(r#"{"head": {"hidden": 0}}"#).unwrap_err().to_string();
+    assert!(err.contains("head.hidden"), "{err}");
+}

@@ -438,19 +438,21 @@ mod cli {
             .map_err(|e| format!("cannot create {}: {e}", out.display()))?;
         let config = ModelConfig::new(model.arch(), labels);
         let bytes = model.to_safetensors(&[("format", "pt".into())])?;
-        // Written beside, then renamed: an interrupted export never leaves a half file.
-        let write = |name: &str, data: &[u8]| -> Result<(), AnyError> {
-            let tmp = out.join(format!(".{name}.tmp"));
-            std::fs::write(&tmp, data)
-                .and_then(|_| std::fs::rename(&tmp, out.join(name)))
-                .map_err(|e| format!("cannot write {}: {e}", out.join(name).display()).into())
-        };
+        let write = |name: &str, data: &[u8]| write_file(out, name, data);
         write("model.safetensors", &bytes)?;
         write("config.json", config.to_json().as_bytes())?;
         if let Some(report) = report {
             write("report.json", report.as_bytes())?;
         }
         Ok(())
+    }
+
+    /// Write `out/name`: beside, then renamed, so an interrupted export never leaves a half file.
+    fn write_file(out: &Path, name: &str, data: &[u8]) -> Result<(), AnyError> {
+        let tmp = out.join(format!(".{name}.tmp"));
+        std::fs::write(&tmp, data)
+            .and_then(|_| std::fs::rename(&tmp, out.join(name)))
+            .map_err(|e| format!("cannot write {}: {e}", out.join(name).display()).into())
     }
 
     fn open_folder(data: &Path) -> Result<ImageFolder, AnyError> {
@@ -631,12 +633,7 @@ mod cli {
             .map_err(|e| format!("cannot create {}: {e}", out.display()))?;
         let bytes = model.to_safetensors(&[("format", "pt".into())])?;
         let config = serde_json::to_string_pretty(&model.hf_config(labels))?;
-        let write = |name: &str, data: &[u8]| -> Result<(), AnyError> {
-            let tmp = out.join(format!(".{name}.tmp"));
-            std::fs::write(&tmp, data)
-                .and_then(|_| std::fs::rename(&tmp, out.join(name)))
-                .map_err(|e| format!("cannot write {}: {e}", out.join(name).display()).into())
-        };
+        let write = |name: &str, data: &[u8]| write_file(out, name, data);
         write("model.safetensors", &bytes)?;
         write("config.json", config.as_bytes())?;
         write("tokenizer.json", &model.tokenizer.json)?;

@@ -238,9 +238,7 @@ impl ImageModel {
 
     /// The classifier as a [`Head`] (for phase 1 to start from or replace).
     pub fn head(&self) -> Head {
-        Head {
-            linear: self.classifier().clone(),
-        }
+        Head::from_linear(self.classifier().clone())
     }
 
     /// This model with its classifier replaced by `head`.

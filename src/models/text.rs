@@ -154,45 +154,56 @@ impl TextModel {
         )?;
         let keys = inspect(weights)?;
         bert::check_config(&config, &keys)?;
-        let classes = keys.get("classifier.weight").map(|s| s[0]);
-        let labels = match (classes, value.get("id2label")) {
-            (Some(n), Some(map)) => Some(id2label(map, n, config_name)?),
-            _ => None,
-        };
+        // The head a tabtune export carries: `classifier.*` (Linear, as HF's
+        // BertForSequenceClassification) or `classifier.dense/out_proj.*` (the MLP head).
         let hidden = config.hidden_size;
-        let (net, _) = match classes {
-            // A classifier: encoder and head from the file.
-            Some(n) if keys.get("classifier.weight") == Some(&vec![n, hidden]) => {
-                let prefix = bert::key_prefix(&keys);
-                let pooler = keys.contains_key(&format!("{prefix}pooler.dense.weight"));
-                let mut net = Self::assemble(
-                    Bert::new(&config, pooler, device)?,
-                    n,
-                    &config,
-                    &options,
-                    device,
-                );
-                let mut map: Vec<(String, String)> = bert::weight_map(prefix, config.num_hidden_layers)
-                    .into_iter()
-                    .map(|(from, to)| (from, format!("bert.{to}")))
-                    .collect();
-                map.push(("classifier.".into(), "classifier.linear.".into()));
-                let report = load_into(&mut net, weights, &map, bert::IGNORED)?;
-                (net, report)
+        let head = match (keys.get("classifier.weight"), keys.get("classifier.dense.weight")) {
+            (Some(w), _) if w.len() == 2 && w[1] == hidden => Some((w[0], None)),
+            (_, Some(d)) if d.len() == 2 && d[1] == hidden => {
+                let out = keys.get("classifier.out_proj.weight").map_or(0, |w| w[0]);
+                Some((out, Some(d[0])))
             }
-            Some(_) => {
+            (Some(w), _) | (_, Some(w)) => {
                 return Err(Error::Weights {
                     file: weights.name(),
                     message: format!(
-                        "tensor `classifier.weight` {:?} does not take hidden_size {hidden} inputs",
-                        keys["classifier.weight"]
+                        "the classifier's first weight {w:?} does not take hidden_size {hidden} \
+                         inputs"
                     ),
                 });
             }
+            (None, None) => None,
+        };
+        let labels = match (head, value.get("id2label")) {
+            (Some((n, _)), Some(map)) => Some(id2label(map, n, config_name)?),
+            _ => None,
+        };
+        let net = match head {
+            // A classifier: encoder and head from the file.
+            Some((n, mlp)) => {
+                let prefix = bert::key_prefix(&keys);
+                let pooler = keys.contains_key(&format!("{prefix}pooler.dense.weight"));
+                let head = HeadConfig::new(hidden, n).with_hidden(mlp);
+                let mut net = Self::assemble(
+                    Bert::new(&config, pooler, device)?,
+                    head.init_seeded(0, device),
+                    &config,
+                    &options,
+                );
+                let mut map: Vec<(String, String)> =
+                    bert::weight_map(prefix, config.num_hidden_layers)
+                        .into_iter()
+                        .map(|(from, to)| (from, format!("bert.{to}")))
+                        .collect();
+                map.extend(head_map(mlp.is_some()));
+                load_into(&mut net, weights, &map, bert::IGNORED)?;
+                net
+            }
             // An encoder alone: a 2-class head until the data says how many.
             None => {
-                let (bert, report) = Bert::load(&config, weights, device)?;
-                (Self::assemble(bert, 2, &config, &options, device), report)
+                let (bert, _) = Bert::load(&config, weights, device)?;
+                let head = HeadConfig::new(hidden, 2).init_seeded(0, device);
+                Self::assemble(bert, head, &config, &options)
             }
         };
         Ok(Self {
@@ -207,14 +218,13 @@ impl TextModel {
 
     fn assemble(
         bert: Bert,
-        classes: usize,
+        classifier: Head,
         config: &BertConfig,
         options: &TextOptions,
-        device: &Device,
     ) -> TextClassifier {
         TextClassifier {
             bert,
-            classifier: HeadConfig::new(config.hidden_size, classes).init_seeded(0, device),
+            classifier,
             dropout: DropoutConfig::new(config.hidden_dropout_prob).init(),
             pooling: options.pooling,
             normalize: options.normalize,
@@ -346,7 +356,7 @@ impl TextModel {
             .into_iter()
             .map(|(from, to)| (from, format!("bert.{to}")))
             .collect();
-        map.push(("classifier.".into(), "classifier.linear.".into()));
+        map.extend(head_map(self.net.classifier.hidden.is_some()));
         save_safetensors(&self.net, &map, metadata)
     }
 
@@ -357,6 +367,23 @@ impl TextModel {
             ..self.clone()
         })
     }
+}
+
+/// Checkpoint names of the head -> module paths: HF's `classifier` for a Linear head; for the
+/// MLP, the `dense` / `out_proj` names of HF's RoBERTa-style classification heads.
+fn head_map(mlp: bool) -> Vec<(String, String)> {
+    let pairs: &[(&str, &str)] = if mlp {
+        &[
+            ("classifier.dense.", "classifier.hidden."),
+            ("classifier.out_proj.", "classifier.linear."),
+        ]
+    } else {
+        &[("classifier.", "classifier.linear.")]
+    };
+    pairs
+        .iter()
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .collect()
 }
 
 fn id2label(map: &serde_json::Value, n: usize, file: &str) -> Result<Vec<String>> {

@@ -63,7 +63,10 @@ pub async fn train_head_rows(
         )));
     }
     let ad = device.clone().autodiff();
-    let mut head = HeadConfig::new(set.dim(), classes).init_seeded(seed, &ad);
+    let mut head = HeadConfig::new(set.dim(), classes)
+        .with_hidden(spec.head_hidden)
+        .with_dropout(spec.head_dropout)
+        .init_seeded(seed, &ad);
     let mut run = PhaseRun::new(spec, train_rows.len(), val_rows.len(), None, &ad);
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let mut order = train_rows.to_vec();

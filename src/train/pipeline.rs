@@ -37,6 +37,31 @@ pub struct RunReport {
     pub truncated: usize,
 }
 
+/// The (train, validation) rows of data labelled `labels` with `classes` classes: `split` as
+/// given (a validation folder or file), else the recipe's stratified split. `unit` names the
+/// rows in messages.
+pub(crate) fn split_rows(
+    labels: &[u32],
+    classes: usize,
+    split: Option<crate::data::split::Split>,
+    recipe: &Recipe,
+    unit: &str,
+) -> Result<crate::data::split::Split> {
+    if classes < 2 {
+        return Err(Error::Data(format!(
+            "a classifier needs at least 2 classes, the data has {classes}"
+        )));
+    }
+    let (train, val) = split
+        .unwrap_or_else(|| stratified(labels, classes, recipe.val_fraction, recipe.seed));
+    if train.is_empty() {
+        return Err(Error::Data(format!(
+            "no training {unit} left after the validation split"
+        )));
+    }
+    Ok((train, val))
+}
+
 /// Fine-tune `model` on `source` per `recipe`: `split` gives (train rows, validation rows)
 /// (a validation folder), else the recipe's stratified split is used. `feature_batch` images
 /// go through the backbone at a time when caching features. Returns the kept model (the best
@@ -51,26 +76,16 @@ pub async fn finetune_images(
     on_progress: &mut dyn FnMut(&Progress) -> Control,
 ) -> Result<(ImageModel, RunReport)> {
     recipe.validate()?;
+    if recipe.head.hidden.is_some() {
+        return Err(Error::Recipe {
+            field: "head.hidden".into(),
+            message: "an MLP head is for text models; an image model's classifier is one \
+                      Linear layer, so the export keeps the architecture's own names"
+                .into(),
+        });
+    }
     let classes = source.classes().to_vec();
-    if classes.len() < 2 {
-        return Err(Error::Data(format!(
-            "a classifier needs at least 2 classes, the data has {}",
-            classes.len()
-        )));
-    }
-    let (train, val) = split.unwrap_or_else(|| {
-        stratified(
-            &source.labels(),
-            classes.len(),
-            recipe.val_fraction,
-            recipe.seed,
-        )
-    });
-    if train.is_empty() {
-        return Err(Error::Data(
-            "no training images left after the validation split".into(),
-        ));
-    }
+    let (train, val) = split_rows(&source.labels(), classes.len(), split, recipe, "images")?;
     let pre = model.arch().preprocess();
     let mut report = RunReport {
         classes: classes.clone(),

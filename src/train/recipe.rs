@@ -169,6 +169,10 @@ pub struct HeadPhase {
     pub early_stopping: Option<usize>,
     /// Random resized crop + horizontal flip on training images (seeded).
     pub augment: bool,
+    /// Text models: a hidden layer of this width makes the head a small MLP (`null`: Linear).
+    pub hidden: Option<usize>,
+    /// Dropout after the MLP's hidden layer.
+    pub dropout: f64,
 }
 
 impl Default for HeadPhase {
@@ -187,6 +191,8 @@ impl Default for HeadPhase {
             label_smoothing: 0.0,
             early_stopping: None,
             augment: false,
+            hidden: None,
+            dropout: 0.1,
         }
     }
 }
@@ -279,6 +285,10 @@ pub struct PhaseSpec {
     pub early_stopping: Option<usize>,
     /// Augment training images.
     pub augment: bool,
+    /// Phase 1's head shape: MLP hidden width and dropout.
+    pub head_hidden: Option<usize>,
+    /// See `head_hidden`.
+    pub head_dropout: f64,
 }
 
 impl HeadPhase {
@@ -299,6 +309,8 @@ impl HeadPhase {
             label_smoothing: self.label_smoothing,
             early_stopping: self.early_stopping,
             augment: self.augment,
+            head_hidden: self.hidden,
+            head_dropout: self.dropout,
         }
     }
 }
@@ -321,6 +333,8 @@ impl FinetunePhase {
             label_smoothing: self.label_smoothing,
             early_stopping: self.early_stopping,
             augment: self.augment,
+            head_hidden: None,
+            head_dropout: 0.0,
         }
     }
 }
@@ -389,6 +403,12 @@ impl PhaseSpec {
         }
         if self.early_stopping == Some(0) {
             return bad("early_stopping", "patience must be at least 1 epoch".into());
+        }
+        if self.head_hidden == Some(0) {
+            return bad("hidden", "a hidden layer needs at least 1 unit (null: Linear)".into());
+        }
+        if !(0.0..1.0).contains(&self.head_dropout) {
+            return bad("dropout", format!("{} is outside [0, 1)", self.head_dropout));
         }
         Ok(())
     }

@@ -9,11 +9,11 @@ use rand_chacha::ChaCha8Rng;
 use web_time::Instant;
 
 use super::metrics::Metrics;
-use super::pipeline::RunReport;
+use super::pipeline::{RunReport, split_rows};
 use super::recipe::{PhaseSpec, Unfreeze};
 use super::run::{PhaseReport, PhaseRun, Predictions, compute};
 use super::{Control, Progress, Recipe, head};
-use crate::data::split::{Split, stratified};
+use crate::data::split::Split;
 use crate::data::{FeatureSet, TextSet};
 use crate::models::{TextClassifier, TextModel};
 use crate::{Error, Result};
@@ -56,20 +56,7 @@ pub async fn finetune_text(
         });
     }
     let classes = set.classes.clone();
-    if classes.len() < 2 {
-        return Err(Error::Data(format!(
-            "a classifier needs at least 2 classes, the data has {}",
-            classes.len()
-        )));
-    }
-    let (train, val) = split.unwrap_or_else(|| {
-        stratified(&set.labels, classes.len(), recipe.val_fraction, recipe.seed)
-    });
-    if train.is_empty() {
-        return Err(Error::Data(
-            "no training rows left after the validation split".into(),
-        ));
-    }
+    let (train, val) = split_rows(&set.labels, classes.len(), split, recipe, "texts")?;
     let mut report = RunReport {
         classes: classes.clone(),
         arch: format!(
