@@ -162,82 +162,81 @@ async function demoDataset(perClass) {
   };
 }
 
-const unfreezeChoice = () =>
-  $('unfreeze').value === 'all' ? 'all' : { last: Number($('unfreeze').value) };
-
-$('finetune').onclick = async () => {
-  const perClass = Number($('per-class').value);
-  const headEpochs = Number($('head-epochs').value);
-  const ftEpochs = Number($('ft-epochs').value);
+// A panel's form: {perClass, recipe}, or null after saying what is wrong in its status line.
+// `ids` names the inputs: per-class, head epochs, fine-tune epochs, unfreeze select, status.
+function readForm(ids, what) {
+  const perClass = Number($(ids.perClass).value);
+  const headEpochs = Number($(ids.headEpochs).value);
+  const ftEpochs = Number($(ids.ftEpochs).value);
   const bad = [
-    [perClass, 2, 'Images per class'],
+    [perClass, 2, `${what} per class`],
     [headEpochs, 1, 'Head epochs'],
     [ftEpochs, 0, 'Fine-tune epochs'],
   ].find(([v, min]) => !Number.isInteger(v) || v < min);
   if (bad) {
-    $('ft-status').textContent = `${bad[2]} must be a whole number of at least ${bad[1]}.`;
-    $('ft-status').className = 'error';
-    return;
+    fail(ids.status, `${bad[2]} must be a whole number of at least ${bad[1]}.`);
+    return null;
   }
+  const layers = $(ids.unfreeze).value;
+  const unfreeze = layers === 'all' ? 'all' : { last: Number(layers) };
+  return {
+    perClass,
+    recipe: {
+      head: { epochs: headEpochs },
+      finetune: ftEpochs > 0 ? { epochs: ftEpochs, unfreeze } : null,
+    },
+  };
+}
+
+function fail(status, text) {
+  $(status).textContent = text;
+  $(status).className = 'error';
+}
+
+// Lock the buttons and clear the panel `id` ('ft' | 'tx') for a run of kind `kind`.
+function begin(id, kind) {
+  ftLosses.length = 0;
+  $(`${id}-status`).className = '';
+  $(`${id}-result`).textContent = '';
+  for (const b of ['finetune', 'finetune-text', 'train']) $(b).disabled = true;
+  $(`${id}-cancel`).disabled = false;
+  running = kind;
+}
+
+$('finetune').onclick = async () => {
+  const ids = { perClass: 'per-class', headEpochs: 'head-epochs', ftEpochs: 'ft-epochs',
+    unfreeze: 'unfreeze', status: 'ft-status' };
+  const form = readForm(ids, 'Images');
+  if (!form) return;
   let demo;
   try {
-    demo = await demoDataset(perClass);
+    demo = await demoDataset(form.perClass);
   } catch (err) {
-    $('ft-status').textContent = `Error: the demo assets are missing (run make assets): ${err}`;
-    $('ft-status').className = 'error';
+    fail('ft-status', `Error: the demo assets are missing (run make assets): ${err}`);
     return;
   }
-  ftLosses.length = 0;
-  $('ft-status').className = '';
-  $('ft-result').textContent = '';
-  $('finetune').disabled = true;
-  $('finetune-text').disabled = true;
-  $('train').disabled = true;
-  $('ft-cancel').disabled = false;
-  running = 'finetune';
-  const recipe = {
-    head: { epochs: headEpochs },
-    finetune: ftEpochs > 0 ? { epochs: ftEpochs, unfreeze: unfreezeChoice() } : null,
-  };
-  worker.postMessage({ type: 'finetune', ...demo, recipe });
+  begin('ft', 'finetune');
+  worker.postMessage({ type: 'finetune', ...demo, recipe: form.recipe });
 };
 $('ft-cancel').onclick = () => worker.postMessage({ type: 'cancel' });
 
 // The demo text set and model listed by `make assets`: the first N snippets of each class.
 $('finetune-text').onclick = async () => {
-  const perClass = Number($('tx-per-class').value);
-  const headEpochs = Number($('tx-head-epochs').value);
-  const ftEpochs = Number($('tx-ft-epochs').value);
-  const bad = [
-    [perClass, 2, 'Texts per class'],
-    [headEpochs, 1, 'Head epochs'],
-    [ftEpochs, 0, 'Fine-tune epochs'],
-  ].find(([v, min]) => !Number.isInteger(v) || v < min);
-  if (bad) {
-    $('tx-status').textContent = `${bad[2]} must be a whole number of at least ${bad[1]}.`;
-    $('tx-status').className = 'error';
-    return;
-  }
+  const ids = { perClass: 'tx-per-class', headEpochs: 'tx-head-epochs', ftEpochs: 'tx-ft-epochs',
+    unfreeze: 'tx-unfreeze', status: 'tx-status' };
+  const form = readForm(ids, 'Texts');
+  if (!form) return;
   let index;
   try {
     index = await (await fetch('assets/index.json')).json();
   } catch (err) {
-    $('tx-status').textContent = `Error: the demo assets are missing (run make assets): ${err}`;
-    $('tx-status').className = 'error';
+    fail('tx-status', `Error: the demo assets are missing (run make assets): ${err}`);
     return;
   }
   const m = index.models.find((x) => x.kind === 'text');
   const d = index.datasets.find((x) => x.kind === 'text');
   const url = (path) => new URL(path, location.href).href;
-  ftLosses.length = 0;
-  $('tx-status').className = '';
-  $('tx-result').textContent = '';
-  $('finetune-text').disabled = true;
-  $('finetune').disabled = true;
-  $('train').disabled = true;
-  $('tx-cancel').disabled = false;
-  running = 'text';
-  const layers = $('tx-unfreeze').value;
+  begin('tx', 'text');
   worker.postMessage({
     type: 'finetune-text',
     model: {
@@ -247,13 +246,8 @@ $('finetune-text').onclick = async () => {
       tokenizer: url(`${m.path}/tokenizer.json`),
     },
     data: url(d.path),
-    columns: { per_class: perClass },
-    recipe: {
-      head: { epochs: headEpochs },
-      finetune: ftEpochs > 0
-        ? { epochs: ftEpochs, unfreeze: layers === 'all' ? 'all' : { last: Number(layers) } }
-        : null,
-    },
+    columns: { per_class: form.perClass },
+    recipe: form.recipe,
   });
 };
 $('tx-cancel').onclick = () => worker.postMessage({ type: 'cancel' });
