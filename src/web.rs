@@ -1,6 +1,7 @@
 //! The wasm-bindgen facade the browser worker calls. It only translates between JS values and
 //! the core's types; every decision lives in the core.
 
+use std::cell::RefCell;
 use std::rc::Rc;
 
 use js_sys::{Function, Object, Promise, Reflect, Uint8Array};
@@ -55,7 +56,11 @@ fn set(out: &Object, key: &str, value: &JsValue) -> Result<(), JsError> {
 }
 
 /// What a fine-tuning call resolves to: `{report, model: Uint8Array, config: string}`.
-fn finetuned(report: &train::RunReport, weights: &[u8], config: String) -> Result<JsValue, JsValue> {
+fn finetuned(
+    report: &train::RunReport,
+    weights: &[u8],
+    config: String,
+) -> Result<JsValue, JsValue> {
     let out = Object::new();
     set(&out, "report", &to_js(report)?)?;
     set(&out, "model", &Uint8Array::from(weights))?;
@@ -94,7 +99,11 @@ impl TextFiles {
         })
     }
 
-    fn load(&self, options: Option<&TextOptions>, device: &burn::prelude::Device) -> Result<TextModel, JsError> {
+    fn load(
+        &self,
+        options: Option<&TextOptions>,
+        device: &burn::prelude::Device,
+    ) -> Result<TextModel, JsError> {
         let name = self.weights.name();
         let dir = name.trim_end_matches("/model.safetensors");
         TextModel::load(
@@ -206,6 +215,41 @@ fn describe_js(value: &JsValue) -> String {
 #[wasm_bindgen]
 pub struct Session {
     selected: Rc<Selected>,
+    /// The last fine-tuned model, on the device, for `predict*`.
+    trained: Rc<RefCell<Option<Trained>>>,
+}
+
+/// A fine-tuned model with its class names (one per session, so the variants' sizes do not
+/// matter).
+#[allow(clippy::large_enum_variant)]
+enum Trained {
+    Image(ImageModel, Vec<String>),
+    Text(TextModel, Vec<String>),
+}
+
+/// One class and its probability.
+#[derive(Serialize)]
+struct Scored {
+    label: String,
+    probability: f32,
+}
+
+/// Each row of probabilities as (label, probability), most probable first.
+fn ranked(rows: Vec<Vec<f32>>, labels: &[String]) -> Vec<Vec<Scored>> {
+    rows.into_iter()
+        .map(|p| {
+            let mut r: Vec<Scored> = p
+                .into_iter()
+                .zip(labels)
+                .map(|(probability, label)| Scored {
+                    label: label.clone(),
+                    probability,
+                })
+                .collect();
+            r.sort_by(|a, b| b.probability.total_cmp(&a.probability));
+            r
+        })
+        .collect()
 }
 
 #[wasm_bindgen]
@@ -220,6 +264,7 @@ impl Session {
             .map_err(|err| JsError::new(&err.to_string()))?;
         Ok(Session {
             selected: Rc::new(selected),
+            trained: Rc::new(RefCell::new(None)),
         })
     }
 
@@ -270,6 +315,7 @@ impl Session {
         signal: JsValue,
     ) -> Promise {
         let selected = Rc::clone(&self.selected);
+        let trained = Rc::clone(&self.trained);
         future_to_promise(async move {
             let recipe: Recipe = from_js(recipe, "recipe")?;
             let spec: DatasetSpec = serde_wasm_bindgen::from_value(dataset)
@@ -292,6 +338,7 @@ impl Session {
                     .await
                     .map_err(js_err)?;
             let config = ModelConfig::new(model.arch(), &report.classes).to_json();
+            *trained.borrow_mut() = Some(Trained::Image(model.clone(), report.classes.clone()));
             let weights = model
                 .to_host()
                 .await
@@ -326,8 +373,16 @@ impl Session {
             set(&out, "mask", &to_js(&tokens.mask)?)?;
             set(&out, "dims", &to_js(&dims)?)?;
             set(&out, "truncated", &to_js(&tokens.truncated)?)?;
-            set(&out, "hidden", &js_sys::Float32Array::from(hidden.as_slice()))?;
-            set(&out, "embeddings", &js_sys::Float32Array::from(embeddings.as_slice()))?;
+            set(
+                &out,
+                "hidden",
+                &js_sys::Float32Array::from(hidden.as_slice()),
+            )?;
+            set(
+                &out,
+                "embeddings",
+                &js_sys::Float32Array::from(embeddings.as_slice()),
+            )?;
             Ok(out.into())
         })
     }
@@ -351,6 +406,7 @@ impl Session {
         signal: JsValue,
     ) -> Promise {
         let selected = Rc::clone(&self.selected);
+        let trained = Rc::clone(&self.trained);
         future_to_promise(async move {
             let recipe = recipe_from_js(recipe, Modality::Text)?;
             let columns: Columns = from_js(columns, "columns")?;
@@ -362,14 +418,72 @@ impl Session {
                 train::finetune_text(model, &set, None, &recipe, 32, device, &mut forward)
                     .await
                     .map_err(js_err)?;
-            let config = serde_json::to_string_pretty(&model.hf_config(&report.classes))
-                .map_err(js_err)?;
+            let config =
+                serde_json::to_string_pretty(&model.hf_config(&report.classes)).map_err(js_err)?;
+            *trained.borrow_mut() = Some(Trained::Text(model.clone(), report.classes.clone()));
             let weights = model
                 .to_host()
                 .await
                 .and_then(|host| host.to_safetensors(&[("format", "pt".into())]))
                 .map_err(js_err)?;
             finetuned(&report, &weights, config)
+        })
+    }
+
+    /// Classify `texts` with the last fine-tuned text model: resolves to one list per text of
+    /// `{label, probability}`, most probable first.
+    #[wasm_bindgen(js_name = predictText)]
+    pub fn predict_text(&self, texts: Vec<String>) -> Promise {
+        let selected = Rc::clone(&self.selected);
+        let trained = Rc::clone(&self.trained);
+        future_to_promise(async move {
+            let (net, tokenizer, labels) = match &*trained.borrow() {
+                Some(Trained::Text(m, labels)) => {
+                    (m.net.clone(), m.tokenizer.clone(), labels.clone())
+                }
+                _ => {
+                    return Err(
+                        js_err("no text model has been fine-tuned in this session yet").into(),
+                    );
+                }
+            };
+            let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+            let probs = train::text::predict(&net, &tokenizer, &refs, 32, &selected.device)
+                .await
+                .map_err(js_err)?;
+            Ok(to_js(&ranked(probs, &labels))?)
+        })
+    }
+
+    /// Classify one image (`width` x `height` RGBA pixels) with the last fine-tuned image
+    /// model: resolves to `{label, probability}` entries, most probable first.
+    #[wasm_bindgen(js_name = predictImage)]
+    pub fn predict_image(&self, width: u32, height: u32, rgba: Uint8Array) -> Promise {
+        let selected = Rc::clone(&self.selected);
+        let trained = Rc::clone(&self.trained);
+        future_to_promise(async move {
+            let (model, labels) = match &*trained.borrow() {
+                Some(Trained::Image(m, labels)) => (m.clone(), labels.clone()),
+                _ => {
+                    return Err(
+                        js_err("no image model has been fine-tuned in this session yet").into(),
+                    );
+                }
+            };
+            let image = from_rgba(rgba.to_vec(), width, height, "image").map_err(js_err)?;
+            let pre = model.arch().preprocess();
+            let side = pre.crop as usize;
+            let x = burn::prelude::Tensor::<4>::from_data(
+                burn::tensor::TensorData::new(pre.rgb(image, None), [1, 3, side, side]),
+                &selected.device,
+            );
+            let probs = burn::tensor::activation::softmax(model.forward(x), 1)
+                .into_data_async()
+                .await
+                .map_err(js_err)?;
+            let probs: Vec<f32> = probs.iter::<f32>().collect();
+            let mut rows = ranked(vec![probs], &labels);
+            Ok(to_js(&rows.remove(0))?)
         })
     }
 }

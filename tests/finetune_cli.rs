@@ -247,7 +247,12 @@ fn text_finetune_predict_eval_and_bad_tables_named() {
     assert!(out.contains(&format!("{name}:27: not UTF-8")), "{out}");
     assert!(out.contains("data: 24 texts in 2 classes"), "{out}");
     assert!(out.contains("finetune: 20 train / 4 val texts"), "{out}");
-    for file in ["model.safetensors", "config.json", "tokenizer.json", "report.json"] {
+    for file in [
+        "model.safetensors",
+        "config.json",
+        "tokenizer.json",
+        "report.json",
+    ] {
         assert!(out_dir.join(file).exists(), "{file} missing:\n{out}");
     }
     let (ok, predicted) = run(&[
@@ -261,7 +266,10 @@ fn text_finetune_predict_eval_and_bad_tables_named() {
         "a gorgeous, witty, seductive movie.",
     ]);
     assert!(ok, "{predicted}");
-    assert!(predicted.contains("\"a gorgeous, witty, seductive movie.\": "), "{predicted}");
+    assert!(
+        predicted.contains("\"a gorgeous, witty, seductive movie.\": "),
+        "{predicted}"
+    );
     assert!(predicted.contains("max length 48"), "{predicted}");
     let (ok, evaluated) = run(&[
         "eval",
@@ -301,7 +309,10 @@ fn text_finetune_predict_eval_and_bad_tables_named() {
         ];
         args.extend(columns);
         let (ok, out) = run(&args);
-        assert!(!ok && out.contains(&expected), "expected {expected:?} in:\n{out}");
+        assert!(
+            !ok && out.contains(&expected),
+            "expected {expected:?} in:\n{out}"
+        );
     }
     for path in [&data, &broken, &missing] {
         std::fs::remove_file(path).unwrap();

@@ -73,7 +73,10 @@ fn token_ids_equal_the_reference() {
         .unwrap();
     assert_eq!(short.len, 8);
     assert_eq!(short.truncated, 3);
-    assert_eq!(&short.ids[..8], &[101, 2023, 3185, 2001, 7078, 6919, 1010, 102]);
+    assert_eq!(
+        &short.ids[..8],
+        &[101, 2023, 3185, 2001, 7078, 6919, 1010, 102]
+    );
 }
 
 #[test]
@@ -166,13 +169,20 @@ fn two_phases_then_export_and_reload() {
     .unwrap();
     assert_eq!(report.phases.len(), 2);
     assert_eq!((report.train_images, report.val_images), (36, 12));
-    assert!(report.truncated > 0, "rotten-tomatoes snippets exceed 32 tokens");
+    assert!(
+        report.truncated > 0,
+        "rotten-tomatoes snippets exceed 32 tokens"
+    );
     let head = &report.phases[0];
     let (first, last) = head.loss_drop(3);
     assert!(last < first, "head loss {first} -> {last}");
     assert!(head.best_val_accuracy().unwrap() >= 0.5, "{head:?}");
     assert_eq!(report.phases[1].losses.len(), 5); // 36 rows, batch 8, 1 epoch
-    assert!(events.iter().any(|e| matches!(e, train::Progress::Features { .. })));
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(e, train::Progress::Features { .. }))
+    );
     // {"last": 1}: the first layer is frozen.
     let after = tuned.net.bert.encoder.layer[0]
         .attention
@@ -205,7 +215,10 @@ fn two_phases_then_export_and_reload() {
     }
     assert_eq!(keys["classifier.weight"], [2, 384]);
     assert_eq!(keys["classifier.bias"], [2]);
-    assert_eq!(keys.len(), original.len() + 2 - usize::from(original.keys().any(|k| k.ends_with("position_ids"))));
+    assert_eq!(
+        keys.len(),
+        original.len() + 2 - usize::from(original.keys().any(|k| k.ends_with("position_ids")))
+    );
     let back = TextModel::open(&dir, None, &device).unwrap();
     assert_eq!(back.options, recipe.text);
     assert_eq!(back.labels.as_deref(), Some(&report.classes[..]));
@@ -249,9 +262,15 @@ fn mismatched_model_files_are_named() {
     // A config.json of another model (BERT-base sizes).
     let base = config.replace("\"hidden_size\": 384", "\"hidden_size\": 768");
     let err = load(&base, &tokenizer);
-    assert!(err.contains("other/config.json") && err.contains("hidden_size"), "{err}");
+    assert!(
+        err.contains("other/config.json") && err.contains("hidden_size"),
+        "{err}"
+    );
     // An image model's config.json.
-    let err = load(r#"{"architecture": "mobilenet_v2", "num_labels": 2}"#, &tokenizer);
+    let err = load(
+        r#"{"architecture": "mobilenet_v2", "num_labels": 2}"#,
+        &tokenizer,
+    );
     assert!(err.contains("other/config.json"), "{err}");
     // A tokenizer with another vocabulary size.
     let mut t: serde_json::Value = serde_json::from_slice(&tokenizer).unwrap();
@@ -277,7 +296,10 @@ fn mismatched_model_files_are_named() {
     )
     .unwrap_err()
     .to_string();
-    assert!(err.contains("text.max_length") && err.contains("512"), "{err}");
+    assert!(
+        err.contains("text.max_length") && err.contains("512"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -302,12 +324,19 @@ fn an_mlp_head_trains_exports_and_reloads() {
     .unwrap();
     let (first, last) = report.phases[0].loss_drop(3);
     assert!(last < first, "MLP head loss {first} -> {last}");
-    assert_eq!(tuned.net.classifier.hidden.as_ref().unwrap().weight.dims(), [384, 16]);
+    assert_eq!(
+        tuned.net.classifier.hidden.as_ref().unwrap().weight.dims(),
+        [384, 16]
+    );
     let dir = std::env::temp_dir().join(format!("tabtune-mlp-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let bytes = tuned.to_safetensors(&[]).unwrap();
     std::fs::write(dir.join("model.safetensors"), bytes).unwrap();
-    std::fs::write(dir.join("config.json"), tuned.hf_config(&report.classes).to_string()).unwrap();
+    std::fs::write(
+        dir.join("config.json"),
+        tuned.hf_config(&report.classes).to_string(),
+    )
+    .unwrap();
     std::fs::write(dir.join("tokenizer.json"), &tuned.tokenizer.json).unwrap();
     let keys = inspect(&WeightSource::Path(dir.join("model.safetensors"))).unwrap();
     assert_eq!(keys["classifier.dense.weight"], [16, 384]);
@@ -316,15 +345,23 @@ fn an_mlp_head_trains_exports_and_reloads() {
     let back = TextModel::open(&dir, None, &device).unwrap();
     let texts = ["a gorgeous, witty, seductive movie.", "dull and lifeless."];
     let p = |m: &TextModel| -> Vec<f32> {
-        futures_lite::future::block_on(train::text::predict(&m.net, &m.tokenizer, &texts, 8, &device))
-            .unwrap()
-            .into_iter()
-            .flatten()
-            .collect()
+        futures_lite::future::block_on(train::text::predict(
+            &m.net,
+            &m.tokenizer,
+            &texts,
+            8,
+            &device,
+        ))
+        .unwrap()
+        .into_iter()
+        .flatten()
+        .collect()
     };
     assert!(rel_err(&p(&tuned), &p(&back)) < 1e-5);
     std::fs::remove_dir_all(&dir).unwrap();
     // Image models keep a one-layer classifier.
-    let err = Recipe::from_json(r#"{"head": {"hidden": 0}}"#).unwrap_err().to_string();
+    let err = Recipe::from_json(r#"{"head": {"hidden": 0}}"#)
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("head.hidden"), "{err}");
 }

@@ -362,15 +362,41 @@ async fn bert_step(
     let loss = burn::nn::loss::CrossEntropyLossConfig::new()
         .init(&ad)
         .forward(logits, targets);
-    let value = loss.clone().into_data_async().await.unwrap().iter::<f32>().next().unwrap();
+    let value = loss
+        .clone()
+        .into_data_async()
+        .await
+        .unwrap()
+        .iter::<f32>()
+        .next()
+        .unwrap();
     let grads = loss.backward();
     let mut out = vec![value as f64];
     let layer = &model.encoder.layer[1];
     let tensors = [
-        model.embeddings.word_embeddings.weight.grad(&grads).unwrap().flatten::<1>(0, 1),
-        layer.attention.self_attn.query.weight.grad(&grads).unwrap().flatten::<1>(0, 1),
+        model
+            .embeddings
+            .word_embeddings
+            .weight
+            .grad(&grads)
+            .unwrap()
+            .flatten::<1>(0, 1),
+        layer
+            .attention
+            .self_attn
+            .query
+            .weight
+            .grad(&grads)
+            .unwrap()
+            .flatten::<1>(0, 1),
         // Through the exact-GELU (erf) derivative.
-        layer.intermediate.dense.weight.grad(&grads).unwrap().flatten::<1>(0, 1),
+        layer
+            .intermediate
+            .dense
+            .weight
+            .grad(&grads)
+            .unwrap()
+            .flatten::<1>(0, 1),
         layer.output.layer_norm.gamma.grad(&grads).unwrap(),
     ];
     for t in tensors {
@@ -405,9 +431,14 @@ async fn a_bert_training_step_on_webgpu_equals_the_cpu_backend() {
         .device;
     let on_cpu = bert_step(&weights, &config, &cpu).await;
     let on_gpu = bert_step(&weights, &config, &gpu).await;
-    log(&format!("BERT step loss, grad norms: CPU {on_cpu:?}, WebGPU {on_gpu:?}"));
+    log(&format!(
+        "BERT step loss, grad norms: CPU {on_cpu:?}, WebGPU {on_gpu:?}"
+    ));
     for (i, (c, g)) in on_cpu.iter().zip(&on_gpu).enumerate() {
         assert!(*c > 0.0, "value {i} is zero: {on_cpu:?}");
-        assert!((c - g).abs() <= 1e-3 * c.abs(), "value {i}: CPU {c} vs WebGPU {g}");
+        assert!(
+            (c - g).abs() <= 1e-3 * c.abs(),
+            "value {i}: CPU {c} vs WebGPU {g}"
+        );
     }
 }

@@ -15,10 +15,15 @@ const message = (err) => String(err?.message ?? err);
 
 // One image, decoded by the browser only when the core asks for it: never all pixels at once.
 // No colour-space conversion or premultiplication, so the pixels are the file's, as natively.
-async function decode(url) {
-  const response = await fetch(url);
-  if (!response.ok) throw new Error(`HTTP ${response.status} fetching ${url}`);
-  const bitmap = await createImageBitmap(await response.blob(), {
+// `source` is a URL or a Blob (a File the user dropped).
+async function decode(source) {
+  let blob = source;
+  if (!(source instanceof Blob)) {
+    const response = await fetch(source);
+    if (!response.ok) throw new Error(`HTTP ${response.status} fetching ${source}`);
+    blob = await response.blob();
+  }
+  const bitmap = await createImageBitmap(blob, {
     colorSpaceConversion: 'none',
     premultiplyAlpha: 'none',
   });
@@ -46,7 +51,70 @@ async function textModelFiles(model) {
   return { weights, tokenizer, config, name: model.name };
 }
 
+// Calls from the FineTuner API (www/tabtune.js) carry an id; every answer echoes it.
+const controllers = new Map();
+async function api(data) {
+  const { id } = data;
+  const reply = (message, transfer = []) => self.postMessage({ id, ...message }, transfer);
+  const progress = (event) => reply({ type: 'progress', event });
+  try {
+    switch (data.type) {
+      case 'init':
+        await init();
+        session = await Session.create(data.device ?? 'auto');
+        reply({ type: 'result', value: session.device });
+        return;
+      case 'cancel':
+        controllers.get(id)?.abort();
+        return;
+    }
+    if (!session) throw new Error('the device is not ready yet');
+    const controller = new AbortController();
+    controllers.set(id, controller);
+    try {
+      switch (data.type) {
+        case 'finetune-text': {
+          const value = await session.finetuneText(
+            data.files, data.data, data.dataName, data.columns, data.recipe, progress, controller.signal,
+          );
+          reply({ type: 'result', value }, [value.model.buffer]);
+          break;
+        }
+        case 'finetune-images': {
+          const { dataset } = data;
+          const value = await session.finetuneImages(
+            data.weights,
+            data.name,
+            { classes: dataset.classes, items: dataset.items.map(({ name, label }) => ({ name, label })), split: dataset.split },
+            (i) => decode(dataset.items[i].source),
+            data.recipe,
+            progress,
+            controller.signal,
+          );
+          reply({ type: 'result', value }, [value.model.buffer]);
+          break;
+        }
+        case 'predict-text':
+          reply({ type: 'result', value: await session.predictText(data.texts) });
+          break;
+        case 'predict-image': {
+          const { width, height, data: pixels } = data.image;
+          reply({ type: 'result', value: await session.predictImage(width, height, new Uint8Array(pixels.buffer)) });
+          break;
+        }
+        default:
+          throw new Error(`unknown call ${data.type}`);
+      }
+    } finally {
+      controllers.delete(id);
+    }
+  } catch (err) {
+    reply({ type: 'error', message: message(err) });
+  }
+}
+
 self.onmessage = async ({ data }) => {
+  if (data.id !== undefined) return api(data);
   try {
     switch (data.type) {
       case 'init':

@@ -194,9 +194,10 @@ mod cli {
                     "cls" => Pooling::Cls,
                     "pooler" => Pooling::Pooler,
                     other => {
-                        return Err(
-                            format!("--pooling: expected mean, cls or pooler, got {other:?}").into(),
-                        );
+                        return Err(format!(
+                            "--pooling: expected mean, cls or pooler, got {other:?}"
+                        )
+                        .into());
                     }
                 };
             }
@@ -284,7 +285,15 @@ mod cli {
                 }
                 recipe.validate()?;
                 if modality == Modality::Text {
-                    finetune_text(&model, &data, &text, val.as_deref(), &out, &recipe, feature_batch)?;
+                    finetune_text(
+                        &model,
+                        &data,
+                        &text,
+                        val.as_deref(),
+                        &out,
+                        &recipe,
+                        feature_batch,
+                    )?;
                 } else {
                     finetune(&model, &data, val.as_deref(), &out, &recipe, feature_batch)?;
                 }
@@ -693,7 +702,11 @@ mod cli {
         }))?;
         write_text_model(out, &model, &report.classes, Some(json))?;
         // The tokenizer's companions, so transformers' AutoTokenizer finds what it expects.
-        for name in ["tokenizer_config.json", "special_tokens_map.json", "vocab.txt"] {
+        for name in [
+            "tokenizer_config.json",
+            "special_tokens_map.json",
+            "vocab.txt",
+        ] {
             let from = model_args.model.join(name);
             if from.exists() {
                 std::fs::copy(&from, out.join(name))
@@ -780,7 +793,10 @@ mod cli {
             println!("skipped {name}: {why}");
         }
         if report.truncated > 0 {
-            println!("truncated: {} inputs were cut at the maximum length", report.truncated);
+            println!(
+                "truncated: {} inputs were cut at the maximum length",
+                report.truncated
+            );
         }
         if let Some((n, s)) = report.features {
             println!(
@@ -855,8 +871,7 @@ mod cli {
                     throughput,
                     eta_s,
                 } => {
-                    let detail =
-                        format!("{throughput:.1} {}/s, ETA {}", self.unit, eta(*eta_s));
+                    let detail = format!("{throughput:.1} {}/s, ETA {}", self.unit, eta(*eta_s));
                     if self.tty {
                         self.line("features", *done, *total, &detail);
                     } else if done * 10 / total.max(&1) > self.last_features * 10 / total.max(&1)

@@ -16,7 +16,14 @@ const TEXT_NAMES: &[&str] = &[
 ];
 /// Header names taken for the label column when none is chosen.
 const LABEL_NAMES: &[&str] = &[
-    "label", "labels", "class", "category", "target", "sentiment", "y", "output",
+    "label",
+    "labels",
+    "class",
+    "category",
+    "target",
+    "sentiment",
+    "y",
+    "output",
 ];
 
 /// Which columns (tables) or keys (JSONL) hold the text and the label; `None` detects them.
@@ -152,7 +159,12 @@ impl TextSet {
                 } else {
                     let tabs = first.iter().filter(|&&b| b == b'\t').count();
                     let commas = first.iter().filter(|&&b| b == b',').count();
-                    parse_table(bytes, name, if tabs > commas { b'\t' } else { b',' }, columns)
+                    parse_table(
+                        bytes,
+                        name,
+                        if tabs > commas { b'\t' } else { b',' },
+                        columns,
+                    )
                 }
             }
         }
@@ -165,14 +177,21 @@ impl TextSet {
             let mut v: Vec<_> = std::fs::read_dir(dir)
                 .map_err(|err| Error::Data(format!("{}: cannot list: {err}", dir.display())))?
                 .filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|p| !p.file_name().is_some_and(|n| n.to_string_lossy().starts_with('.')))
+                .filter(|p| {
+                    !p.file_name()
+                        .is_some_and(|n| n.to_string_lossy().starts_with('.'))
+                })
                 .collect();
             v.sort();
             Ok(v)
         };
         let (mut rows, mut skipped) = (Vec::new(), Vec::new());
         for dir in list(root)?.into_iter().filter(|p| p.is_dir()) {
-            let class = dir.file_name().unwrap_or_default().to_string_lossy().to_string();
+            let class = dir
+                .file_name()
+                .unwrap_or_default()
+                .to_string_lossy()
+                .to_string();
             for file in list(&dir)? {
                 let at = file.display().to_string();
                 if file.extension().and_then(|e| e.to_str()) != Some("txt") {
@@ -293,7 +312,10 @@ fn parse_table(bytes: &[u8], name: &str, delimiter: u8, columns: &Columns) -> Re
                 continue;
             }
         };
-        let pos = record.position().cloned().unwrap_or_else(csv::Position::new);
+        let pos = record
+            .position()
+            .cloned()
+            .unwrap_or_else(csv::Position::new);
         (last_start, last_line) = (pos.byte() as usize, pos.line());
         let at = format!("{name}:{}", pos.line());
         if record.len() == 1 && record[0].trim_ascii().is_empty() {
@@ -357,8 +379,7 @@ fn parse_jsonl(bytes: &[u8], name: &str, columns: &Columns) -> Result<TextSet> {
                 continue;
             }
         };
-        let object: serde_json::Map<String, serde_json::Value> = match serde_json::from_str(line)
-        {
+        let object: serde_json::Map<String, serde_json::Value> = match serde_json::from_str(line) {
             Ok(o) => o,
             Err(err) => {
                 skipped.push((at, format!("not a JSON object: {err}")));
@@ -458,7 +479,11 @@ mod tests {
         csv.extend_from_slice(b"caf\xe9,1\nonly one field\n");
         let set = parse(&csv, "d.csv").unwrap();
         assert_eq!(set.len(), 4);
-        let skipped: Vec<String> = set.skipped.iter().map(|(a, r)| format!("{a} {r}")).collect();
+        let skipped: Vec<String> = set
+            .skipped
+            .iter()
+            .map(|(a, r)| format!("{a} {r}"))
+            .collect();
         assert!(skipped[0].starts_with("d.csv:3 empty text"), "{skipped:?}");
         assert!(skipped[1].starts_with("d.csv:7 not UTF-8"), "{skipped:?}");
         assert!(skipped[2].starts_with("d.csv:8 1 field"), "{skipped:?}");
@@ -469,12 +494,27 @@ mod tests {
         let err = parse(b"text,label\ngood,1\n\"bad,0\nok,1\nx,0\n", "q.csv")
             .unwrap_err()
             .to_string();
-        assert!(err.contains("q.csv:3") && err.contains("never closed"), "{err}");
-        let err = parse(b"sentence,score,x\na,1,2\n", "m.csv").unwrap_err().to_string();
-        assert!(err.contains("m.csv") && err.contains("label column"), "{err}");
-        let err = parse(b"text,label\na,x\nb,y\nc,y\n", "s.csv").unwrap_err().to_string();
-        assert!(err.contains("s.csv:2") && err.contains("\"x\" has a single example"), "{err}");
-        let err = parse(b"text,label\na,x\nb,x\n", "o.csv").unwrap_err().to_string();
+        assert!(
+            err.contains("q.csv:3") && err.contains("never closed"),
+            "{err}"
+        );
+        let err = parse(b"sentence,score,x\na,1,2\n", "m.csv")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("m.csv") && err.contains("label column"),
+            "{err}"
+        );
+        let err = parse(b"text,label\na,x\nb,y\nc,y\n", "s.csv")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("s.csv:2") && err.contains("\"x\" has a single example"),
+            "{err}"
+        );
+        let err = parse(b"text,label\na,x\nb,x\n", "o.csv")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("at least 2 labels"), "{err}");
     }
 

@@ -125,7 +125,12 @@ impl TextTokenizer {
             truncated += usize::from(!e.get_overflowing().is_empty());
             rows.push(e);
         }
-        let len = rows.iter().map(|e| e.get_ids().len()).max().unwrap_or(0).max(1);
+        let len = rows
+            .iter()
+            .map(|e| e.get_ids().len())
+            .max()
+            .unwrap_or(0)
+            .max(1);
         let mut out = Tokens {
             batch: texts.len(),
             len,

@@ -157,7 +157,10 @@ impl TextModel {
         // The head a tabtune export carries: `classifier.*` (Linear, as HF's
         // BertForSequenceClassification) or `classifier.dense/out_proj.*` (the MLP head).
         let hidden = config.hidden_size;
-        let head = match (keys.get("classifier.weight"), keys.get("classifier.dense.weight")) {
+        let head = match (
+            keys.get("classifier.weight"),
+            keys.get("classifier.dense.weight"),
+        ) {
             (Some(w), _) if w.len() == 2 && w[1] == hidden => Some((w[0], None)),
             (_, Some(d)) if d.len() == 2 && d[1] == hidden => {
                 let out = keys.get("classifier.out_proj.weight").map_or(0, |w| w[0]);

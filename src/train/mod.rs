@@ -15,5 +15,5 @@ pub use metrics::Metrics;
 pub use pipeline::{RunReport, finetune_images};
 pub use progress::{Control, Progress};
 pub use recipe::{FinetunePhase, HeadPhase, Modality, Recipe};
-pub use text::finetune_text;
 pub use run::PhaseReport;
+pub use text::finetune_text;

@@ -52,8 +52,8 @@ pub(crate) fn split_rows(
             "a classifier needs at least 2 classes, the data has {classes}"
         )));
     }
-    let (train, val) = split
-        .unwrap_or_else(|| stratified(labels, classes, recipe.val_fraction, recipe.seed));
+    let (train, val) =
+        split.unwrap_or_else(|| stratified(labels, classes, recipe.val_fraction, recipe.seed));
     if train.is_empty() {
         return Err(Error::Data(format!(
             "no training {unit} left after the validation split"

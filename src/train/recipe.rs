@@ -405,10 +405,16 @@ impl PhaseSpec {
             return bad("early_stopping", "patience must be at least 1 epoch".into());
         }
         if self.head_hidden == Some(0) {
-            return bad("hidden", "a hidden layer needs at least 1 unit (null: Linear)".into());
+            return bad(
+                "hidden",
+                "a hidden layer needs at least 1 unit (null: Linear)".into(),
+            );
         }
         if !(0.0..1.0).contains(&self.head_dropout) {
-            return bad("dropout", format!("{} is outside [0, 1)", self.head_dropout));
+            return bad(
+                "dropout",
+                format!("{} is outside [0, 1)", self.head_dropout),
+            );
         }
         Ok(())
     }

@@ -176,7 +176,13 @@ pub async fn train_text(
 ) -> Result<(TextModel, PhaseReport, Option<Predictions>)> {
     let ad = device.clone().autodiff();
     let (mut net, head_group) = model.trainable(Some(unfreeze), &ad)?;
-    let mut run = PhaseRun::new(spec, train_rows.len(), val_rows.len(), Some(head_group), &ad);
+    let mut run = PhaseRun::new(
+        spec,
+        train_rows.len(),
+        val_rows.len(),
+        Some(head_group),
+        &ad,
+    );
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     rng.set_stream(2);
     let mut order = train_rows.to_vec();
