@@ -135,6 +135,22 @@ fn demo_subset(per_class: usize) -> TextSet {
     TextSet::from_rows("demo subset", rows, Vec::new()).unwrap()
 }
 
+/// Class probabilities of two reviews under `model` (CPU), flattened.
+fn probabilities(model: &TextModel) -> Vec<f32> {
+    let texts = ["a gorgeous, witty, seductive movie.", "dull and lifeless."];
+    futures_lite::future::block_on(train::text::predict(
+        &model.net,
+        &model.tokenizer,
+        &texts,
+        8,
+        &Device::flex(),
+    ))
+    .unwrap()
+    .into_iter()
+    .flatten()
+    .collect()
+}
+
 #[test]
 fn two_phases_then_export_and_reload() {
     let set = demo_subset(24);
@@ -222,20 +238,7 @@ fn two_phases_then_export_and_reload() {
     let back = TextModel::open(&dir, None, &device).unwrap();
     assert_eq!(back.options, recipe.text);
     assert_eq!(back.labels.as_deref(), Some(&report.classes[..]));
-    let texts = ["a gorgeous, witty, seductive movie.", "dull and lifeless."];
-    let p = |m: &TextModel| {
-        futures_lite::future::block_on(train::text::predict(
-            &m.net,
-            &m.tokenizer,
-            &texts,
-            8,
-            &device,
-        ))
-        .unwrap()
-    };
-    let (a, b) = (p(&tuned), p(&back));
-    let flat = |v: Vec<Vec<f32>>| v.into_iter().flatten().collect::<Vec<f32>>();
-    let err = rel_err(&flat(a), &flat(b));
+    let err = rel_err(&probabilities(&tuned), &probabilities(&back));
     assert!(err < 1e-5, "reloaded model differs: {err}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
@@ -343,21 +346,7 @@ fn an_mlp_head_trains_exports_and_reloads() {
     assert_eq!(keys["classifier.out_proj.weight"], [2, 16]);
     assert!(!keys.contains_key("classifier.weight"));
     let back = TextModel::open(&dir, None, &device).unwrap();
-    let texts = ["a gorgeous, witty, seductive movie.", "dull and lifeless."];
-    let p = |m: &TextModel| -> Vec<f32> {
-        futures_lite::future::block_on(train::text::predict(
-            &m.net,
-            &m.tokenizer,
-            &texts,
-            8,
-            &device,
-        ))
-        .unwrap()
-        .into_iter()
-        .flatten()
-        .collect()
-    };
-    assert!(rel_err(&p(&tuned), &p(&back)) < 1e-5);
+    assert!(rel_err(&probabilities(&tuned), &probabilities(&back)) < 1e-5);
     std::fs::remove_dir_all(&dir).unwrap();
     // Image models keep a one-layer classifier.
     let err = Recipe::from_json(r#"{"head": {"hidden": 0}}"#)

@@ -87,6 +87,6 @@ export class FineTuner {
     signal?: AbortSignal;
   }): Promise<Finetuned>;
   predictText(texts: string | string[]): Promise<Scored[][]>;
-  predictImage(image: ImageBitmap | Blob | string | URL | Uint8Array): Promise<Scored[]>;
+  predictImage(image: ImageBitmap | Blob | string | URL): Promise<Scored[]>;
   terminate(): void;
 }

@@ -102,9 +102,11 @@ export class FineTuner {
     return this.#call('predict-text', { texts: Array.isArray(texts) ? texts : [texts] });
   }
 
-  /** Class probabilities of one image (ImageBitmap, Blob, File or URL). */
-  async predictImage(image) {
-    return this.#call('predict-image', { image: await toPixels(image) });
+  /** Class probabilities of one image (ImageBitmap, Blob, File or URL), decoded in the worker. */
+  predictImage(image) {
+    const source =
+      image instanceof Blob || image instanceof ImageBitmap ? image : new URL(String(image), location.href).href;
+    return this.#call('predict-image', { image: source });
   }
 
   /** Stop the worker; pending calls are rejected. */
@@ -141,19 +143,4 @@ async function textModelFiles(model) {
       : toBytes(model.config).then((b) => new TextDecoder().decode(b)),
   ]);
   return { weights, tokenizer, config, name: model.name ?? 'model' };
-}
-
-async function toPixels(image) {
-  const bitmap =
-    image instanceof ImageBitmap
-      ? image
-      : await createImageBitmap(image instanceof Blob ? image : new Blob([await toBytes(image)]), {
-          colorSpaceConversion: 'none',
-          premultiplyAlpha: 'none',
-        });
-  const { width, height } = bitmap;
-  const canvas = new OffscreenCanvas(width, height);
-  const context = canvas.getContext('2d', { willReadFrequently: true });
-  context.drawImage(bitmap, 0, 0);
-  return { width, height, data: context.getImageData(0, 0, width, height).data };
 }

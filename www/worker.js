@@ -15,10 +15,10 @@ const message = (err) => String(err?.message ?? err);
 
 // One image, decoded by the browser only when the core asks for it: never all pixels at once.
 // No colour-space conversion or premultiplication, so the pixels are the file's, as natively.
-// `source` is a URL or a Blob (a File the user dropped).
+// `source` is a URL, a Blob (a File the user dropped) or an ImageBitmap.
 async function decode(source) {
   let blob = source;
-  if (!(source instanceof Blob)) {
+  if (!(source instanceof Blob) && !(source instanceof ImageBitmap)) {
     const response = await fetch(source);
     if (!response.ok) throw new Error(`HTTP ${response.status} fetching ${source}`);
     blob = await response.blob();
@@ -98,7 +98,7 @@ async function api(data) {
           reply({ type: 'result', value: await session.predictText(data.texts) });
           break;
         case 'predict-image': {
-          const { width, height, data: pixels } = data.image;
+          const { width, height, data: pixels } = await decode(data.image);
           reply({ type: 'result', value: await session.predictImage(width, height, new Uint8Array(pixels.buffer)) });
           break;
         }
