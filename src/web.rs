@@ -227,6 +227,30 @@ enum Trained {
     Text(TextModel, Vec<String>),
 }
 
+impl Trained {
+    /// The model as safetensors bytes (read back from the device first: WebGPU reads are
+    /// async), under its checkpoint's own names.
+    async fn safetensors(&self) -> crate::Result<Vec<u8>> {
+        let metadata = [("format", "pt".to_string())];
+        match self {
+            Self::Image(m, _) => m.to_host().await?.to_safetensors(&metadata),
+            Self::Text(m, _) => m.to_host().await?.to_safetensors(&metadata),
+        }
+    }
+}
+
+/// Keep `model` in `slot` for `predict*` and resolve to `{report, model, config}`.
+async fn keep(
+    slot: &RefCell<Option<Trained>>,
+    model: Trained,
+    report: &train::RunReport,
+    config: String,
+) -> Result<JsValue, JsValue> {
+    let weights = model.safetensors().await.map_err(js_err)?;
+    *slot.borrow_mut() = Some(model);
+    finetuned(report, &weights, config)
+}
+
 /// One class and its probability.
 #[derive(Serialize)]
 struct Scored {
@@ -338,13 +362,8 @@ impl Session {
                     .await
                     .map_err(js_err)?;
             let config = ModelConfig::new(model.arch(), &report.classes).to_json();
-            *trained.borrow_mut() = Some(Trained::Image(model.clone(), report.classes.clone()));
-            let weights = model
-                .to_host()
-                .await
-                .and_then(|host| host.to_safetensors(&[("format", "pt".into())]))
-                .map_err(js_err)?;
-            finetuned(&report, &weights, config)
+            let classes = report.classes.clone();
+            keep(&trained, Trained::Image(model, classes), &report, config).await
         })
     }
 
@@ -420,13 +439,8 @@ impl Session {
                     .map_err(js_err)?;
             let config =
                 serde_json::to_string_pretty(&model.hf_config(&report.classes)).map_err(js_err)?;
-            *trained.borrow_mut() = Some(Trained::Text(model.clone(), report.classes.clone()));
-            let weights = model
-                .to_host()
-                .await
-                .and_then(|host| host.to_safetensors(&[("format", "pt".into())]))
-                .map_err(js_err)?;
-            finetuned(&report, &weights, config)
+            let classes = report.classes.clone();
+            keep(&trained, Trained::Text(model, classes), &report, config).await
         })
     }
 
