@@ -218,29 +218,25 @@ fn text_table(name: &str, per_class: usize, extra: &[u8]) -> PathBuf {
 #[test]
 fn text_finetune_predict_eval_and_bad_tables_named() {
     let model = assets().join("models/all-MiniLM-L6-v2");
-    let model = model.to_str().unwrap();
     // Bad rows are named by line and left out; the run goes on.
     let data = text_table("text-ok", 12, b"\"\",fresh\ncaf\xe9 au lait,rotten\n");
     let out_dir = data.with_extension("out");
-    let (ok, out) = run(&[
-        "finetune",
-        "--device",
-        "cpu",
-        "--model",
-        model,
-        "--data",
-        data.to_str().unwrap(),
-        "--epochs",
-        "10",
-        "--finetune-epochs",
-        "1",
-        "--unfreeze",
-        "1",
-        "--max-length",
-        "48",
-        "--out",
-        out_dir.to_str().unwrap(),
-    ]);
+    let (ok, out) = finetune_cpu(
+        &model,
+        &data,
+        &[
+            "--epochs",
+            "10",
+            "--finetune-epochs",
+            "1",
+            "--unfreeze",
+            "1",
+            "--max-length",
+            "48",
+            "--out",
+            out_dir.to_str().unwrap(),
+        ],
+    );
     assert!(ok, "{out}");
     let name = data.display().to_string();
     assert!(out.contains(&format!("{name}:26: empty text")), "{out}");
@@ -296,19 +292,7 @@ fn text_finetune_predict_eval_and_bad_tables_named() {
             "no label column \"stars\"".to_string(),
         ),
     ] {
-        let mut args = vec![
-            "finetune",
-            "--device",
-            "cpu",
-            "--model",
-            model,
-            "--data",
-            file.to_str().unwrap(),
-            "--out",
-            out_dir.to_str().unwrap(),
-        ];
-        args.extend(columns);
-        let (ok, out) = run(&args);
+        let (ok, out) = finetune_cpu(&model, file, &columns);
         assert!(
             !ok && out.contains(&expected),
             "expected {expected:?} in:\n{out}"
