@@ -310,7 +310,7 @@ impl Session {
     ) -> Promise {
         let selected = Rc::clone(&self.selected);
         future_to_promise(async move {
-            let recipe: Recipe = from_js(recipe, "recipe")?;
+            let recipe = recipe_from_js(recipe, Modality::Image)?;
             let spec: SyntheticSpec = from_js(spec, "dataset spec")?;
             let set = FeatureSet::synthetic(&spec).map_err(js_err)?;
             let mut forward = progress_forwarder(on_progress, signal);
@@ -341,7 +341,7 @@ impl Session {
         let selected = Rc::clone(&self.selected);
         let trained = Rc::clone(&self.trained);
         future_to_promise(async move {
-            let recipe: Recipe = from_js(recipe, "recipe")?;
+            let recipe = recipe_from_js(recipe, Modality::Image)?;
             let spec: DatasetSpec = serde_wasm_bindgen::from_value(dataset)
                 .map_err(|e| JsError::new(&format!("dataset: {e}")))?;
             let split = spec
