@@ -219,22 +219,30 @@ pub struct Session {
     trained: Rc<RefCell<Option<Trained>>>,
 }
 
-/// A fine-tuned model with its class names (one per session, so the variants' sizes do not
-/// matter).
+/// A fine-tuned (or reloaded) model with its class names.
 #[allow(clippy::large_enum_variant)]
-enum Trained {
-    Image(ImageModel, Vec<String>),
-    Text(TextModel, Vec<String>),
+#[derive(Clone)]
+enum Model {
+    Image(ImageModel),
+    Text(TextModel),
 }
 
-impl Trained {
+/// The model `predict*` and `exportModel` use: its labels, config.json and the run's report.
+struct Trained {
+    model: Model,
+    labels: Vec<String>,
+    config: String,
+    report: Option<train::RunReport>,
+}
+
+impl Model {
     /// The model as safetensors bytes (read back from the device first: WebGPU reads are
     /// async), under its checkpoint's own names.
     async fn safetensors(&self) -> crate::Result<Vec<u8>> {
         let metadata = [("format", "pt".to_string())];
         match self {
-            Self::Image(m, _) => m.to_host().await?.to_safetensors(&metadata),
-            Self::Text(m, _) => m.to_host().await?.to_safetensors(&metadata),
+            Model::Image(m) => m.to_host().await?.to_safetensors(&metadata),
+            Model::Text(m) => m.to_host().await?.to_safetensors(&metadata),
         }
     }
 }
@@ -242,13 +250,29 @@ impl Trained {
 /// Keep `model` in `slot` for `predict*` and resolve to `{report, model, config}`.
 async fn keep(
     slot: &RefCell<Option<Trained>>,
-    model: Trained,
-    report: &train::RunReport,
+    model: Model,
+    report: train::RunReport,
     config: String,
 ) -> Result<JsValue, JsValue> {
-    let weights = model.safetensors().await.map_err(js_err)?;
-    *slot.borrow_mut() = Some(model);
-    finetuned(report, &weights, config)
+    let trained = Trained {
+        model,
+        labels: report.classes.clone(),
+        config: config.clone(),
+        report: Some(report.clone()),
+    };
+    let weights = trained.model.safetensors().await.map_err(js_err)?;
+    *slot.borrow_mut() = Some(trained);
+    finetuned(&report, &weights, config)
+}
+
+fn modality(kind: &str) -> Result<Modality, JsError> {
+    match kind {
+        "image" => Ok(Modality::Image),
+        "text" => Ok(Modality::Text),
+        other => Err(js_err(format!(
+            "unknown model kind \"{other}\": \"image\" or \"text\""
+        ))),
+    }
 }
 
 /// One class and its probability.
@@ -362,8 +386,7 @@ impl Session {
                     .await
                     .map_err(js_err)?;
             let config = ModelConfig::new(model.arch(), &report.classes).to_json();
-            let classes = report.classes.clone();
-            keep(&trained, Trained::Image(model, classes), &report, config).await
+            keep(&trained, Model::Image(model), report, config).await
         })
     }
 
@@ -439,8 +462,7 @@ impl Session {
                     .map_err(js_err)?;
             let config =
                 serde_json::to_string_pretty(&model.hf_config(&report.classes)).map_err(js_err)?;
-            let classes = report.classes.clone();
-            keep(&trained, Trained::Text(model, classes), &report, config).await
+            keep(&trained, Model::Text(model), report, config).await
         })
     }
 
@@ -452,12 +474,14 @@ impl Session {
         let trained = Rc::clone(&self.trained);
         future_to_promise(async move {
             let (net, tokenizer, labels) = match &*trained.borrow() {
-                Some(Trained::Text(m, labels)) => {
-                    (m.net.clone(), m.tokenizer.clone(), labels.clone())
-                }
+                Some(Trained {
+                    model: Model::Text(m),
+                    labels,
+                    ..
+                }) => (m.net.clone(), m.tokenizer.clone(), labels.clone()),
                 _ => {
                     return Err(
-                        js_err("no text model has been fine-tuned in this session yet").into(),
+                        js_err("no text model has been fine-tuned or loaded in this session yet").into(),
                     );
                 }
             };
@@ -477,10 +501,14 @@ impl Session {
         let trained = Rc::clone(&self.trained);
         future_to_promise(async move {
             let (model, labels) = match &*trained.borrow() {
-                Some(Trained::Image(m, labels)) => (m.clone(), labels.clone()),
+                Some(Trained {
+                    model: Model::Image(m),
+                    labels,
+                    ..
+                }) => (m.clone(), labels.clone()),
                 _ => {
                     return Err(
-                        js_err("no image model has been fine-tuned in this session yet").into(),
+                        js_err("no image model has been fine-tuned or loaded in this session yet").into(),
                     );
                 }
             };
@@ -498,6 +526,186 @@ impl Session {
             let probs: Vec<f32> = probs.iter::<f32>().collect();
             let mut rows = ranked(vec![probs], &labels);
             Ok(to_js(&rows.remove(0))?)
+        })
+    }
+
+    /// Describe a checkpoint before training: `{kind, name, arch, parameters, tensors, bytes,
+    /// outputs, classes}` from its tensor names and shapes and its config.json text, if any.
+    #[wasm_bindgen(js_name = describeModel)]
+    pub fn describe_model(
+        weights: Uint8Array,
+        name: String,
+        config: Option<String>,
+    ) -> Result<JsValue, JsError> {
+        let bytes = weights.to_vec();
+        let size = bytes.len();
+        let source = WeightSource::Bytes { name, bytes };
+        to_js(&crate::models::describe(&source, size, config.as_deref()).map_err(js_err)?)
+    }
+
+    /// The recipe defaults of `kind` ("image" or "text"), every field filled in.
+    #[wasm_bindgen(js_name = defaultRecipe)]
+    pub fn default_recipe(kind: String) -> Result<JsValue, JsError> {
+        to_js(&Recipe::defaults(modality(&kind)?))
+    }
+
+    /// `recipe` over the defaults of `kind`, validated (and, with the dataset's class
+    /// `counts`, no chosen batch larger than the training rows): the whole recipe, or an error naming
+    /// the field.
+    #[wasm_bindgen(js_name = checkRecipe)]
+    pub fn check_recipe(
+        recipe: JsValue,
+        kind: String,
+        counts: Option<Vec<u32>>,
+    ) -> Result<JsValue, JsError> {
+        let modality = modality(&kind)?;
+        let recipe = recipe_from_js(recipe, modality)?;
+        if let Some(counts) = counts {
+            let counts: Vec<usize> = counts.into_iter().map(|c| c as usize).collect();
+            let rows = crate::data::split::train_count(&counts, recipe.val_fraction);
+            recipe
+                .check_rows(rows, &Recipe::defaults(modality))
+                .map_err(js_err)?;
+        }
+        to_js(&recipe)
+    }
+
+    /// Classes, counts and warnings of an image dataset whose items have `labels`.
+    #[wasm_bindgen(js_name = summarizeImages)]
+    pub fn summarize_images(classes: Vec<String>, labels: Vec<u32>) -> Result<JsValue, JsError> {
+        to_js(&crate::data::Summary::images(&classes, &labels))
+    }
+
+    /// Parse the table `data` (CSV/TSV/JSONL, `name` tells which) with `columns` and
+    /// summarise it: classes, counts, warnings, the header, the columns in use, a preview.
+    #[wasm_bindgen(js_name = summarizeText)]
+    pub fn summarize_text(
+        data: Uint8Array,
+        name: String,
+        columns: JsValue,
+    ) -> Result<JsValue, JsError> {
+        let columns: Columns = from_js(columns, "columns")?;
+        let set = TextSet::parse(&data.to_vec(), &name, &columns).map_err(js_err)?;
+        to_js(&crate::data::Summary::text(&set, 5))
+    }
+
+    /// Load a fine-tuned model for `predict*` and `exportModel` without training: `kind`
+    /// "image" with `files` `{weights, config, name?}` (config.json with id2label) or "text"
+    /// with `{weights, config, tokenizer, name?}`. Resolves to its class names.
+    #[wasm_bindgen(js_name = loadTrained)]
+    pub fn load_trained(&self, kind: String, files: JsValue) -> Promise {
+        let selected = Rc::clone(&self.selected);
+        let trained = Rc::clone(&self.trained);
+        future_to_promise(async move {
+            let device = &selected.device;
+            let loaded = match modality(&kind)? {
+                Modality::Text => {
+                    let files = TextFiles::from_js(&files)?;
+                    let model = files.load(None, device)?;
+                    let labels = model.labels.clone().ok_or_else(|| {
+                        js_err(format!(
+                            "{}: not a fine-tuned classifier (no classifier tensors with \
+                             id2label in config.json)",
+                            files.weights.name()
+                        ))
+                    })?;
+                    Trained {
+                        config: files.config.clone(),
+                        model: Model::Text(model),
+                        labels,
+                        report: None,
+                    }
+                }
+                Modality::Image => {
+                    let get = |key: &str| Reflect::get(&files, &key.into()).ok();
+                    let name = get("name")
+                        .and_then(|v| v.as_string())
+                        .unwrap_or_else(|| "model".into());
+                    let weights = get("weights")
+                        .filter(|v| v.is_object())
+                        .ok_or_else(|| js_err("model files: `weights` (bytes) is missing"))?;
+                    let config = get("config").and_then(|v| v.as_string()).ok_or_else(|| {
+                        js_err("model files: `config` (config.json text with id2label) is missing")
+                    })?;
+                    let parsed = ModelConfig::from_json(&config, &format!("{name}/config.json"))
+                        .map_err(js_err)?;
+                    let source = WeightSource::Bytes {
+                        name: format!("{name}/model.safetensors"),
+                        bytes: Uint8Array::new(&weights).to_vec(),
+                    };
+                    let (model, _) = ImageModel::load(&source, device).map_err(js_err)?;
+                    if model.classes() != parsed.num_labels {
+                        return Err(js_err(format!(
+                            "{name}: the classifier has {} outputs but config.json names {} \
+                             classes",
+                            model.classes(),
+                            parsed.num_labels
+                        ))
+                        .into());
+                    }
+                    Trained {
+                        labels: parsed.labels(),
+                        model: Model::Image(model),
+                        config,
+                        report: None,
+                    }
+                }
+            };
+            let labels = to_js(&loaded.labels)?;
+            *trained.borrow_mut() = Some(loaded);
+            Ok(labels)
+        })
+    }
+
+    /// The model in use as a Hugging Face-style folder: `{files: {name: Uint8Array}, zip:
+    /// Uint8Array}` with model.safetensors, config.json, report.json (after a run),
+    /// tokenizer.json (text) and the `extras` given (`{name: Uint8Array}`, e.g. vocab.txt).
+    #[wasm_bindgen(js_name = exportModel)]
+    pub fn export_model(&self, extras: JsValue) -> Promise {
+        let trained = Rc::clone(&self.trained);
+        future_to_promise(async move {
+            let (weights, mut files) = {
+                let slot = trained.borrow();
+                let t = slot
+                    .as_ref()
+                    .ok_or_else(|| js_err("no model has been fine-tuned or loaded yet"))?;
+                let mut files = vec![("config.json".to_string(), t.config.clone().into_bytes())];
+                if let Model::Text(m) = &t.model {
+                    files.push(("tokenizer.json".into(), m.tokenizer.json.clone()));
+                }
+                if let Some(report) = &t.report {
+                    let json = serde_json::to_vec_pretty(&serde_json::json!({ "report": report }))
+                        .map_err(js_err)?;
+                    files.push(("report.json".into(), json));
+                }
+                // Read back from the device outside the borrow: other calls may need the slot.
+                (t.model.clone(), files)
+            };
+            files.insert(
+                0,
+                (
+                    "model.safetensors".into(),
+                    weights.safetensors().await.map_err(js_err)?,
+                ),
+            );
+            if extras.is_object() {
+                for key in Object::keys(&extras.clone().into()).iter() {
+                    let name = key.as_string().unwrap_or_default();
+                    let value = Reflect::get(&extras, &key).unwrap_or(JsValue::UNDEFINED);
+                    if !files.iter().any(|(n, _)| *n == name) && value.is_object() {
+                        files.push((name, Uint8Array::new(&value).to_vec()));
+                    }
+                }
+            }
+            let zip = crate::weights::zip_files(&files).map_err(js_err)?;
+            let map = Object::new();
+            for (name, bytes) in &files {
+                set(&map, name, &Uint8Array::from(bytes.as_slice()))?;
+            }
+            let out = Object::new();
+            set(&out, "files", &map)?;
+            set(&out, "zip", &Uint8Array::from(zip.as_slice()))?;
+            Ok(out.into())
         })
     }
 }

@@ -320,3 +320,41 @@ mod tests {
         assert_eq!(regex_escape("features.1.conv"), "features\\.1\\.conv");
     }
 }
+
+/// `files` (name, contents) as one .zip archive (deflated), e.g. an exported model folder.
+pub fn zip_files(files: &[(String, Vec<u8>)]) -> Result<Vec<u8>> {
+    use std::io::Write;
+    let fail = |err: &dyn std::fmt::Display| Error::Weights {
+        file: "export.zip".into(),
+        message: err.to_string(),
+    };
+    let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let options = zip::write::SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Deflated)
+        .large_file(files.iter().any(|(_, b)| b.len() >= u32::MAX as usize));
+    for (name, bytes) in files {
+        zip.start_file(name.as_str(), options).map_err(|e| fail(&e))?;
+        zip.write_all(bytes).map_err(|e| fail(&e))?;
+    }
+    Ok(zip.finish().map_err(|e| fail(&e))?.into_inner())
+}
+
+#[cfg(test)]
+mod zip_tests {
+    #[test]
+    fn zipped_files_read_back() {
+        let files = vec![
+            ("config.json".to_string(), b"{\"a\": 1}".to_vec()),
+            ("model.safetensors".to_string(), vec![7u8; 100_000]),
+        ];
+        let bytes = super::zip_files(&files).unwrap();
+        assert!(bytes.len() < 2_000, "deflated: {} bytes", bytes.len());
+        let mut archive = zip::ZipArchive::new(std::io::Cursor::new(bytes)).unwrap();
+        for (name, contents) in &files {
+            let mut file = archive.by_name(name).unwrap();
+            let mut out = Vec::new();
+            std::io::Read::read_to_end(&mut file, &mut out).unwrap();
+            assert_eq!(&out, contents);
+        }
+    }
+}

@@ -8,11 +8,85 @@ export interface DeviceInfo {
   fallback_reason: string | null;
 }
 
+/** Bytes as a URL (fetched), the bytes themselves, or a File/Blob. */
+export type Bytes = string | URL | Uint8Array | ArrayBuffer | Blob;
+
+/** Where a model comes from. */
+export type ModelSource =
+  /** One of the bundled defaults in assets/index.json: 'mobilenet_v2', 'all-MiniLM-L6-v2', ... */
+  | string
+  /** An image model: safetensors or PyTorch .pth weights (+ config.json of a fine-tuned one). */
+  | { kind: 'image'; weights: Bytes; config?: Bytes; name?: string }
+  /** A text (BERT) model: weights + config.json + tokenizer.json; `extras` are copied into exports. */
+  | { kind: 'text'; weights: Bytes; config: Bytes; tokenizer: Bytes; extras?: Record<string, Bytes>; name?: string }
+  /** A folder URL holding config.json (+ model.safetensors, tokenizer.json), or a Hugging Face
+   *  repository URL (https://huggingface.co/owner/name) resolved to its files. */
+  | { url: string }
+  /** A model saved in this browser with `save()`. */
+  | { saved: string };
+
+/** What the model is, before training. */
+export interface ModelInfo {
+  kind: 'image' | 'text';
+  name: string;
+  /** e.g. mobilenet_v2, bert. */
+  arch: string;
+  parameters: number;
+  tensors: number;
+  /** Size of the weights file in bytes. */
+  bytes: number;
+  /** Outputs of the classifier the file holds (1000 for ImageNet), null for an encoder alone. */
+  outputs: number | null;
+  /** Class names when the model is a fine-tuned one (config.json id2label). */
+  classes: string[] | null;
+}
+
+/** An image dataset: items are URLs or Files, decoded in the worker one batch at a time. */
+export interface ImageDataset {
+  kind: 'image';
+  /** Class names in label order (default: the sorted distinct labels of `items`). */
+  classes?: string[];
+  items: { label: string | number; source: string | URL | Blob; name?: string }[];
+  /** Fixed (train, validation) indices into items; default: the recipe's stratified split. */
+  split?: { train: number[]; val: number[] };
+}
+
+/** A text dataset: one CSV/TSV/JSONL table. */
+export interface TextDataset {
+  kind: 'text';
+  data: Bytes;
+  /** File name: its extension tells the format; it names the file in messages. */
+  name?: string;
+  /** Chosen columns (detected from common names when left out); `per_class` keeps the first N. */
+  columns?: { text?: string; label?: string; per_class?: number };
+}
+
+/** What setDataset / addData found. */
+export interface DatasetSummary {
+  kind: 'image' | 'text';
+  classes: string[];
+  /** Examples per class, in `classes` order. */
+  counts: number[];
+  total: number;
+  /** Tiny or unbalanced classes, rows left out, ... in words. */
+  warnings: string[];
+  /** Text only: the table's columns and the two in use. */
+  columns?: string[];
+  text_column?: string;
+  label_column?: string;
+  /** Text only: the first rows as {text, label}. */
+  preview?: { text: string; label: string }[];
+  /** Rows left out, as [file:line, reason]. */
+  skipped?: [string, string][];
+}
+
 /** A progress event of a training run. */
 export type Progress =
   | { kind: 'features'; done: number; total: number; throughput: number; eta_s: number }
   | { kind: 'step'; phase: string; epoch: number; step: number; total_steps: number; loss: number; throughput: number; eta_s: number }
-  | { kind: 'epoch'; phase: string; epoch: number; train_loss: number; val_accuracy: number | null };
+  | { kind: 'epoch'; phase: string; epoch: number; train_loss: number; val_accuracy: number | null }
+  /** The API saved a checkpoint (the model after the head phase) that resume() can continue from. */
+  | { kind: 'checkpoint'; phase: string };
 
 export interface PhaseReport {
   phase: 'head' | 'finetune';
@@ -26,10 +100,31 @@ export interface PhaseReport {
   throughput: number;
 }
 
+export interface ClassMetrics {
+  name: string;
+  precision: number;
+  recall: number;
+  f1: number;
+  support: number;
+}
+
 export interface Metrics {
+  count: number;
   accuracy: number;
   macro_f1: number;
-  [key: string]: unknown;
+  per_class: ClassMetrics[];
+  /** confusion[truth][predicted] counts. */
+  confusion: number[][];
+}
+
+/** A validation example the kept model got wrong. */
+export interface Miss {
+  /** Image name, or file:line of a text row. */
+  name: string;
+  /** Text rows: the text. */
+  text: string | null;
+  truth: string;
+  predicted: string;
 }
 
 export interface RunReport {
@@ -40,16 +135,9 @@ export interface RunReport {
   features: [number, number] | null;
   phases: PhaseReport[];
   metrics: Metrics | null;
+  misclassified: Miss[];
   skipped: [string, string][];
   truncated: number;
-}
-
-export interface Finetuned {
-  report: RunReport;
-  /** model.safetensors (Hugging Face BertForSequenceClassification names for text). */
-  model: Uint8Array;
-  /** config.json text with id2label. */
-  config: string;
 }
 
 export interface Scored {
@@ -57,36 +145,73 @@ export interface Scored {
   probability: number;
 }
 
-type Bytes = string | URL | Uint8Array | ArrayBuffer | Blob;
+/** A model saved in this browser. */
+export interface SavedModel {
+  name: string;
+  kind: 'image' | 'text';
+  arch: string;
+  classes: string[];
+  saved_at: string;
+  bytes: number;
+  /** 'opfs' or 'indexeddb'. */
+  store: string;
+}
+
+/** A run stopped (reload, closed tab) after its checkpoint: resume() continues it. */
+export interface PendingRun {
+  model: string;
+  kind: 'image' | 'text';
+  phase: string;
+  saved_at: string;
+  recipe: Recipe;
+}
+
+/** The full recipe (see README): every field, defaults filled in. */
+export type Recipe = Record<string, any>;
 
 export class FineTuner {
-  static create(options?: { device?: 'auto' | 'gpu' | 'cpu'; workerUrl?: string | URL }): Promise<FineTuner>;
+  /** Start the worker and its device, then load `model`. */
+  static create(options: {
+    model: ModelSource;
+    device?: 'auto' | 'gpu' | 'cpu';
+    workerUrl?: string | URL;
+  }): Promise<FineTuner>;
   readonly device: DeviceInfo;
-  finetuneText(options: {
-    model: { weights: Bytes; config: Bytes; tokenizer: Bytes; name?: string };
-    /** CSV/TSV/JSONL as a URL, bytes, a File, or the text itself. */
-    data: Bytes;
-    /** File name telling the format (.csv, .tsv, .jsonl) and naming it in messages. */
-    name?: string;
-    columns?: { text?: string; label?: string; per_class?: number };
-    /** Recipe fields over the text defaults (see README). */
-    recipe?: Record<string, unknown>;
-    onProgress?: (event: Progress) => void;
-    signal?: AbortSignal;
-  }): Promise<Finetuned>;
-  finetuneImages(options: {
-    weights: Bytes;
-    name?: string;
-    dataset: {
-      classes: string[];
-      items: { name: string; label: number; source: string | URL | Blob }[];
-      split?: { train: number[]; val: number[] };
-    };
-    recipe?: Record<string, unknown>;
-    onProgress?: (event: Progress) => void;
-    signal?: AbortSignal;
-  }): Promise<Finetuned>;
-  predictText(texts: string | string[]): Promise<Scored[][]>;
-  predictImage(image: ImageBitmap | Blob | string | URL): Promise<Scored[]>;
+  readonly model: ModelInfo;
+  /** The recipe defaults for this model's kind. */
+  defaultRecipe(): Promise<Recipe>;
+  /** The recipe with defaults filled in, or a rejected promise naming the bad field. With a
+   *  dataset set, a batch larger than the training rows is refused too. */
+  checkRecipe(recipe?: Recipe): Promise<Recipe>;
+  /** Replace the dataset. */
+  setDataset(dataset: ImageDataset | TextDataset): Promise<DatasetSummary>;
+  /** Add images of one class (by hand, webcam frames) to the image dataset. */
+  addData(label: string, images: (Blob | string | URL)[]): Promise<DatasetSummary>;
+  /** Train per `recipe` (fields over the defaults). Saves a checkpoint after the head phase
+   *  when the recipe has a fine-tuning phase. Resolves to the run's report. */
+  train(recipe?: Recipe, options?: { onProgress?: (event: Progress) => void; signal?: AbortSignal }): Promise<RunReport>;
+  /** The kept model's validation metrics and misclassified examples of the last run. */
+  evaluate(): Promise<{ metrics: Metrics | null; misclassified: Miss[]; classes: string[] }>;
+  /** Top classes of one text or image (most probable first), or of each text of an array. */
+  predict(input: string | Blob | ImageBitmap | URL): Promise<Scored[]>;
+  predict(input: string[]): Promise<Scored[][]>;
+  /** The fine-tuned model as a Hugging Face-style folder: its files and the same as a zip. */
+  export(): Promise<{ files: Record<string, Uint8Array>; zip: Blob }>;
+  /** Save the fine-tuned model in this browser (OPFS, else IndexedDB); resolves to its name. */
+  save(name?: string): Promise<string>;
+  /** Continue the run whose checkpoint was saved (after a reload). */
+  resume(options?: { onProgress?: (event: Progress) => void; signal?: AbortSignal }): Promise<RunReport>;
+  /** Stop the worker; pending calls are rejected. */
   terminate(): void;
+
+  /** Models saved in this browser. */
+  static saved(): Promise<SavedModel[]>;
+  /** Delete a saved model. */
+  static remove(name: string): Promise<void>;
+  /** A run that stopped after its checkpoint, if any. */
+  static pendingRun(): Promise<PendingRun | null>;
+  /** Forget the pending run. */
+  static discardRun(): Promise<void>;
+  /** The bundled models and datasets (assets/index.json), [] when the page has none. */
+  static bundled(): Promise<{ models: any[]; datasets: any[] }>;
 }

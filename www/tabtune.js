@@ -1,14 +1,20 @@
-// The embeddable API: a FineTuner runs the wasm core in a dedicated Web Worker and exposes
-// promises. Every call is a request with an id; the worker answers with its result, its
+// The embeddable API: a FineTuner runs the wasm core in a dedicated Web Worker (worker.js) and
+// exposes promises. Every call is a request with an id; the worker answers with its result,
 // progress events, or an error message a person can act on.
 //
-//   const tuner = await FineTuner.create({ device: 'auto' });
-//   tuner.device            // {backend: 'webgpu' | 'cpu', adapter, fallback_reason}
-//   const { report } = await tuner.finetuneText({ model, data, columns, recipe, onProgress, signal });
-//   await tuner.predictText(['a gorgeous movie'])   // [[{label, probability}, ...]]
-//   await tuner.terminate();
+//   const tuner = await FineTuner.create({ model: 'all-MiniLM-L6-v2' });
+//   await tuner.setDataset({ kind: 'text', data: file, name: file.name });
+//   const report = await tuner.train({ finetune: null }, { onProgress, signal });
+//   await tuner.predict('a gorgeous, witty film');   // [{label, probability}, ...]
+//   const { zip } = await tuner.export();
+//
+// Models and runs are kept in the browser's origin-private file system (OPFS), or IndexedDB
+// where OPFS is missing: see `Store` below.
 
 let nextId = 1;
+const ASSETS = new URL('../assets/', import.meta.url);
+const RUN = 'run'; // the pending run's folder in the store
+const TEXT_EXTRAS = ['tokenizer_config.json', 'special_tokens_map.json', 'vocab.txt'];
 
 export class FineTuner {
   #worker;
@@ -17,12 +23,13 @@ export class FineTuner {
   constructor(worker) {
     this.#worker = worker;
     this.device = null;
+    this.model = null;
     worker.onmessage = ({ data }) => {
       const call = this.#pending.get(data.id);
       if (!call) return;
-      if (data.type === 'progress') {
-        call.onProgress?.(data.event);
-      } else {
+      if (data.type === 'progress') call.onProgress?.(data.event);
+      else if (data.type === 'checkpoint') call.onCheckpoint?.(data);
+      else {
         this.#pending.delete(data.id);
         if (data.type === 'error') call.reject(new Error(data.message));
         else call.resolve(data.value);
@@ -36,86 +43,177 @@ export class FineTuner {
   }
 
   /**
-   * Start a worker and its compute device: `device` is 'auto' (WebGPU, else the CPU with the
-   * reason in `device.fallback_reason`), 'gpu' or 'cpu'. `workerUrl` overrides where the
-   * worker script is (default: worker.js beside this module).
+   * Start a worker and its device (`device`: 'auto' = WebGPU, else the CPU with the reason in
+   * `device.fallback_reason`; 'gpu'; 'cpu'), then load `model` (see tabtune.d.ts).
    */
-  static async create({ device = 'auto', workerUrl } = {}) {
+  static async create({ model, device = 'auto', workerUrl } = {}) {
+    if (model === undefined) throw new Error('FineTuner.create needs a model: a bundled name, files, {url} or {saved}');
+    const files = await modelFiles(model);
     const url = workerUrl ?? new URL('./worker.js', import.meta.url);
     const tuner = new FineTuner(new Worker(url, { type: 'module' }));
-    tuner.device = await tuner.#call('init', { device });
+    try {
+      tuner.device = await tuner.#call('init', { device });
+      tuner.model = await tuner.#call('load-model', { model: files });
+    } catch (err) {
+      tuner.terminate();
+      throw err;
+    }
+    tuner.#files = files;
     return tuner;
   }
 
-  #call(type, args = {}, { onProgress, signal } = {}) {
+  #files = null;
+  #dataset = null;
+
+  #call(type, args = {}, { onProgress, onCheckpoint, signal } = {}) {
     const id = nextId++;
     return new Promise((resolve, reject) => {
       if (signal?.aborted) {
         reject(new Error('cancelled'));
         return;
       }
-      this.#pending.set(id, { resolve, reject, onProgress });
-      signal?.addEventListener('abort', () => this.#worker.postMessage({ id, type: 'cancel' }), {
-        once: true,
-      });
+      this.#pending.set(id, { resolve, reject, onProgress, onCheckpoint });
+      signal?.addEventListener('abort', () => this.#worker.postMessage({ id, type: 'cancel' }), { once: true });
       this.#worker.postMessage({ id, type, ...args });
     });
   }
 
-  /**
-   * Fine-tune a text model. `model`: `{weights, config, tokenizer}` as URLs or bytes (config
-   * may be its JSON text); `data`: a CSV/TSV/JSONL file as a URL, bytes, a File or a string,
-   * with `name` telling its format; `columns`: `{text?, label?, per_class?}`; `recipe`: fields
-   * over the text defaults. Resolves to `{report, model: Uint8Array, config: string}`.
-   */
-  async finetuneText({ model, data, name, columns = {}, recipe = {}, onProgress, signal }) {
-    const files = await textModelFiles(model);
-    const bytes = await toBytes(data);
-    const dataName = name ?? (typeof data === 'string' && !data.includes('\n') ? data : data?.name ?? 'data.csv');
-    return this.#call(
-      'finetune-text',
-      { files, data: bytes, dataName: String(dataName).split('/').at(-1), columns, recipe },
-      { onProgress, signal },
-    );
+  defaultRecipe() {
+    return this.#call('default-recipe');
   }
 
-  /**
-   * Fine-tune an image model (`weights`: safetensors as a URL or bytes) on `dataset`:
-   * `{classes, items: [{name, label, source}], split?: {train, val}}` where each `source` is a
-   * URL or a Blob/File, decoded in the worker one batch at a time. Resolves like finetuneText
-   * (the model under the architecture's own key names).
-   */
-  async finetuneImages({ weights, name = 'model.safetensors', dataset, recipe = {}, onProgress, signal }) {
-    const items = dataset.items.map(({ name: n, label, source, url }) => {
-      const s = source ?? url;
-      return { name: n, label, source: s instanceof Blob ? s : new URL(String(s), location.href).href };
-    });
-    return this.#call(
-      'finetune-images',
-      { weights: await toBytes(weights), name, dataset: { ...dataset, items }, recipe },
-      { onProgress, signal },
-    );
+  checkRecipe(recipe = {}) {
+    return this.#call('check-recipe', { recipe });
   }
 
-  /** Class probabilities of each text under the last fine-tuned text model. */
-  predictText(texts) {
-    return this.#call('predict-text', { texts: Array.isArray(texts) ? texts : [texts] });
+  async setDataset(dataset) {
+    let spec = dataset;
+    if (dataset?.kind === 'text') {
+      const name = String(dataset.name ?? dataset.data?.name ?? (typeof dataset.data === 'string' ? dataset.data : 'data.csv'));
+      spec = { kind: 'text', data: await toBytes(dataset.data), name: name.split('/').at(-1), columns: dataset.columns ?? {} };
+    } else if (dataset?.kind === 'image') {
+      spec = { ...dataset, items: dataset.items.map((item) => ({ ...item, source: imageSource(item.source ?? item.url) })) };
+    } else {
+      throw new Error('a dataset is {kind: "image", items} or {kind: "text", data, name}');
+    }
+    const summary = await this.#call('set-dataset', { dataset: spec });
+    this.#dataset = spec;
+    return summary;
   }
 
-  /** Class probabilities of one image (ImageBitmap, Blob, File or URL), decoded in the worker. */
-  predictImage(image) {
-    const source =
-      image instanceof Blob || image instanceof ImageBitmap ? image : new URL(String(image), location.href).href;
-    return this.#call('predict-image', { image: source });
+  async addData(label, images) {
+    const summary = await this.#call('add-data', { label: String(label), images: images.map(imageSource) });
+    const added = images.map((source) => ({ label: String(label), source: imageSource(source) }));
+    this.#dataset = { kind: 'image', items: [...(this.#dataset?.kind === 'image' ? this.#dataset.items : []), ...added] };
+    return summary;
   }
 
-  /** Stop the worker; pending calls are rejected. */
+  /** Train; a run with a fine-tuning phase leaves a checkpoint after its head phase. */
+  async train(recipe = {}, { onProgress, signal } = {}) {
+    const files = this.#files;
+    const dataset = this.#dataset;
+    const onCheckpoint = async (message) => {
+      // Keep what resume() needs after a reload: the checkpoint, the recipe, the data, the
+      // base model, the head phase's report.
+      try {
+        await saveRun({ base: files, dataset, ...message });
+        onProgress?.({ kind: 'checkpoint', phase: message.phase });
+      } catch (err) {
+        onProgress?.({ kind: 'checkpoint', phase: message.phase, error: String(err?.message ?? err) });
+      }
+    };
+    const report = await this.#call('train', { recipe }, { onProgress, onCheckpoint, signal });
+    await Store.open().then((s) => s.remove(RUN)).catch(() => {});
+    return report;
+  }
+
+  /** Continue the pending run (saved by train() after its head phase). */
+  async resume({ onProgress, signal } = {}) {
+    const run = await loadRun();
+    if (!run) throw new Error('there is no interrupted run to resume');
+    const report = await this.#call('resume', { run }, { onProgress, signal });
+    this.#files = run.base;
+    this.#dataset = run.dataset;
+    await Store.open().then((s) => s.remove(RUN));
+    return report;
+  }
+
+  evaluate() {
+    return this.#call('evaluate');
+  }
+
+  async predict(input) {
+    // Strings are texts for a text model and image URLs for an image model.
+    const text = this.model?.kind === 'text';
+    if (text && !(typeof input === 'string' || Array.isArray(input))) throw new Error('a text model predicts strings');
+    const value = text ? input : imageSource(input);
+    return this.#call('predict', { input: value });
+  }
+
+  async export() {
+    const { files, zip } = await this.#call('export');
+    return { files, zip: new Blob([zip], { type: 'application/zip' }) };
+  }
+
+  /** Save the model in use (fine-tuned or loaded) in this browser under `name`. */
+  async save(name) {
+    const { files } = await this.export();
+    const config = JSON.parse(new TextDecoder().decode(files['config.json']));
+    const classes = Object.keys(config.id2label ?? {}).sort((a, b) => a - b).map((k) => config.id2label[k]);
+    const kind = files['tokenizer.json'] ? 'text' : 'image';
+    const arch = config.architecture ?? config.model_type ?? this.model?.arch ?? '';
+    const label = String(name ?? `${arch}-${new Date().toISOString().slice(0, 19).replace(/[:T]/g, '-')}`).trim();
+    if (!/^[\w.-][\w .-]{0,79}$/.test(label)) throw new Error(`"${label}" is not a usable name: letters, digits, space, . _ - (at most 80)`);
+    const store = await Store.open();
+    const bytes = Object.values(files).reduce((n, b) => n + b.length, 0);
+    const meta = { name: label, kind, arch, classes, saved_at: new Date().toISOString(), bytes, store: store.kind };
+    await store.remove(`models/${label}`);
+    for (const [file, contents] of Object.entries(files)) await store.write(`models/${label}/${file}`, contents);
+    await store.write(`models/${label}/meta.json`, new TextEncoder().encode(JSON.stringify(meta)));
+    return label;
+  }
+
   terminate() {
     this.#worker.terminate();
     for (const call of this.#pending.values()) call.reject(new Error('the FineTuner was terminated'));
     this.#pending.clear();
   }
+
+  static async saved() {
+    const store = await Store.open();
+    const out = [];
+    for (const name of await store.list('models')) {
+      const meta = await store.read(`models/${name}/meta.json`).catch(() => null);
+      if (meta) out.push(JSON.parse(new TextDecoder().decode(meta)));
+    }
+    return out.sort((a, b) => (a.saved_at < b.saved_at ? 1 : -1));
+  }
+
+  static async remove(name) {
+    await (await Store.open()).remove(`models/${name}`);
+  }
+
+  static async pendingRun() {
+    const store = await Store.open();
+    const meta = await store.read(`${RUN}/run.json`).catch(() => null);
+    if (!meta) return null;
+    const run = JSON.parse(new TextDecoder().decode(meta));
+    return { model: run.base.name, kind: run.base.kind, phase: run.phase, saved_at: run.saved_at, recipe: run.recipe };
+  }
+
+  static async discardRun() {
+    await (await Store.open()).remove(RUN);
+  }
+
+  static async bundled() {
+    const response = await fetch(new URL('index.json', ASSETS)).catch(() => null);
+    if (!response?.ok) return { models: [], datasets: [] };
+    const index = await response.json();
+    return { models: index.models ?? [], datasets: index.datasets ?? [] };
+  }
 }
+
+// ---- model sources -------------------------------------------------------------------------
 
 async function toBytes(value) {
   if (value instanceof Uint8Array) return value;
@@ -124,23 +222,285 @@ async function toBytes(value) {
   if (typeof value === 'string' || value instanceof URL) {
     const text = String(value);
     if (text.includes('\n')) return new TextEncoder().encode(text);
-    const response = await fetch(text);
+    const response = await fetch(new URL(text, location.href)).catch((err) => {
+      throw new Error(`cannot fetch ${text}: ${err.message}`);
+    });
     if (!response.ok) throw new Error(`HTTP ${response.status} fetching ${text}`);
     return new Uint8Array(await response.arrayBuffer());
   }
-  throw new Error(`expected a URL, bytes or a File, got ${typeof value}`);
+  throw new Error(`expected a URL, bytes or a File, got ${value === null ? 'null' : typeof value}`);
 }
 
-async function textModelFiles(model) {
-  if (!model?.weights || !model?.config || !model?.tokenizer) {
-    throw new Error('a text model needs {weights, config, tokenizer} (URLs or bytes)');
+const asText = async (value) =>
+  typeof value === 'string' && value.trimStart().startsWith('{') ? value : new TextDecoder().decode(await toBytes(value));
+
+function imageSource(source) {
+  if (source instanceof Blob || (typeof ImageBitmap !== 'undefined' && source instanceof ImageBitmap)) return source;
+  if (source === undefined || source === null) throw new Error('an image item has no source');
+  return new URL(String(source), location.href).href;
+}
+
+/** A Hugging Face repository URL (https://huggingface.co/owner/name[/tree/rev]) as the base of its files. */
+export function resolveModelUrl(url) {
+  const u = new URL(url, location.href);
+  if (/(^|\.)huggingface\.co$/.test(u.hostname)) {
+    const [owner, name, kind, rev] = u.pathname.split('/').filter(Boolean);
+    if (!owner || !name) throw new Error(`${url}: a Hugging Face model URL is https://huggingface.co/owner/name`);
+    return `https://huggingface.co/${owner}/${name}/resolve/${kind === 'tree' && rev ? rev : 'main'}/`;
   }
-  const [weights, tokenizer, config] = await Promise.all([
-    toBytes(model.weights),
-    toBytes(model.tokenizer),
-    typeof model.config === 'string' && model.config.trimStart().startsWith('{')
-      ? model.config
-      : toBytes(model.config).then((b) => new TextDecoder().decode(b)),
-  ]);
-  return { weights, tokenizer, config, name: model.name ?? 'model' };
+  return u.href.endsWith('/') ? u.href : `${u.href}/`;
+}
+
+async function optional(url) {
+  const response = await fetch(url).catch(() => null);
+  return response?.ok ? new Uint8Array(await response.arrayBuffer()) : null;
+}
+
+// The files of a model source, as the worker takes them:
+// {kind?, name, weights: Uint8Array, config?: string, tokenizer?: Uint8Array, extras?: {name: bytes}}.
+async function modelFiles(model) {
+  if (typeof model === 'string') {
+    const { models } = await FineTuner.bundled();
+    const entry = models.find((m) => m.name === model);
+    if (!entry) throw new Error(`no bundled model "${model}"; bundled: ${models.map((m) => m.name).join(', ') || 'none (run make assets)'}`);
+    const base = new URL(`${entry.path.replace(/^assets\//, '')}/`, ASSETS);
+    const listed = (file) => (entry.files ?? []).some((f) => f.endsWith(`/${file}`));
+    const files = { kind: entry.kind, name: entry.name, weights: await toBytes(new URL(entry.weights, base)) };
+    if (listed('config.json')) files.config = await asText(new URL('config.json', base));
+    if (entry.kind === 'text') {
+      files.tokenizer = await toBytes(new URL('tokenizer.json', base));
+      files.extras = {};
+      for (const extra of TEXT_EXTRAS.filter(listed)) files.extras[extra] = await toBytes(new URL(extra, base));
+    }
+    return imageConfigOnlyIfFinetuned(files);
+  }
+  if (model?.saved) {
+    const store = await Store.open();
+    const dir = `models/${model.saved}`;
+    const meta = await store.read(`${dir}/meta.json`).catch(() => {
+      throw new Error(`no saved model "${model.saved}" in this browser`);
+    });
+    const { kind } = JSON.parse(new TextDecoder().decode(meta));
+    const files = {
+      kind,
+      name: model.saved,
+      weights: await store.read(`${dir}/model.safetensors`),
+      config: new TextDecoder().decode(await store.read(`${dir}/config.json`)),
+    };
+    if (kind === 'text') {
+      files.tokenizer = await store.read(`${dir}/tokenizer.json`);
+      files.extras = {};
+      for (const extra of TEXT_EXTRAS) {
+        const bytes = await store.read(`${dir}/${extra}`).catch(() => null);
+        if (bytes) files.extras[extra] = bytes;
+      }
+    }
+    return files;
+  }
+  if (model?.url) {
+    const base = resolveModelUrl(model.url);
+    const weights = await toBytes(new URL('model.safetensors', base));
+    const config = await optional(new URL('config.json', base));
+    const tokenizer = await optional(new URL('tokenizer.json', base));
+    const files = { name: base.replace(/\/(resolve\/[^/]+\/)?$/, '').split('/').at(-1), weights };
+    if (config) files.config = new TextDecoder().decode(config);
+    if (tokenizer) {
+      files.kind = 'text';
+      files.tokenizer = tokenizer;
+      files.extras = {};
+      for (const extra of TEXT_EXTRAS) {
+        const bytes = await optional(new URL(extra, base));
+        if (bytes) files.extras[extra] = bytes;
+      }
+    }
+    return files.kind === 'text' ? files : imageConfigOnlyIfFinetuned(files);
+  }
+  if (model?.weights) {
+    const files = { kind: model.kind, name: model.name ?? model.weights?.name ?? 'model', weights: await toBytes(model.weights) };
+    if (model.config) files.config = await asText(model.config);
+    if (model.tokenizer) files.tokenizer = await toBytes(model.tokenizer);
+    if (model.extras) {
+      files.extras = {};
+      for (const [name, value] of Object.entries(model.extras)) files.extras[name] = await toBytes(value);
+    }
+    return files;
+  }
+  throw new Error('a model is a bundled name, {kind, weights, config?, tokenizer?}, {url} or {saved}');
+}
+
+// An image checkpoint's config.json matters only when it names fine-tuned classes (the
+// bundled ImageNet configs are tabtune's own notes, not a classifier's labels).
+function imageConfigOnlyIfFinetuned(files) {
+  if (files.kind !== 'text' && files.config && !JSON.parse(files.config).id2label) delete files.config;
+  return files;
+}
+
+// ---- the store: OPFS, else IndexedDB -------------------------------------------------------
+
+class Store {
+  static #opened = null;
+
+  static open() {
+    Store.#opened ??= Store.#choose();
+    return Store.#opened;
+  }
+
+  static async #choose() {
+    try {
+      const root = await navigator.storage.getDirectory();
+      const dir = await root.getDirectoryHandle('tabtune', { create: true });
+      const probe = await dir.getFileHandle('.probe', { create: true });
+      if (typeof probe.createWritable !== 'function') throw new Error('no createWritable');
+      return new OpfsStore(dir);
+    } catch {
+      return new IdbStore(await IdbStore.db());
+    }
+  }
+}
+
+class OpfsStore {
+  kind = 'opfs';
+  constructor(root) {
+    this.root = root;
+  }
+  async #dir(parts, create) {
+    let dir = this.root;
+    for (const part of parts) dir = await dir.getDirectoryHandle(part, { create });
+    return dir;
+  }
+  async write(path, bytes) {
+    const parts = path.split('/');
+    const dir = await this.#dir(parts.slice(0, -1), true);
+    const writable = await (await dir.getFileHandle(parts.at(-1), { create: true })).createWritable();
+    await writable.write(bytes);
+    await writable.close();
+  }
+  async read(path) {
+    const parts = path.split('/');
+    const dir = await this.#dir(parts.slice(0, -1), false);
+    const file = await (await dir.getFileHandle(parts.at(-1))).getFile();
+    return new Uint8Array(await file.arrayBuffer());
+  }
+  async list(path) {
+    const dir = await this.#dir(path.split('/'), false).catch(() => null);
+    const names = [];
+    if (dir) for await (const [name, handle] of dir.entries()) if (handle.kind === 'directory') names.push(name);
+    return names;
+  }
+  async remove(path) {
+    const parts = path.split('/');
+    const dir = await this.#dir(parts.slice(0, -1), false).catch(() => null);
+    await dir?.removeEntry(parts.at(-1), { recursive: true }).catch(() => {});
+  }
+}
+
+class IdbStore {
+  kind = 'indexeddb';
+  constructor(db) {
+    this.db = db;
+  }
+  static db() {
+    return new Promise((resolve, reject) => {
+      const request = indexedDB.open('tabtune', 1);
+      request.onupgradeneeded = () => request.result.createObjectStore('files');
+      request.onsuccess = () => resolve(request.result);
+      request.onerror = () => reject(new Error(`no browser storage: ${request.error?.message}`));
+    });
+  }
+  #tx(mode, run) {
+    return new Promise((resolve, reject) => {
+      const tx = this.db.transaction('files', mode);
+      const result = run(tx.objectStore('files'));
+      tx.oncomplete = () => resolve(result.result);
+      tx.onerror = () => reject(tx.error);
+    });
+  }
+  write(path, bytes) {
+    return this.#tx('readwrite', (s) => s.put(bytes, path));
+  }
+  async read(path) {
+    const value = await this.#tx('readonly', (s) => s.get(path));
+    if (value === undefined) throw new Error(`${path} is not stored`);
+    return value;
+  }
+  async list(path) {
+    const keys = await this.#tx('readonly', (s) => s.getAllKeys(IDBKeyRange.bound(`${path}/`, `${path}/\uffff`)));
+    return [...new Set(keys.map((k) => k.slice(path.length + 1).split('/')[0]))];
+  }
+  remove(path) {
+    return this.#tx('readwrite', (s) => s.delete(IDBKeyRange.bound(`${path}/`, `${path}/\uffff`)));
+  }
+}
+
+// ---- the pending run ------------------------------------------------------------------------
+
+// A run's checkpoint with all it needs to go on: the base model's files, the data (text tables
+// as bytes; image items as URLs, or their files copied into the store), the recipe and the
+// head phase's report.
+async function saveRun({ base, dataset, phase, checkpoint, recipe, report }) {
+  const store = await Store.open();
+  await store.remove(RUN);
+  const enc = (value) => new TextEncoder().encode(JSON.stringify(value));
+  await store.write(`${RUN}/checkpoint.safetensors`, checkpoint.model);
+  await store.write(`${RUN}/base.safetensors`, base.weights);
+  if (base.tokenizer) await store.write(`${RUN}/tokenizer.json`, base.tokenizer);
+  let data;
+  if (dataset.kind === 'text') {
+    await store.write(`${RUN}/data`, dataset.data);
+    data = { ...dataset, data: null };
+  } else {
+    const items = [];
+    for (const [i, item] of dataset.items.entries()) {
+      if (item.source instanceof Blob) {
+        await store.write(`${RUN}/images/${i}`, new Uint8Array(await item.source.arrayBuffer()));
+        items.push({ ...item, name: item.name ?? item.source.name, source: null, stored: i });
+      } else {
+        items.push(item);
+      }
+    }
+    data = { ...dataset, items };
+  }
+  const extras = Object.keys(base.extras ?? {});
+  for (const name of extras) await store.write(`${RUN}/extras/${name}`, base.extras[name]);
+  const meta = {
+    phase,
+    saved_at: new Date().toISOString(),
+    recipe,
+    report,
+    config: checkpoint.config,
+    base: { kind: base.kind, name: base.name, config: base.config ?? null, extras },
+    dataset: data,
+  };
+  await store.write(`${RUN}/run.json`, enc(meta));
+}
+
+async function loadRun() {
+  const store = await Store.open();
+  const raw = await store.read(`${RUN}/run.json`).catch(() => null);
+  if (!raw) return null;
+  const meta = JSON.parse(new TextDecoder().decode(raw));
+  const base = { ...meta.base, weights: await store.read(`${RUN}/base.safetensors`) };
+  if (base.config === null) delete base.config;
+  if (base.kind === 'text') base.tokenizer = await store.read(`${RUN}/tokenizer.json`);
+  const extras = {};
+  for (const name of meta.base.extras ?? []) extras[name] = await store.read(`${RUN}/extras/${name}`);
+  base.extras = extras;
+  let dataset = meta.dataset;
+  if (dataset.kind === 'text') {
+    dataset = { ...dataset, data: await store.read(`${RUN}/data`) };
+  } else {
+    const items = [];
+    for (const item of dataset.items) {
+      if (item.stored === undefined) items.push(item);
+      else items.push({ ...item, source: new Blob([await store.read(`${RUN}/images/${item.stored}`)]) });
+    }
+    dataset = { ...dataset, items };
+  }
+  return {
+    base,
+    dataset,
+    recipe: meta.recipe,
+    report: meta.report,
+    checkpoint: { model: await store.read(`${RUN}/checkpoint.safetensors`), config: meta.config },
+  };
 }

@@ -1,20 +1,17 @@
-// The worker owns the wasm core and the device; the page only sends typed messages:
-//   page -> worker: {type:'init', device}, {type:'train', recipe, spec},
-//                   {type:'finetune', model: url, dataset: {classes, items: [{name, url, label}],
-//                    split?}, recipe},
-//                   {type:'finetune-text', model: {weights, config, tokenizer (urls), name},
-//                    data: url, columns: {text?, label?, per_class?}, recipe}, {type:'cancel'}
-//   worker -> page: {type:'ready', device}, {type:'progress', event}, {type:'done', report},
-//                   {type:'finetuned', report, model: Uint8Array, config}, {type:'error', message}
+// The worker owns the wasm core, the device, the model files and the dataset; www/tabtune.js
+// sends it calls `{id, type, ...args}` and gets `{id, type: 'result' | 'progress' |
+// 'checkpoint' | 'error', ...}` back. Images are decoded here one at a time, when the core
+// asks for them: never all pixels at once.
 import init, { Session } from './pkg/tabtune.js';
 
 let session = null;
-let controller = null;
-const post = (message) => self.postMessage(message);
-const message = (err) => String(err?.message ?? err);
+let base = null; // {kind, weights, config, tokenizer?, extras?, name}: the model to fine-tune
+let dataset = null; // image: {kind, classes, items, labels, split?}; text: {kind, data, name, columns}
+let last = null; // the last run's report
+const controllers = new Map();
 
-// One image, decoded by the browser only when the core asks for it: never all pixels at once.
-// No colour-space conversion or premultiplication, so the pixels are the file's, as natively.
+// One image, decoded by the browser only when the core asks for it. No colour-space
+// conversion or premultiplication, so the pixels are the file's, as natively.
 // `source` is a URL, a Blob (a File the user dropped) or an ImageBitmap.
 async function decode(source) {
   let blob = source;
@@ -23,10 +20,7 @@ async function decode(source) {
     if (!response.ok) throw new Error(`HTTP ${response.status} fetching ${source}`);
     blob = await response.blob();
   }
-  const bitmap = await createImageBitmap(blob, {
-    colorSpaceConversion: 'none',
-    premultiplyAlpha: 'none',
-  });
+  const bitmap = await createImageBitmap(blob, { colorSpaceConversion: 'none', premultiplyAlpha: 'none' });
   const { width, height } = bitmap;
   const canvas = new OffscreenCanvas(width, height);
   const context = canvas.getContext('2d', { willReadFrequently: true });
@@ -35,146 +29,174 @@ async function decode(source) {
   return { width, height, data: context.getImageData(0, 0, width, height).data };
 }
 
-async function bytes(url) {
-  const response = await fetch(url);
-  if (!response.ok) throw new Error(`HTTP ${response.status} fetching ${url}`);
-  return new Uint8Array(await response.arrayBuffer());
+// Class names of image labels: sorted, numerically when every one is a number (as the core
+// sorts a folder's classes and a table's labels).
+function classesOf(labels) {
+  const names = [...new Set(labels.map(String))];
+  const numeric = names.every((n) => n.trim() !== '' && !Number.isNaN(Number(n)));
+  return names.sort(numeric ? (a, b) => Number(a) - Number(b) : (a, b) => (a < b ? -1 : a > b ? 1 : 0));
 }
 
-// A text model's three files, fetched: what Session.finetuneText and embedText take.
-async function textModelFiles(model) {
-  const [weights, tokenizer, config] = await Promise.all([
-    bytes(model.weights),
-    bytes(model.tokenizer),
-    bytes(model.config).then((b) => new TextDecoder().decode(b)),
-  ]);
-  return { weights, tokenizer, config, name: model.name };
+function setImages(spec) {
+  const items = spec.items.map((item, i) => ({
+    name: item.name ?? (item.source instanceof Blob ? item.source.name : String(item.source).split('/').at(-1)) ?? `image ${i}`,
+    label: String(typeof item.label === 'number' && spec.classes ? spec.classes[item.label] : item.label),
+    source: item.source,
+  }));
+  const classes = spec.classes ?? classesOf(items.map((i) => i.label));
+  const index = new Map(classes.map((c, i) => [c, i]));
+  const unknown = items.find((i) => !index.has(i.label));
+  if (unknown) throw new Error(`${unknown.name}: label "${unknown.label}" is not one of the classes ${JSON.stringify(classes)}`);
+  dataset = { kind: 'image', classes, items, labels: items.map((i) => index.get(i.label)), split: spec.split };
+  return Session.summarizeImages(classes, Uint32Array.from(dataset.labels));
 }
 
-// Calls from the FineTuner API (www/tabtune.js) carry an id; every answer echoes it.
-const controllers = new Map();
-async function api(data) {
-  const { id } = data;
-  const reply = (message, transfer = []) => self.postMessage({ id, ...message }, transfer);
+function setText(spec) {
+  const summary = Session.summarizeText(spec.data, spec.name, spec.columns ?? {});
+  dataset = {
+    kind: 'text',
+    data: spec.data,
+    name: spec.name,
+    columns: { text: summary.text_column, label: summary.label_column, per_class: spec.columns?.per_class },
+    counts: summary.counts,
+  };
+  return summary;
+}
+
+const counts = () =>
+  dataset.kind === 'text'
+    ? Uint32Array.from(dataset.counts)
+    : Uint32Array.from(dataset.classes.map((_, c) => dataset.labels.filter((l) => l === c).length));
+
+// One fine-tuning call of the core on `model` (files) per the whole `recipe`.
+function finetune(model, recipe, progress, signal) {
+  if (dataset.kind === 'text') {
+    return session.finetuneText(model, dataset.data, dataset.name, dataset.columns, recipe, progress, signal);
+  }
+  return session.finetuneImages(
+    model.weights,
+    model.name,
+    { classes: dataset.classes, items: dataset.items.map(({ name }, i) => ({ name, label: dataset.labels[i] })), split: dataset.split },
+    (i) => decode(dataset.items[i].source),
+    recipe,
+    progress,
+    signal,
+  );
+}
+
+// The second phase from the head phase's checkpoint (`head.epochs: 0` keeps its head); the
+// report is both phases'.
+async function finishRun(checkpoint, recipe, first, progress, signal) {
+  const model = { ...base, weights: checkpoint.model, config: checkpoint.config };
+  const second = await finetune(model, { ...recipe, head: { ...recipe.head, epochs: 0 } }, progress, signal);
+  const report = {
+    ...second.report,
+    features: first.features,
+    truncated: first.truncated,
+    phases: [...first.phases, ...second.report.phases],
+    skipped: [...first.skipped, ...second.report.skipped.filter(([n]) => !first.skipped.some(([m]) => m === n))],
+  };
+  return report;
+}
+
+async function train(recipe, reply, progress, signal) {
+  if (!base) throw new Error('no model is loaded');
+  if (!dataset) throw new Error('no dataset is set: call setDataset first');
+  if (base.kind !== dataset.kind) throw new Error(`a ${base.kind} model cannot train on a ${dataset.kind} dataset`);
+  const full = Session.checkRecipe(recipe ?? {}, base.kind, counts());
+  if (!full.finetune || full.head.epochs === 0) {
+    last = (await finetune(base, full, progress, signal)).report;
+    return last;
+  }
+  // Phase 1 alone, then a checkpoint the page can keep (a reload resumes from it), then phase 2.
+  const first = await finetune(base, { ...full, finetune: null }, progress, signal);
+  const checkpoint = { model: first.model, config: first.config };
+  reply({ type: 'checkpoint', phase: 'head', checkpoint: { ...checkpoint, model: checkpoint.model.slice() }, recipe: full, report: first.report });
+  last = await finishRun(checkpoint, full, first.report, progress, signal);
+  return last;
+}
+
+async function call(data, reply) {
   const progress = (event) => reply({ type: 'progress', event });
-  try {
-    switch (data.type) {
-      case 'init':
-        await init();
-        session = await Session.create(data.device ?? 'auto');
-        reply({ type: 'result', value: session.device });
-        return;
-      case 'cancel':
-        controllers.get(id)?.abort();
-        return;
+  switch (data.type) {
+    case 'init':
+      await init();
+      session = await Session.create(data.device ?? 'auto');
+      return session.device;
+    case 'load-model': {
+      const m = data.model;
+      const info = Session.describeModel(m.weights, m.name, m.config ?? undefined);
+      if (m.kind && m.kind !== info.kind) throw new Error(`${m.name}: expected a ${m.kind} model, the file holds a ${info.kind} model (${info.arch})`);
+      if (info.kind === 'text' && !m.tokenizer) throw new Error(`${m.name}: a text model needs its tokenizer.json`);
+      base = { ...m, kind: info.kind };
+      info.name = m.name;
+      // A fine-tuned model (config.json names its classes) predicts at once.
+      if (info.classes) await session.loadTrained(info.kind, base);
+      return info;
     }
-    if (!session) throw new Error('the device is not ready yet');
-    const controller = new AbortController();
-    controllers.set(id, controller);
-    try {
-      switch (data.type) {
-        case 'finetune-text': {
-          const value = await session.finetuneText(
-            data.files, data.data, data.dataName, data.columns, data.recipe, progress, controller.signal,
-          );
-          reply({ type: 'result', value }, [value.model.buffer]);
-          break;
-        }
-        case 'finetune-images': {
-          const { dataset } = data;
-          const value = await session.finetuneImages(
-            data.weights,
-            data.name,
-            { classes: dataset.classes, items: dataset.items.map(({ name, label }) => ({ name, label })), split: dataset.split },
-            (i) => decode(dataset.items[i].source),
-            data.recipe,
-            progress,
-            controller.signal,
-          );
-          reply({ type: 'result', value }, [value.model.buffer]);
-          break;
-        }
-        case 'predict-text':
-          reply({ type: 'result', value: await session.predictText(data.texts) });
-          break;
-        case 'predict-image': {
-          const { width, height, data: pixels } = await decode(data.image);
-          reply({ type: 'result', value: await session.predictImage(width, height, new Uint8Array(pixels.buffer)) });
-          break;
-        }
-        default:
-          throw new Error(`unknown call ${data.type}`);
+    case 'set-dataset':
+      last = null;
+      return data.dataset.kind === 'text' ? setText(data.dataset) : setImages(data.dataset);
+    case 'add-data': {
+      const items = dataset?.kind === 'image' ? dataset.items : [];
+      const added = data.images.map((source, i) => ({
+        label: data.label,
+        source,
+        name: `${data.label}/${source instanceof Blob && source.name ? source.name : `added-${items.length + i}.png`}`,
+      }));
+      return setImages({ items: [...items, ...added] });
+    }
+    case 'default-recipe':
+      return Session.defaultRecipe(base?.kind ?? data.kind ?? 'image');
+    case 'check-recipe':
+      return Session.checkRecipe(data.recipe ?? {}, base?.kind ?? 'image', dataset ? counts() : undefined);
+    case 'train':
+    case 'resume': {
+      const controller = new AbortController();
+      controllers.set(data.id, controller);
+      try {
+        if (data.type === 'train') return await train(data.recipe, reply, progress, controller.signal);
+        const run = data.run;
+        base = run.base;
+        if (run.dataset.kind === 'text') setText(run.dataset);
+        else setImages(run.dataset);
+        last = await finishRun(run.checkpoint, run.recipe, run.report, progress, controller.signal);
+        return last;
+      } finally {
+        controllers.delete(data.id);
       }
-    } finally {
-      controllers.delete(id);
     }
-  } catch (err) {
-    reply({ type: 'error', message: message(err) });
+    case 'evaluate':
+      if (!last) throw new Error('nothing has been trained in this session yet');
+      return { metrics: last.metrics, misclassified: last.misclassified, classes: last.classes };
+    case 'predict': {
+      const input = data.input;
+      if (typeof input === 'string' || Array.isArray(input)) {
+        const rows = await session.predictText(Array.isArray(input) ? input : [input]);
+        return Array.isArray(input) ? rows : rows[0];
+      }
+      const { width, height, data: pixels } = await decode(input);
+      return session.predictImage(width, height, new Uint8Array(pixels.buffer));
+    }
+    case 'export':
+      return session.exportModel(base?.extras ?? {});
+    default:
+      throw new Error(`unknown call ${data.type}`);
   }
 }
 
 self.onmessage = async ({ data }) => {
-  if (data.id !== undefined) return api(data);
+  const { id } = data;
+  const reply = (message, transfer = []) => self.postMessage({ id, ...message }, transfer);
+  if (data.type === 'cancel') {
+    controllers.get(id)?.abort();
+    return;
+  }
   try {
-    switch (data.type) {
-      case 'init':
-        await init();
-        session = await Session.create(data.device ?? 'auto');
-        post({ type: 'ready', device: session.device });
-        break;
-      case 'train': {
-        if (!session) throw new Error('the device is not ready yet');
-        controller = new AbortController();
-        const report = await session.trainHeadDemo(
-          data.recipe,
-          data.spec,
-          (event) => post({ type: 'progress', event }),
-          controller.signal,
-        );
-        post({ type: 'done', report });
-        break;
-      }
-      case 'finetune': {
-        if (!session) throw new Error('the device is not ready yet');
-        controller = new AbortController();
-        const { dataset } = data;
-        const weights = await bytes(data.model);
-        const result = await session.finetuneImages(
-          weights,
-          data.model.split('/').at(-1),
-          { classes: dataset.classes, items: dataset.items, split: dataset.split },
-          (i) => decode(dataset.items[i].url),
-          data.recipe,
-          (event) => post({ type: 'progress', event }),
-          controller.signal,
-        );
-        self.postMessage({ type: 'finetuned', ...result }, [result.model.buffer]);
-        break;
-      }
-      case 'finetune-text': {
-        if (!session) throw new Error('the device is not ready yet');
-        controller = new AbortController();
-        const files = await textModelFiles(data.model);
-        const table = await bytes(data.data);
-        const result = await session.finetuneText(
-          files,
-          table,
-          data.data.split('/').at(-1),
-          data.columns ?? {},
-          data.recipe,
-          (event) => post({ type: 'progress', event }),
-          controller.signal,
-        );
-        self.postMessage({ type: 'finetuned', ...result }, [result.model.buffer]);
-        break;
-      }
-      case 'cancel':
-        controller?.abort();
-        break;
-      default:
-        throw new Error(`unknown message type ${data.type}`);
-    }
+    if (data.type !== 'init' && !session) throw new Error('the device is not ready yet');
+    const value = await call(data, reply);
+    reply({ type: 'result', value });
   } catch (err) {
-    post({ type: 'error', message: message(err) });
+    reply({ type: 'error', message: String(err?.message ?? err) });
   }
 };

@@ -6,6 +6,7 @@ pub mod folder;
 pub mod image;
 pub mod source;
 pub mod split;
+pub mod summary;
 pub mod text;
 pub mod tokenize;
 
@@ -14,5 +15,6 @@ pub use folder::ImageFolder;
 #[cfg(not(target_arch = "wasm32"))]
 pub use source::FolderSource;
 pub use source::ImageSource;
+pub use summary::Summary;
 pub use text::{Columns, TextSet};
 pub use tokenize::TextTokenizer;

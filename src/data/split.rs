@@ -20,14 +20,26 @@ pub fn stratified(
     for class in 0..classes as u32 {
         let mut rows: Vec<usize> = (0..labels.len()).filter(|&r| labels[r] == class).collect();
         rows.shuffle(&mut rng);
-        let mut n_val = (rows.len() as f64 * val_fraction).round() as usize;
-        if n_val == 0 && rows.len() >= 2 && val_fraction > 0.0 {
-            n_val = 1;
-        }
+        let n_val = val_count(rows.len(), val_fraction);
         val.extend_from_slice(&rows[..n_val]);
         train.extend_from_slice(&rows[n_val..]);
     }
     train.sort_unstable();
     val.sort_unstable();
     (train, val)
+}
+
+/// Rows of a class of `n` that [`stratified`] puts in validation.
+pub fn val_count(n: usize, val_fraction: f64) -> usize {
+    let n_val = (n as f64 * val_fraction).round() as usize;
+    if n_val == 0 && n >= 2 && val_fraction > 0.0 {
+        1
+    } else {
+        n_val
+    }
+}
+
+/// Training rows [`stratified`] leaves of classes with `counts` rows.
+pub fn train_count(counts: &[usize], val_fraction: f64) -> usize {
+    counts.iter().map(|&n| n - val_count(n, val_fraction)).sum()
 }

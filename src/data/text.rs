@@ -51,6 +51,15 @@ pub struct TextSet {
     pub origins: Vec<String>,
     /// Rows left out, as ("file:line", reason).
     pub skipped: Vec<(String, String)>,
+    /// The table's header, or the first JSON object's keys (empty for a folder).
+    #[serde(default)]
+    pub header: Vec<String>,
+    /// The column (or key) the texts came from.
+    #[serde(default)]
+    pub text_column: String,
+    /// The column (or key) the labels came from.
+    #[serde(default)]
+    pub label_column: String,
 }
 
 impl TextSet {
@@ -111,7 +120,15 @@ impl TextSet {
             labels,
             origins,
             skipped,
+            ..Self::default()
         })
+    }
+
+    fn with_columns(mut self, header: Vec<String>, text: &str, label: &str) -> Self {
+        self.header = header;
+        self.text_column = text.into();
+        self.label_column = label.into();
+        self
     }
 
     /// Only the first `n` rows of each class (in file order): a quick run on a large set.
@@ -359,13 +376,16 @@ fn parse_table(bytes: &[u8], name: &str, delimiter: u8, columns: &Columns) -> Re
              would be read as one field; close or double (\"\") the quote"
         )));
     }
-    TextSet::from_rows(name, rows, skipped)
+    let (t, l) = (header[text].clone(), header[label].clone());
+    Ok(TextSet::from_rows(name, rows, skipped)?.with_columns(header, &t, &l))
 }
 
 fn parse_jsonl(bytes: &[u8], name: &str, columns: &Columns) -> Result<TextSet> {
     let text_key = columns.text.as_deref();
     let label_key = columns.label.as_deref();
     let (mut rows, mut skipped) = (Vec::new(), Vec::new());
+    let mut first: Option<Vec<String>> = None;
+    let mut used: Option<(String, String)> = None;
     for (i, line) in bytes.split(|&b| b == b'\n').enumerate() {
         let at = format!("{name}:{}", i + 1);
         let line = line.strip_suffix(b"\r").unwrap_or(line);
@@ -402,7 +422,10 @@ fn parse_jsonl(bytes: &[u8], name: &str, columns: &Columns) -> Result<TextSet> {
                 Some((k.to_string(), s))
             })
         };
-        let (Some((_, text)), Some((_, label))) =
+        if first.is_none() {
+            first = Some(object.keys().cloned().collect());
+        }
+        let (Some((tk, text)), Some((lk, label))) =
             (find(text_key, TEXT_NAMES), find(label_key, LABEL_NAMES))
         else {
             let keys: Vec<&String> = object.keys().collect();
@@ -421,13 +444,15 @@ fn parse_jsonl(bytes: &[u8], name: &str, columns: &Columns) -> Result<TextSet> {
             skipped.push((at, format!("{missing} among the keys {keys:?}")));
             continue;
         };
+        used.get_or_insert((tk, lk));
         if text.is_empty() {
             skipped.push((at, "empty text".into()));
         } else {
             rows.push((at, text, label));
         }
     }
-    TextSet::from_rows(name, rows, skipped)
+    let (t, l) = used.unwrap_or_default();
+    Ok(TextSet::from_rows(name, rows, skipped)?.with_columns(first.unwrap_or_default(), &t, &l))
 }
 
 #[cfg(test)]

@@ -5,6 +5,7 @@ pub mod bert;
 pub mod config;
 pub mod efficientnet_lite;
 pub mod head;
+pub mod info;
 pub mod mobilenet_v2;
 pub mod resnet;
 pub mod text;
@@ -19,6 +20,7 @@ use serde::{Deserialize, Serialize};
 pub use config::ModelConfig;
 pub use efficientnet_lite::EfficientNetLite0;
 pub use head::{Head, HeadConfig};
+pub use info::{ModelInfo, describe};
 pub use mobilenet_v2::MobileNetV2;
 pub use resnet::ResNet;
 pub use text::{Pooling, TextClassifier, TextModel, TextOptions};
@@ -82,7 +84,7 @@ impl Arch {
     }
 
     /// Checkpoint key of the classifier's weight (`[classes, features]`).
-    fn classifier_key(self) -> &'static str {
+    pub(crate) fn classifier_key(self) -> &'static str {
         match self {
             Self::MobileNetV2 => "classifier.1.weight",
             Self::EfficientNetLite0 => "_fc.weight",

@@ -389,7 +389,7 @@ fn head_map(mlp: bool) -> Vec<(String, String)> {
         .collect()
 }
 
-fn id2label(map: &serde_json::Value, n: usize, file: &str) -> Result<Vec<String>> {
+pub(crate) fn id2label(map: &serde_json::Value, n: usize, file: &str) -> Result<Vec<String>> {
     let fail = |message: String| Error::Weights {
         file: file.into(),
         message,

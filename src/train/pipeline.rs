@@ -35,6 +35,72 @@ pub struct RunReport {
     /// Text only: inputs cut at the recipe's `text.max_length`.
     #[serde(default)]
     pub truncated: usize,
+    /// Validation examples the kept model got wrong (at most [`MAX_MISSES`]).
+    #[serde(default)]
+    pub misclassified: Vec<Miss>,
+}
+
+/// A validation example the kept model got wrong.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Miss {
+    /// Image name, or file:line of a text row.
+    pub name: String,
+    /// Text rows: the text.
+    pub text: Option<String>,
+    /// The true class.
+    pub truth: String,
+    /// The class the model chose.
+    pub predicted: String,
+}
+
+/// At most this many misclassified examples are reported.
+pub const MAX_MISSES: usize = 100;
+
+impl RunReport {
+    /// Metrics and misclassified examples of the kept model from its `predictions` on the
+    /// validation `rows` (in that order); `describe(row)` gives a row's name and text.
+    pub(crate) fn evaluated(
+        &mut self,
+        rows: &[usize],
+        predictions: Option<super::run::Predictions>,
+        describe: impl Fn(usize) -> (String, Option<String>),
+    ) {
+        let Some((truth, predicted)) = predictions else {
+            return;
+        };
+        if truth.len() == rows.len() {
+            self.misclassified = rows
+                .iter()
+                .zip(truth.iter().zip(&predicted))
+                .filter(|(_, (t, p))| t != p)
+                .take(MAX_MISSES)
+                .map(|(&row, (&t, &p))| {
+                    let (name, text) = describe(row);
+                    Miss {
+                        name,
+                        text,
+                        truth: self.classes[t as usize].clone(),
+                        predicted: self.classes[p as usize].clone(),
+                    }
+                })
+                .collect();
+        }
+        self.metrics = Some(Metrics::new(&self.classes, &truth, &predicted));
+    }
+}
+
+/// With `head.epochs` 0 the model keeps its own head, which must output `classes` classes.
+pub(crate) fn check_kept_head(recipe: &Recipe, outputs: usize, classes: usize) -> Result<()> {
+    if recipe.head.epochs == 0 && outputs != classes {
+        return Err(Error::Recipe {
+            field: "head.epochs".into(),
+            message: format!(
+                "0 keeps the model's own head, which has {outputs} outputs, but the data has \
+                 {classes} classes; train a new head (head.epochs above 0)"
+            ),
+        });
+    }
+    Ok(())
 }
 
 /// The (train, validation) rows of data labelled `labels` with `classes` classes: `split` as
@@ -97,11 +163,16 @@ pub async fn finetune_images(
         metrics: None,
         skipped: Vec::new(),
         truncated: 0,
+        misclassified: Vec::new(),
     };
+    check_kept_head(recipe, model.classes(), classes.len())?;
 
-    // Phase 1: the new head, seeded, on the frozen backbone.
+    // Phase 1: the new head, seeded, on the frozen backbone (unless the recipe keeps the
+    // model's own head).
     let head_spec = recipe.head.spec();
-    let (mut model, mut predicted, mut train, mut val) = if head_spec.augment {
+    let (mut model, mut predicted, mut train, mut val) = if recipe.head.epochs == 0 {
+        (model, None, train, val)
+    } else if head_spec.augment {
         let head = crate::models::HeadConfig::new(model.feature_dim(), classes.len())
             .init_seeded(recipe.seed, device);
         let (model, phase, predicted) = images::train_images(
@@ -191,6 +262,6 @@ pub async fn finetune_images(
         model = tuned;
         predicted = p;
     }
-    report.metrics = predicted.map(|(truth, p)| Metrics::new(&classes, &truth, &p));
+    report.evaluated(&val, predicted, |row| (source.name(row), None));
     Ok((model, report))
 }

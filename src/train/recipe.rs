@@ -145,7 +145,9 @@ pub enum Unfreeze {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct HeadPhase {
-    /// Passes over the training rows.
+    /// Passes over the training rows. 0 skips this phase and keeps the model's own head (a
+    /// model already fine-tuned on the same classes, e.g. a checkpoint), which needs a
+    /// `finetune` phase.
     pub epochs: usize,
     /// Rows per step.
     pub batch_size: usize,
@@ -431,6 +433,39 @@ impl Recipe {
         Ok(recipe)
     }
 
+    /// `validate`, and a batch no larger than the `train_rows` rows a phase trains on where
+    /// the batch size is not `defaults`' (a default batch over small data is one batch of all
+    /// rows; a batch a person chose larger than the data is a mistake worth naming).
+    pub fn check_rows(&self, train_rows: usize, defaults: &Recipe) -> Result<()> {
+        self.validate()?;
+        let default_finetune = defaults.finetune.as_ref().map(|f| f.batch_size);
+        let phases = [
+            (
+                "head",
+                (self.head.epochs > 0).then_some(self.head.batch_size),
+                Some(defaults.head.batch_size),
+            ),
+            (
+                "finetune",
+                self.finetune.as_ref().map(|f| f.batch_size),
+                default_finetune,
+            ),
+        ];
+        for (phase, batch, default) in phases {
+            let Some(batch) = batch.filter(|&b| b > train_rows && Some(b) != default) else {
+                continue;
+            };
+            return Err(Error::Recipe {
+                field: format!("{phase}.batch_size"),
+                message: format!(
+                    "{batch} is larger than the {train_rows} training rows; use at most \
+                     {train_rows} (or add data)"
+                ),
+            });
+        }
+        Ok(())
+    }
+
     /// Check every field's range before any work starts.
     pub fn validate(&self) -> Result<()> {
         if self.text.max_length < 2 {
@@ -445,7 +480,23 @@ impl Recipe {
                 message: format!("{} is outside [0, 1)", self.val_fraction),
             });
         }
-        self.head.spec().validate(false)?;
+        if self.head.epochs == 0 {
+            if self.finetune.is_none() {
+                return Err(Error::Recipe {
+                    field: "head.epochs".into(),
+                    message: "0 skips the head phase, which leaves nothing to train without a \
+                              \"finetune\" phase"
+                        .into(),
+                });
+            }
+            PhaseSpec {
+                epochs: 1,
+                ..self.head.spec()
+            }
+            .validate(false)?;
+        } else {
+            self.head.spec().validate(false)?;
+        }
         if let Some(finetune) = &self.finetune {
             finetune.spec().validate(true)?;
             if finetune.unfreeze == Unfreeze::Last(0) {

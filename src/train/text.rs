@@ -8,7 +8,6 @@ use rand::{SeedableRng, seq::SliceRandom};
 use rand_chacha::ChaCha8Rng;
 use web_time::Instant;
 
-use super::metrics::Metrics;
 use super::pipeline::{RunReport, split_rows};
 use super::recipe::{PhaseSpec, Unfreeze};
 use super::run::{PhaseReport, PhaseRun, Predictions, compute};
@@ -72,26 +71,54 @@ pub async fn finetune_text(
         metrics: None,
         skipped: set.skipped.clone(),
         truncated: 0,
+        misclassified: Vec::new(),
     };
+    let outputs = model.net.classifier.classes();
+    super::pipeline::check_kept_head(recipe, outputs, classes.len())?;
+    if recipe.head.epochs == 0 {
+        let message = match &model.labels {
+            None => Some(
+                "0 keeps the model's own head, but this model has none (no classifier with \
+                 id2label in its config.json); train a new head (head.epochs above 0)"
+                    .to_string(),
+            ),
+            Some(labels) if *labels != classes => Some(format!(
+                "0 keeps the model's own head, whose classes {labels:?} are not the data's \
+                 {classes:?}"
+            )),
+            Some(_) => None,
+        };
+        if let Some(message) = message {
+            return Err(Error::Recipe {
+                field: "head.epochs".into(),
+                message,
+            });
+        }
+    }
 
-    // Phase 1: pooled vectors of every row once, then the head on them.
-    let all: Vec<usize> = (0..set.len()).collect();
-    let (cache, truncated, seconds) =
-        extract(&model, set, &all, batch, device, on_progress).await?;
-    report.truncated = truncated;
-    report.features = Some((set.len(), seconds));
-    let (head, phase, mut predicted) = head::train_head_rows(
-        &cache,
-        &train,
-        &val,
-        &recipe.head.spec(),
-        recipe.seed,
-        device,
-        on_progress,
-    )
-    .await?;
-    report.phases.push(phase);
-    let mut model = model.with_head(head);
+    // Phase 1: pooled vectors of every row once, then the head on them (unless the recipe
+    // keeps the model's own head).
+    let (mut model, mut predicted) = if recipe.head.epochs == 0 {
+        (model, None)
+    } else {
+        let all: Vec<usize> = (0..set.len()).collect();
+        let (cache, truncated, seconds) =
+            extract(&model, set, &all, batch, device, on_progress).await?;
+        report.truncated = truncated;
+        report.features = Some((set.len(), seconds));
+        let (head, phase, predicted) = head::train_head_rows(
+            &cache,
+            &train,
+            &val,
+            &recipe.head.spec(),
+            recipe.seed,
+            device,
+            on_progress,
+        )
+        .await?;
+        report.phases.push(phase);
+        (model.with_head(head), predicted)
+    };
 
     // Phase 2: the encoder (all layers or the top ones) and the head.
     if let Some(finetune) = &recipe.finetune {
@@ -111,7 +138,9 @@ pub async fn finetune_text(
         model = tuned;
         predicted = p;
     }
-    report.metrics = predicted.map(|(truth, p)| Metrics::new(&classes, &truth, &p));
+    report.evaluated(&val, predicted, |row| {
+        (set.origins[row].clone(), Some(set.texts[row].clone()))
+    });
     Ok((model, report))
 }
 

@@ -33,54 +33,120 @@ test('API errors are rejected promises that name the problem', { timeout: 300_00
   const { page } = await open(ctx, '/www/examples/text.html?per_class=2');
   const messages = await page.evaluate(async () => {
     const { FineTuner } = await import('/www/tabtune.js');
-    const tuner = await FineTuner.create({ device: 'cpu' });
-    const dir = '/assets/models/all-MiniLM-L6-v2/';
-    const model = { weights: `${dir}model.safetensors`, config: `${dir}config.json`, tokenizer: `${dir}tokenizer.json` };
     const caught = async (promise) => promise.then(() => 'resolved', (err) => err.message);
+    const dir = '/assets/models/all-MiniLM-L6-v2/';
     const out = {
-      predictFirst: await caught(tuner.predictText('too early')),
-      brokenQuote: await caught(tuner.finetuneText({
-        model, name: 'bad.csv', data: 'text,label\ngood,fresh\n"never closed,fresh\nx,rotten\n',
-      })),
-      noModel: await caught(tuner.finetuneText({ model: { weights: `${dir}model.safetensors` }, data: 'a\n' })),
+      noBundled: await caught(FineTuner.create({ model: 'gpt-17' })),
+      noTokenizer: await caught(FineTuner.create({ model: { kind: 'text', weights: `${dir}model.safetensors`, config: `${dir}config.json` }, device: 'cpu' })),
+      notAModel: await caught(FineTuner.create({ model: { weights: new Uint8Array(64) }, device: 'cpu' })),
     };
+    const tuner = await FineTuner.create({ model: 'all-MiniLM-L6-v2', device: 'cpu' });
+    out.device = tuner.device;
+    out.predictFirst = await caught(tuner.predict('too early'));
+    out.trainFirst = await caught(tuner.train());
+    out.brokenQuote = await caught(tuner.setDataset({
+      kind: 'text', name: 'bad.csv', data: 'text,label\ngood,fresh\n"never closed,fresh\nx,rotten\n',
+    }));
+    out.imagesForText = await caught(tuner.setDataset({ kind: 'image', items: [{ label: 'a', source: '/x.png' }, { label: 'b', source: '/y.png' }] }).then(() => tuner.train()));
+    const summary = await tuner.setDataset({
+      kind: 'text', name: 'tiny.csv', data: 'review,sentiment\n' + Array.from({ length: 12 }, (_, i) => `text ${i},${i % 4 ? 'pos' : 'neg'}\n`).join(''),
+    });
+    out.summary = summary;
+    out.zeroLr = await caught(tuner.checkRecipe({ head: { lr: 0 } }));
+    out.bigBatch = await caught(tuner.checkRecipe({ head: { batch_size: 64 } }));
+    out.keepHead = await caught(tuner.train({ head: { epochs: 0 }, finetune: { epochs: 1 } }));
+    out.full = await tuner.checkRecipe({ head: { epochs: 2 } });
     tuner.terminate();
     return out;
   });
-  console.log(`API errors: ${JSON.stringify(messages)}`);
-  assert.match(messages.predictFirst, /no text model has been fine-tuned/);
+  console.log(`API errors: ${JSON.stringify({ ...messages, full: undefined })}`);
+  assert.match(messages.noBundled, /no bundled model "gpt-17"; bundled: mobilenet_v2, efficientnet_lite0, all-MiniLM-L6-v2/);
+  assert.match(messages.noTokenizer, /needs its tokenizer\.json/);
+  assert.match(messages.notAModel, /model/);
+  assert.match(messages.predictFirst, /no text model has been fine-tuned or loaded/);
+  assert.match(messages.trainFirst, /no dataset is set/);
   assert.match(messages.brokenQuote, /bad\.csv:3: a quote opened on this line is never closed/);
-  assert.match(messages.noModel, /needs \{weights, config, tokenizer\}/);
+  assert.match(messages.imagesForText, /a text model cannot train on a image dataset/);
+  assert.deepEqual(messages.summary.classes, ['neg', 'pos']);
+  assert.deepEqual(messages.summary.counts, [3, 9]);
+  assert.deepEqual([messages.summary.text_column, messages.summary.label_column], ['review', 'sentiment']);
+  assert.deepEqual(messages.summary.columns, ['review', 'sentiment']);
+  assert.equal(messages.summary.preview.length, 5);
+  assert.match(messages.summary.warnings.join(' '), /tiny class\(es\): "neg" \(3\), "pos" \(9\)/);
+  assert.match(messages.summary.warnings.join(' '), /unbalanced classes: "pos" has 9 texts, "neg" 3/);
+  assert.match(messages.zeroLr, /head\.lr.*0 is not a positive learning rate/);
+  assert.match(messages.bigBatch, /head\.batch_size.*64 is larger than the 9 training rows/);
+  assert.match(messages.keepHead, /head\.epochs.*this model has none/);
+  assert.equal(messages.full.head.epochs, 2);
+  assert.equal(messages.full.finetune.backbone_lr, 5e-5);
 });
 
-test('the API fine-tunes an image head and classifies an image', { timeout: 600_000 }, async () => {
-  const { page, foreign } = await open(ctx, '/www/examples/text.html?per_class=2');
-  const out = await page.evaluate(async () => {
+// The whole API on an image model: head then full fine-tuning with a checkpoint between the
+// phases, metrics, predict, export as a zip, save; a reload finds the saved model (same
+// prediction) and resumes a run cancelled after its checkpoint.
+test('the API trains, saves, reloads and resumes an image model', { timeout: 1_200_000 }, async () => {
+  const { page, foreign, consoleLines } = await open(ctx, '/www/examples/text.html?per_class=2');
+  page.on('console', (m) => process.stdout.write(`  [page] ${m.text()}\n`));
+  const setup = `
     const { FineTuner } = await import('/www/tabtune.js');
-    const index = await (await fetch('/assets/index.json')).json();
-    const mnist = index.datasets.find((d) => d.name === 'mnist');
-    const classes = ['0', '1', '2'];
-    const items = [];
-    for (const c of classes) {
-      const files = mnist.files.filter((f) => f.split('/').at(-2) === c).slice(0, 3);
-      for (const f of files) items.push({ name: f, label: classes.indexOf(c), source: `/${f}` });
-    }
-    const tuner = await FineTuner.create({ device: 'gpu' });
-    const steps = [];
-    const { report, model } = await tuner.finetuneImages({
-      weights: '/assets/models/mobilenet_v2/model.safetensors',
-      dataset: { classes, items },
-      recipe: { head: { epochs: 3 }, finetune: null, val_fraction: 0.34 },
-      onProgress: (e) => e.kind === 'step' && steps.push(e.step),
-    });
-    const ranked = await tuner.predictImage(items[0].source);
+    const { datasets } = await FineTuner.bundled();
+    const mnist = datasets.find((d) => d.name === 'mnist');
+    const items = ['0', '1', '2'].flatMap((c) =>
+      mnist.files.filter((f) => f.split('/').at(-2) === c).slice(0, 3).map((f) => ({ label: c, source: '/' + f })));
+    const recipe = { head: { epochs: 3 }, finetune: { epochs: 1, unfreeze: { last: 1 } }, val_fraction: 0.34 };
+  `;
+  const first = await page.evaluate(`(async () => { ${setup}
+    for (const m of await FineTuner.saved()) await FineTuner.remove(m.name);
+    await FineTuner.discardRun();
+    const tuner = await FineTuner.create({ model: 'mobilenet_v2' });
+    const summary = await tuner.setDataset({ kind: 'image', items });
+    const events = [];
+    const report = await tuner.train(recipe, { onProgress: (e) => events.push(e.kind + ':' + (e.phase ?? '')) });
+    const evaluation = await tuner.evaluate();
+    const ranked = await tuner.predict(items[0].source);
+    const { files, zip } = await tuner.export();
+    const name = await tuner.save('digits');
+    // A second run, cancelled once its checkpoint is kept.
+    const controller = new AbortController();
+    const cancelled = await tuner.train(recipe, { signal: controller.signal, onProgress: (e) => e.kind === 'checkpoint' && controller.abort() })
+      .then(() => 'finished', (err) => err.message);
     tuner.terminate();
-    return { phases: report.phases.map((p) => p.phase), steps, bytes: model.length, ranked };
-  });
-  console.log(`API images: ${JSON.stringify({ ...out, ranked: out.ranked.slice(0, 1) })}`);
-  assert.deepEqual(out.phases, ['head']);
-  assert.deepEqual(out.steps, [1, 2, 3]);
-  assert.ok(out.bytes > 1_000_000);
-  assert.deepEqual(out.ranked.map((r) => r.label).sort(), ['0', '1', '2']);
-  assert.deepEqual(foreign, [], 'requests left the page origin');
+    return { model: tuner.model, summary, phases: report.phases.map((p) => p.phase), events: [...new Set(events)],
+      metrics: evaluation.metrics, misses: evaluation.misclassified.length, ranked, files: Object.keys(files).sort(),
+      zip: zip.size, name, cancelled, pending: await FineTuner.pendingRun() };
+  })()`);
+  console.log(`API images, first visit: ${JSON.stringify({ ...first, ranked: first.ranked[0] })}`);
+  assert.equal(first.model.arch, 'mobilenet_v2');
+  assert.equal(first.model.parameters, 3_504_872);
+  assert.deepEqual(first.summary.counts, [3, 3, 3]);
+  assert.deepEqual(first.phases, ['head', 'finetune']);
+  assert.ok(first.events.includes('checkpoint:head'), JSON.stringify(first.events));
+  assert.equal(first.metrics.confusion.flat().reduce((a, b) => a + b, 0), 3);
+  assert.deepEqual(first.files, ['config.json', 'model.safetensors', 'report.json']);
+  assert.ok(first.zip > 1_000_000);
+  assert.equal(first.cancelled, 'cancelled');
+  assert.equal(first.pending?.phase, 'head');
+
+  await page.reload();
+  const second = await page.evaluate(`(async () => { ${setup}
+    const saved = await FineTuner.saved();
+    const tuner = await FineTuner.create({ model: { saved: 'digits' } });
+    const ranked = await tuner.predict(items[0].source);
+    tuner.terminate();
+    const resumer = await FineTuner.create({ model: 'mobilenet_v2' });
+    const events = [];
+    const report = await resumer.resume({ onProgress: (e) => events.push(e.kind + ':' + (e.phase ?? '')) });
+    resumer.terminate();
+    return { saved, model: tuner.model, ranked, phases: report.phases.map((p) => p.phase), events: [...new Set(events)],
+      pending: await FineTuner.pendingRun() };
+  })()`);
+  console.log(`API images, after a reload: ${JSON.stringify({ ...second, ranked: second.ranked[0] })}`);
+  assert.deepEqual(second.saved.map((s) => [s.name, s.kind, s.classes.join()]), [['digits', 'image', '0,1,2']]);
+  assert.deepEqual(second.model.classes, ['0', '1', '2']);
+  assert.deepEqual(second.ranked.map((r) => r.label), first.ranked.map((r) => r.label));
+  for (const [i, r] of second.ranked.entries()) assert.ok(Math.abs(r.probability - first.ranked[i].probability) < 1e-5);
+  assert.deepEqual(second.phases, ['head', 'finetune']);
+  assert.ok(!second.events.some((e) => e.endsWith(':head')), `resume re-ran the head: ${second.events}`);
+  assert.equal(second.pending, null);
+  assert.deepEqual(foreign, [], `requests left the page origin; console: ${consoleLines.join(' | ')}`);
 });
