@@ -154,12 +154,14 @@ async function loadModel(source, { saved = null } = {}) {
     state.defaults = await tuner.defaultRecipe();
     if (token !== state.loadToken) return false;
     resetRecipe();
+    const saveName = $('save-name');
+    if (!saveName.value || saveName.value === state.autoSaveName) {
+      state.autoSaveName = saved ?? `${tuner.model.name}-finetuned`;
+      saveName.value = state.autoSaveName;
+    }
     if (saved) {
       state.ready = true;
       state.savedLoaded = saved;
-      $('save-name').value = saved;
-    } else if (!$('save-name').value) {
-      $('save-name').value = `${tuner.model.name}-finetuned`;
     }
     fillDatasetSelect(kindChanged);
     say(saved ? `Loaded “${saved}”: try it in step 3.` : '');
@@ -768,13 +770,14 @@ function drawPlots() {
   drawChart($('loss-plot'), [
     { name: 'head', color: COLORS.head, points: p.loss.head },
     { name: 'fine-tuning', color: COLORS.finetune, points: p.loss.finetune },
-  ], { title: 'Training loss', xLabel: 'step', yLabel: 'loss', empty: 'The loss per step appears here' });
+  ], { title: 'Training loss', xLabel: 'step', yLabel: 'loss', xInteger: true, empty: 'The loss per step appears here' });
   drawChart($('acc-plot'), [
     { name: 'head', color: COLORS.head, points: p.acc.head, dots: true },
     { name: 'fine-tuning', color: COLORS.finetune, points: p.acc.finetune, dots: true },
   ], {
     title: 'Validation accuracy',
     xLabel: 'epoch',
+    xInteger: true,
     yLabel: 'accuracy',
     yMin: 0,
     yMax: 1,
@@ -1103,7 +1106,7 @@ function update() {
   set('next-try', !state.ready);
   for (const button of $('saved-list').querySelectorAll('button.load')) button.disabled = busy;
 
-  const stepState = { data: hasData ? 'done' : 'current', train: state.ready ? 'done' : hasData ? 'current' : 'todo', try: state.ready ? 'current' : 'todo' };
+  const stepState = { data: hasData || state.ready ? 'done' : 'current', train: state.ready ? 'done' : hasData ? 'current' : 'todo', try: state.ready ? 'current' : 'todo' };
   for (const link of document.querySelectorAll('.stepper a')) link.dataset.state = stepState[link.dataset.step];
   $('step-train').classList.toggle('locked', !hasData && !busy);
   $('step-try').classList.toggle('locked', !state.ready);

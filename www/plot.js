@@ -55,7 +55,8 @@ function prepare(canvas) {
 /**
  * Draw a line chart.
  *   series: [{name, color, points: [[x, y], ...], dots?}]
- *   options: {title, xLabel, yLabel, yMin, yMax, yFormat(v) -> string, empty: 'text when no data'}
+ *   options: {title, xLabel, yLabel, yMin, yMax, yFormat(v) -> string, xInteger (whole-number
+ *   x ticks), empty: 'text when no data'}
  * yMin / yMax fix the y range (e.g. 0..1 for accuracy); otherwise it follows the data.
  */
 export function drawChart(canvas, series, options = {}) {
@@ -86,9 +87,12 @@ export function drawChart(canvas, series, options = {}) {
   if (options.yMin == null && yTicks.length) yLo = Math.min(yLo, yTicks[0]);
   if (options.yMax == null && yTicks.length) yHi = Math.max(yHi, yTicks.at(-1));
   if (yHi === yLo) yHi = yLo + 1;
-  const xTicks = niceTicks(xLo, xHi, Math.max(2, Math.round(plotW / 90))).filter(
-    (v) => v >= xLo - 1e-9 && v <= xHi + 1e-9,
-  );
+  let xTicks = all.length ? niceTicks(xLo, xHi, Math.max(2, Math.round(plotW / 90))) : [];
+  if (options.xInteger && xTicks.length > 1 && xTicks[1] - xTicks[0] < 1) {
+    xTicks = [];
+    for (let v = Math.ceil(xLo); v <= xHi; v += 1) xTicks.push(v);
+  }
+  xTicks = xTicks.filter((v) => v >= xLo - 1e-9 && v <= xHi + 1e-9);
 
   const X = (x) => pad.left + ((x - xLo) / (xHi - xLo)) * plotW;
   const Y = (y) => pad.top + plotH - ((y - yLo) / (yHi - yLo)) * plotH;

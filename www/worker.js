@@ -171,7 +171,7 @@ async function call(data, reply) {
       return { metrics: last.metrics, misclassified: last.misclassified, classes: last.classes };
     case 'predict': {
       const input = data.input;
-      if (typeof input === 'string' || Array.isArray(input)) {
+      if (base?.kind === 'text') {
         const rows = await session.predictText(Array.isArray(input) ? input : [input]);
         return Array.isArray(input) ? rows : rows[0];
       }

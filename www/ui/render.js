@@ -136,13 +136,13 @@ export function renderSummary(summary, { thumbs = new Map(), busy = '' } = {}) {
   box.dataset.kind = summary.kind;
   text.className = '';
   const unit = summary.kind === 'text' ? 'texts' : 'images';
-  text.replaceChildren(
+  text.replaceChildren(...[
     el('strong', {}, `${summary.total.toLocaleString()} ${unit}`),
     ` in ${summary.classes.length} ${summary.classes.length === 1 ? 'class' : 'classes'}`,
     summary.kind === 'text' && summary.text_column
       ? el('span', { class: 'muted' }, ` · text from “${summary.text_column}”, labels from “${summary.label_column}”`)
       : null,
-  );
+  ].filter(Boolean));
   const max = Math.max(1, ...summary.counts);
   summary.classes.forEach((name, i) => {
     const count = summary.counts[i] ?? 0;
@@ -217,7 +217,7 @@ export function renderReport(report, { sourceOf = () => null } = {}) {
 }
 
 function renderPerClass(metrics) {
-  const table = $('per-class');
+  const table = $('per-class-metrics');
   table.replaceChildren();
   if (!metrics) return;
   table.append(
@@ -253,7 +253,7 @@ function renderConfusion(metrics, classes) {
       el('th', { scope: 'row', title: `true ${classes[t]}` }, classes[t] ?? String(t)),
       row.map((count, p) => {
         const cell = el('td', {
-          class: t === p ? 'diag' : count ? 'off' : '',
+          class: `${t === p ? 'diag' : 'off'}${count ? '' : ' zero'}`,
           title: `${count} × ${classes[t]} predicted as ${classes[p]}`,
           dataset: { truth: classes[t] ?? '', predicted: classes[p] ?? '', count: String(count) },
         }, String(count));
