@@ -215,3 +215,6 @@ export class FineTuner {
   /** The bundled models and datasets (assets/index.json), [] when the page has none. */
   static bundled(): Promise<{ models: any[]; datasets: any[] }>;
 }
+
+/** The wasm core's own bindings (the worker uses them; pages normally do not). */
+export type { Session } from './pkg/tabtune.js';

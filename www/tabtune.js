@@ -316,7 +316,8 @@ async function modelFiles(model) {
     return files.kind === 'text' ? files : imageConfigOnlyIfFinetuned(files);
   }
   if (model?.weights) {
-    const files = { kind: model.kind, name: model.name ?? model.weights?.name ?? 'model', weights: await toBytes(model.weights) };
+    const fromUrl = typeof model.weights === 'string' ? model.weights.split('/').filter(Boolean).at(-2) : undefined;
+    const files = { kind: model.kind, name: model.name ?? model.weights?.name ?? fromUrl ?? 'model', weights: await toBytes(model.weights) };
     if (model.config) files.config = await asText(model.config);
     if (model.tokenizer) files.tokenizer = await toBytes(model.tokenizer);
     if (model.extras) {
