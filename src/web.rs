@@ -11,7 +11,7 @@ use wasm_bindgen_futures::{JsFuture, future_to_promise};
 
 use crate::data::image::from_rgba;
 use crate::data::source::{ImageSource, LoadFuture};
-use crate::data::{Columns, FeatureSet, TextSet, features::SyntheticSpec};
+use crate::data::{Columns, TextSet};
 use crate::device::{self, DeviceChoice, Selected};
 use crate::models::bert::{l2_normalize, mean_pool};
 use crate::models::{ImageModel, ModelConfig, TextModel, TextOptions};
@@ -320,29 +320,6 @@ impl Session {
     #[wasm_bindgen(getter)]
     pub fn device(&self) -> Result<JsValue, JsError> {
         to_js(&self.selected.info)
-    }
-
-    /// Train a head on synthetic feature clusters (`spec`) per `recipe`, calling `onProgress`
-    /// with each event; an aborted `signal` cancels between steps. Resolves to the report.
-    #[wasm_bindgen(js_name = trainHeadDemo)]
-    pub fn train_head_demo(
-        &self,
-        recipe: JsValue,
-        spec: JsValue,
-        on_progress: Function,
-        signal: JsValue,
-    ) -> Promise {
-        let selected = Rc::clone(&self.selected);
-        future_to_promise(async move {
-            let recipe = recipe_from_js(recipe, Modality::Image)?;
-            let spec: SyntheticSpec = from_js(spec, "dataset spec")?;
-            let set = FeatureSet::synthetic(&spec).map_err(js_err)?;
-            let mut forward = progress_forwarder(on_progress, signal);
-            let (_, report) = train::train_head(&set, &recipe, &selected.device, &mut forward)
-                .await
-                .map_err(js_err)?;
-            Ok(to_js(&report)?)
-        })
     }
 
     /// Fine-tune the image model in `weights` (safetensors bytes; `name` for messages) on
