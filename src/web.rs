@@ -457,9 +457,10 @@ impl Session {
                     ..
                 }) => (m.net.clone(), m.tokenizer.clone(), labels.clone()),
                 _ => {
-                    return Err(
-                        js_err("no text model has been fine-tuned or loaded in this session yet").into(),
-                    );
+                    return Err(js_err(
+                        "no text model has been fine-tuned or loaded in this session yet",
+                    )
+                    .into());
                 }
             };
             let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
@@ -484,9 +485,10 @@ impl Session {
                     ..
                 }) => (m.clone(), labels.clone()),
                 _ => {
-                    return Err(
-                        js_err("no image model has been fine-tuned or loaded in this session yet").into(),
-                    );
+                    return Err(js_err(
+                        "no image model has been fine-tuned or loaded in this session yet",
+                    )
+                    .into());
                 }
             };
             let image = from_rgba(rgba.to_vec(), width, height, "image").map_err(js_err)?;

@@ -333,7 +333,8 @@ pub fn zip_files(files: &[(String, Vec<u8>)]) -> Result<Vec<u8>> {
         .compression_method(zip::CompressionMethod::Deflated)
         .large_file(files.iter().any(|(_, b)| b.len() >= u32::MAX as usize));
     for (name, bytes) in files {
-        zip.start_file(name.as_str(), options).map_err(|e| fail(&e))?;
+        zip.start_file(name.as_str(), options)
+            .map_err(|e| fail(&e))?;
         zip.write_all(bytes).map_err(|e| fail(&e))?;
     }
     Ok(zip.finish().map_err(|e| fail(&e))?.into_inner())

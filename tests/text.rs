@@ -241,6 +241,62 @@ fn two_phases_then_export_and_reload() {
     let err = rel_err(&probabilities(&tuned), &probabilities(&back));
     assert!(err < 1e-5, "reloaded model differs: {err}");
     std::fs::remove_dir_all(&dir).unwrap();
+
+    // The report's misclassified rows are the validation rows the metrics count as wrong.
+    let metrics = report.metrics.as_ref().unwrap();
+    let wrong = metrics.count
+        - metrics
+            .confusion
+            .iter()
+            .enumerate()
+            .map(|(i, r)| r[i])
+            .sum::<usize>();
+    assert_eq!(report.misclassified.len(), wrong);
+    for miss in &report.misclassified {
+        assert_ne!(miss.truth, miss.predicted);
+        let row = set.origins.iter().position(|o| *o == miss.name).unwrap();
+        assert_eq!(miss.text.as_deref(), Some(set.texts[row].as_str()));
+        assert_eq!(miss.truth, set.classes[set.labels[row] as usize]);
+    }
+
+    // A checkpoint goes on with phase 2 alone (`head.epochs: 0` keeps its head): what the
+    // browser does after a reload.
+    let resumed = Recipe {
+        head: train::recipe::HeadPhase {
+            epochs: 0,
+            ..recipe.head.clone()
+        },
+        ..recipe.clone()
+    };
+    let (_, again) = futures_lite::future::block_on(train::finetune_text(
+        back,
+        &set,
+        None,
+        &resumed,
+        16,
+        &device,
+        &mut |_| Control::Continue,
+    ))
+    .unwrap();
+    let phases: Vec<&str> = again.phases.iter().map(|p| p.phase.as_str()).collect();
+    assert_eq!(phases, ["finetune"]);
+    assert_eq!(again.features, None);
+    // A model without a head of its own cannot skip the head phase.
+    let err = futures_lite::future::block_on(train::finetune_text(
+        crate::model(Some(&recipe.text)),
+        &set,
+        None,
+        &resumed,
+        16,
+        &device,
+        &mut |_| Control::Continue,
+    ))
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("head.epochs") && err.contains("has none"),
+        "{err}"
+    );
 }
 
 #[test]

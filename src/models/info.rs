@@ -62,7 +62,9 @@ pub fn describe(weights: &WeightSource, bytes: usize, config: Option<&str>) -> R
         }
     };
     let (kind, arch, outputs) = if let Some(arch) = Arch::detect(&keys) {
-        let outputs = keys.get(arch.classifier_key()).and_then(|s| s.first().copied());
+        let outputs = keys
+            .get(arch.classifier_key())
+            .and_then(|s| s.first().copied());
         ("image", arch.name().to_string(), outputs)
     } else if let Some(model_type) = config
         .as_ref()
@@ -114,7 +116,10 @@ mod tests {
         }
         let size = std::fs::metadata(&path).unwrap().len() as usize;
         let info = describe(&WeightSource::Path(path), size, None).unwrap();
-        assert_eq!((info.kind.as_str(), info.arch.as_str()), ("image", "mobilenet_v2"));
+        assert_eq!(
+            (info.kind.as_str(), info.arch.as_str()),
+            ("image", "mobilenet_v2")
+        );
         // torchvision's MobileNetV2 has 3,504,872 parameters.
         assert_eq!(info.parameters, 3_504_872);
         assert_eq!(info.outputs, Some(1000));
@@ -126,7 +131,11 @@ mod tests {
         let info = describe(&weights, 0, Some(&config)).unwrap();
         assert_eq!((info.kind.as_str(), info.arch.as_str()), ("text", "bert"));
         // all-MiniLM-L6-v2: 22.7 M parameters (sentence-transformers' model card).
-        assert!((22_000_000..23_000_000).contains(&info.parameters), "{}", info.parameters);
+        assert!(
+            (22_000_000..23_000_000).contains(&info.parameters),
+            "{}",
+            info.parameters
+        );
         assert_eq!(info.outputs, None);
         let err = describe(&weights, 0, None).unwrap_err().to_string();
         assert!(err.contains("model_type"), "{err}");

@@ -517,6 +517,25 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_chosen_batch_larger_than_the_data_and_a_lone_skipped_head_are_named() {
+        let defaults = Recipe::default();
+        // The default batch (32) over 9 rows is one batch of all rows.
+        assert!(defaults.check_rows(9, &defaults).is_ok());
+        let big = Recipe::from_json(r#"{"head": {"batch_size": 64}}"#).unwrap();
+        let err = big.check_rows(9, &defaults).unwrap_err().to_string();
+        assert!(
+            err.contains("head.batch_size") && err.contains("64 is larger than the 9"),
+            "{err}"
+        );
+        assert!(big.check_rows(64, &defaults).is_ok());
+        let err = Recipe::from_json(r#"{"head": {"epochs": 0}, "finetune": null}"#)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("head.epochs"), "{err}");
+        assert!(Recipe::from_json(r#"{"head": {"epochs": 0}}"#).is_ok());
+    }
+
+    #[test]
     fn defaults_round_trip_and_partial_json_fills_defaults() {
         let r = Recipe::default();
         let json = serde_json::to_string(&r).unwrap();
