@@ -30,8 +30,6 @@ const state = {
   recipeValid: true,
   validateToken: 0,
   finetuneMemo: null, // the finetune section while the preset is "head"
-  batchWanted: {},
-  batchWritten: {},
   running: null, // AbortController of the run in progress
   ready: false, // a trained or saved model: Try and Export work
   savedLoaded: null,
@@ -136,6 +134,7 @@ async function loadModel(source, { saved = null } = {}) {
   stopAllCameras();
   hideResults();
   renderPrediction(null);
+  renderModelInfo(null);
   $('model-info').replaceChildren(el('span', { class: 'muted' }, 'Loading the model…'));
   say('Loading the model…');
   update();
@@ -255,7 +254,7 @@ function fillDatasetSelect(reset) {
     const total = counts.reduce((a, b) => a + b, 0);
     const classes = d.classes?.length ?? counts.length;
     const unit = d.kind === 'text' ? 'texts' : 'images';
-    group.append(el('option', { value: `bundled:${d.name}` },
+    group.append(el('option', { value: d.name },
       `${d.name}${classes ? ` — ${classes} classes` : ''}${total ? `, ${total.toLocaleString()} ${unit}` : ''}`));
   }
   if (group.children.length) select.append(group);
@@ -271,9 +270,8 @@ function fillDatasetSelect(reset) {
   $('dataset-files-panel').hidden = select.value !== 'files';
 }
 
-// The value as the API's bundled() lists it; accept both "name" and "bundled:name".
-const bundledDataset = (value) =>
-  state.bundled.datasets.find((d) => `bundled:${d.name}` === value || d.name === value);
+// An option's value is the dataset's name in bundled() ('' and 'files' are the other two).
+const bundledDataset = (value) => state.bundled.datasets.find((d) => d.name === value);
 
 async function onDatasetSelect() {
   const value = $('dataset-select').value;
@@ -298,6 +296,7 @@ async function onDatasetSelect() {
   const d = bundledDataset(value);
   if (!d) return;
   state.columns = {};
+  dropAdded();
   if (d.kind === 'text') {
     const path = d.path ?? d.files?.[0];
     state.base = { kind: 'text', data: new URL(path, location.href).href, name: path.split('/').at(-1) };
@@ -311,6 +310,14 @@ async function onDatasetSelect() {
     state.base = { kind: 'image', items, name: d.name };
   }
   await applyDataset();
+}
+
+/** A new dataset replaces the images added by hand (as setDataset replaces the data). */
+function dropAdded() {
+  if (!state.added.length) return;
+  const n = state.added.length;
+  state.added = [];
+  say(`The ${n} ${n === 1 ? 'image' : 'images'} added by hand were replaced by the new dataset.`);
 }
 
 /** At most `n` items per label, the first ones in file order. */
@@ -364,7 +371,10 @@ async function applyDataset() {
   update();
   renderSummary(null, { busy: 'Reading the examples…' });
   try {
-    const summary = await tuner.setDataset(dataset);
+    const blobs = dataset.kind === 'image' ? dataset.items.filter((it) => it.source instanceof Blob).length : 0;
+    const summary = blobs > 2 * CHUNK
+      ? await setInChunks(tuner, dataset.items, token)
+      : await tuner.setDataset(dataset);
     if (token !== state.dataToken || tuner !== state.tuner) return;
     if ($('status').classList.contains('error')) say('');
     setSummary(summary);
@@ -378,6 +388,26 @@ async function applyDataset() {
       update();
     }
   }
+}
+
+// Posting thousands of Files to the worker in one message blocks the page for seconds (about
+// 0.25 ms per File in Chromium: 10,000 Files froze it for over 2 s). So a big folder goes as
+// setDataset of a first chunk, then addData per class in chunks of 200 (about 50 ms each):
+// the same items, labels and class order, and the page stays responsive.
+const CHUNK = 200;
+
+async function setInChunks(tuner, items, token) {
+  let summary = await tuner.setDataset({ kind: 'image', items: items.slice(0, CHUNK) });
+  for (let i = CHUNK; i < items.length;) {
+    if (token !== state.dataToken || tuner !== state.tuner) return null;
+    const label = String(items[i].label);
+    let j = i;
+    while (j < items.length && j - i < CHUNK && String(items[j].label) === label) j += 1;
+    summary = await tuner.addData(label, items.slice(i, j).map((it) => it.source));
+    renderSummary(null, { busy: `Reading the examples… ${j.toLocaleString()} of ${items.length.toLocaleString()}` });
+    i = j;
+  }
+  return summary;
 }
 
 function revokeUrls() {
@@ -411,8 +441,8 @@ function setSummary(summary, busy = '') {
   }
   renderSummary(summary, { thumbs, busy });
   if (summary?.kind === 'text') fillColumns(summary);
-  else $('text-columns').hidden = true;
-  if (summary) fitBatch();
+  else $('text-columns').hidden = state.base?.kind !== 'text' || !$('text-column').options.length;
+  if (summary) validateRecipe(); // a batch chosen larger than the data is refused
   update();
 }
 
@@ -450,6 +480,7 @@ async function useFolder(files, name = 'folder') {
     }
     state.base = { kind: 'image', items, name };
     say(ignored ? `${ignored.toLocaleString()} files outside class folders or not images were left out.` : '');
+    dropAdded();
   }
   $('dataset-select').value = 'files';
   $('dataset-files-panel').hidden = false;
@@ -534,6 +565,7 @@ async function onDrop({ entries, loose, inTry }) {
     onCount: (n) => say(`Reading the dropped files… ${n.toLocaleString()}`),
   });
   const files = [...loose, ...walked];
+  say('');
   if (!files.length) throw new Error('nothing readable was dropped');
   const kind = classifyDrop(files);
   if (kind === 'model') {
@@ -606,7 +638,6 @@ function showRecipeError(message) {
 
 function writeRecipe(recipe) {
   $('recipe-json').value = JSON.stringify(recipe, null, 2);
-  state.batchWritten = { head: recipe.head?.batch_size, finetune: recipe.finetune?.batch_size };
 }
 
 const unfreezeValue = (u) => (u && typeof u === 'object' && u.last != null ? String(u.last) : 'all');
@@ -623,18 +654,16 @@ function setUnfreeze(value) {
 function resetRecipe() {
   const d = clone(state.defaults) ?? {};
   state.finetuneMemo = clone(d.finetune) ?? { epochs: 3, unfreeze: 'all' };
-  state.batchWanted = { head: d.head?.batch_size, finetune: d.finetune?.batch_size };
   $('head-epochs').value = d.head?.epochs ?? 10;
   $('ft-epochs').value = d.finetune?.epochs ?? 3;
   setUnfreeze(unfreezeValue(d.finetune?.unfreeze));
   $('recipe-json').value = '';
-  $('recipe-note').hidden = true;
   fieldsToRecipe();
 }
 
-const int = (id, fallback) => {
+const int = (id, fallback, min = 1) => {
   const n = Number($(id).value);
-  return Number.isInteger(n) && n > 0 ? n : fallback;
+  return Number.isInteger(n) && n >= min ? n : fallback;
 };
 
 /** The simple fields written into the JSON (the rest of the JSON is kept). */
@@ -643,7 +672,7 @@ function fieldsToRecipe() {
   const current = $('recipe-json').value.trim() ? parseRecipe() : clone(state.defaults);
   if (!current) return; // the JSON is broken: its error is shown, the fields wait
   const recipe = current;
-  recipe.head = { ...(recipe.head ?? {}), epochs: int('head-epochs', recipe.head?.epochs ?? 10) };
+  recipe.head = { ...(recipe.head ?? {}), epochs: int('head-epochs', recipe.head?.epochs ?? 10, 0) };
   if ($('preset').value === 'head') {
     if (recipe.finetune) state.finetuneMemo = recipe.finetune;
     recipe.finetune = null;
@@ -672,11 +701,6 @@ function recipeToFields() {
     if (recipe.finetune.epochs != null) $('ft-epochs').value = recipe.finetune.epochs;
     setUnfreeze(unfreezeValue(recipe.finetune.unfreeze));
   }
-  for (const phase of ['head', 'finetune']) {
-    const b = recipe[phase]?.batch_size;
-    if (b != null && b !== state.batchWritten[phase]) state.batchWanted[phase] = b;
-  }
-  state.batchWritten = { head: recipe.head?.batch_size, finetune: recipe.finetune?.batch_size };
   syncPresetFields();
   validateRecipe();
 }
@@ -685,44 +709,6 @@ function syncPresetFields() {
   const full = $('preset').value === 'full';
   for (const id of ['ft-epochs', 'unfreeze']) $(id).disabled = !full || !!state.running || !state.tuner;
   for (const label of document.querySelectorAll('.full-only')) label.classList.toggle('off', !full);
-}
-
-/**
- * A small dataset cannot fill the default batch: lower the batch sizes to a power of two that
- * the training split (an estimate of the stratified split) can fill, and say so.
- */
-function fitBatch() {
-  const summary = state.summary;
-  const recipe = parseRecipe({ report: false });
-  if (!summary || !recipe) return;
-  const vf = Number(recipe.val_fraction ?? 0.2);
-  const train = summary.counts.reduce((sum, c) => sum + Math.max(1, c - Math.max(c > 1 ? 1 : 0, Math.ceil(c * vf))), 0);
-  const fit = 2 ** Math.floor(Math.log2(Math.max(1, train)));
-  const notes = [];
-  let changed = false;
-  for (const phase of ['head', 'finetune']) {
-    const section = recipe[phase];
-    const memo = phase === 'finetune' && !section ? state.finetuneMemo : null;
-    const target = section ?? memo;
-    if (!target) continue;
-    const wanted = state.batchWanted[phase] ?? target.batch_size;
-    if (wanted == null) continue;
-    const batch = Math.min(wanted, fit);
-    if (target.batch_size !== batch) {
-      target.batch_size = batch;
-      changed = changed || !!section;
-    }
-    if (batch < wanted && section) notes.push(`the ${phase === 'head' ? 'head' : 'fine-tuning'} batch size`);
-  }
-  const note = $('recipe-note');
-  note.hidden = !notes.length;
-  note.textContent = notes.length
-    ? `About ${train} training examples, fewer than a batch: ${notes.join(' and ')} lowered to ${fit}.`
-    : '';
-  if (changed) {
-    writeRecipe(recipe);
-    validateRecipe();
-  }
 }
 
 let validateTimer = 0;
@@ -862,7 +848,7 @@ async function run(start, phases) {
   state.plot.phases = phases;
   hideResults();
   renderPrediction(null);
-  setPhase('head', `Phase 1 of ${phases} — head: starting`);
+  setPhase('head', `Phase 1 of ${phases} — head: preparing the examples…`);
   $('progress').value = 0;
   $('progress-text').textContent = ' ';
   say('');
@@ -904,7 +890,7 @@ function cancel() {
 
 function hideResults() {
   $('results').hidden = true;
-  delete $('accuracy').dataset.accuracy;
+  for (const key of ['accuracy', 'headAccuracy', 'finetuneAccuracy', 'phases']) delete $('accuracy').dataset[key];
 }
 
 /** A thumbnail URL for a misclassified example's name (images we gave the tuner). */
@@ -1068,6 +1054,7 @@ async function onSavedClick(event) {
     button.disabled = true;
     await FineTuner.remove(name);
     $('save-status').textContent = `Deleted “${name}”.`;
+    delete $('save-status').dataset.saved;
     await refreshSaved();
   }
 }

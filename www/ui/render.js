@@ -187,6 +187,14 @@ export function renderReport(report, { sourceOf = () => null } = {}) {
   $('results').hidden = false;
   const metrics = report.metrics;
   const acc = $('accuracy');
+  const phases = report.phases ?? [];
+  acc.dataset.phases = phases.map((p) => p.phase).join(',');
+  for (const p of phases) {
+    const best = p.val_accuracy?.[p.best_epoch - 1];
+    const key = p.phase === 'head' ? 'headAccuracy' : 'finetuneAccuracy';
+    if (best != null) acc.dataset[key] = String(best);
+    else delete acc.dataset[key];
+  }
   if (metrics) {
     acc.dataset.accuracy = String(metrics.accuracy);
     acc.replaceChildren(
@@ -199,7 +207,6 @@ export function renderReport(report, { sourceOf = () => null } = {}) {
     acc.textContent = 'No validation examples, so no accuracy to show.';
   }
 
-  const phases = report.phases ?? [];
   const bits = phases.map((p) => {
     const name = p.phase === 'head' ? 'head' : 'fine-tuning';
     const best = p.val_accuracy?.[p.best_epoch - 1];
