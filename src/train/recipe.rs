@@ -158,7 +158,7 @@ pub struct HeadPhase {
     /// Momentum (SGD only).
     pub momentum: f64,
     /// Weight decay (decoupled for AdamW, L2 for SGD).
-    pub weight_decay: f32,
+    pub weight_decay: f64,
     /// Learning-rate schedule after warmup.
     pub schedule: Schedule,
     /// Steps of linear warmup from 0 to the peak.
@@ -166,7 +166,7 @@ pub struct HeadPhase {
     /// Warmup as a fraction of the phase's steps (the larger of the two applies).
     pub warmup_fraction: f64,
     /// Label smoothing in [0, 1).
-    pub label_smoothing: f32,
+    pub label_smoothing: f64,
     /// Stop after this many epochs without a better validation accuracy (`null`: never).
     pub early_stopping: Option<usize>,
     /// Random resized crop + horizontal flip on training images (seeded).
@@ -217,7 +217,7 @@ pub struct FinetunePhase {
     /// Momentum (SGD only).
     pub momentum: f64,
     /// Weight decay (decoupled for AdamW, L2 for SGD).
-    pub weight_decay: f32,
+    pub weight_decay: f64,
     /// Learning-rate schedule after warmup.
     pub schedule: Schedule,
     /// Steps of linear warmup from 0 to the peak.
@@ -225,7 +225,7 @@ pub struct FinetunePhase {
     /// Warmup as a fraction of the phase's steps (the larger of the two applies).
     pub warmup_fraction: f64,
     /// Label smoothing in [0, 1).
-    pub label_smoothing: f32,
+    pub label_smoothing: f64,
     /// Stop after this many epochs without a better validation accuracy (`null`: never).
     pub early_stopping: Option<usize>,
     /// Random resized crop + horizontal flip on training images (seeded).
@@ -304,11 +304,11 @@ impl HeadPhase {
             lr: self.lr,
             backbone_lr: 0.0,
             momentum: self.momentum,
-            weight_decay: self.weight_decay,
+            weight_decay: self.weight_decay as f32,
             schedule: self.schedule,
             warmup_steps: self.warmup_steps,
             warmup_fraction: self.warmup_fraction,
-            label_smoothing: self.label_smoothing,
+            label_smoothing: self.label_smoothing as f32,
             early_stopping: self.early_stopping,
             augment: self.augment,
             head_hidden: self.hidden,
@@ -328,11 +328,11 @@ impl FinetunePhase {
             lr: self.lr,
             backbone_lr: self.backbone_lr,
             momentum: self.momentum,
-            weight_decay: self.weight_decay,
+            weight_decay: self.weight_decay as f32,
             schedule: self.schedule,
             warmup_steps: self.warmup_steps,
             warmup_fraction: self.warmup_fraction,
-            label_smoothing: self.label_smoothing,
+            label_smoothing: self.label_smoothing as f32,
             early_stopping: self.early_stopping,
             augment: self.augment,
             head_hidden: None,

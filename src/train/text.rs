@@ -161,6 +161,16 @@ pub async fn extract(
     order.sort_by_key(|&i| set.texts[rows[i]].len());
     let mut features = vec![0.0f32; rows.len() * dim];
     let (mut truncated, mut done) = (0, 0);
+    // A first event before the first batch, which also compiles the kernels (slow on WebGPU).
+    let started = Progress::Features {
+        done: 0,
+        total: rows.len(),
+        throughput: 0.0,
+        eta_s: f64::NAN,
+    };
+    if on_progress(&started) == Control::Cancel {
+        return Err(Error::Cancelled);
+    }
     for chunk in order.chunks(batch.max(1)) {
         let texts: Vec<&str> = chunk.iter().map(|&i| set.texts[rows[i]].as_str()).collect();
         let tokens = model.tokenizer.encode(&texts)?;
