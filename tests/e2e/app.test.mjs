@@ -91,7 +91,7 @@ async function personFlow(page, consoleLines, flow, { expect = 'webgpu', tag = f
   await page.reload();
   await page.click(`#saved-list button.load[data-name="${tag}-model"]`);
   await settle(page, `#model-info[data-arch="${flow.arch}"]`, 240_000, consoleLines);
-  await page.waitForSelector('#prediction[data-top], #try-text:not([disabled]), #try-image:not([disabled])', { timeout: 60_000 });
+  await page.waitForSelector(flow.ready, { timeout: 60_000 });
   await flow.try(page);
   await settle(page, '#prediction[data-top]', 300_000, consoleLines);
   const again = await page.$eval('#prediction', (e) => ({ top: e.dataset.top, probability: Number(e.dataset.probability) }));
@@ -127,6 +127,7 @@ const IMAGES = {
   headEpochs: 5,
   files: [],
   example: mnist.files.find((f) => f.split('/').at(-2) === '3'),
+  ready: '#try-image:not([disabled])',
   try: async (page) => page.setInputFiles('#try-image', IMAGES.example),
 };
 
@@ -173,6 +174,7 @@ const TEXT = {
   val: 4, // round(10 * 0.2) = 2 per class
   headEpochs: 10,
   files: ['tokenizer.json', 'vocab.txt'],
+  ready: '#try-text:not([disabled])',
   try: async (page) => {
     await page.fill('#try-text', 'A gorgeous, witty, seductive movie.');
     await page.click('#try-text-go');
