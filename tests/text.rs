@@ -268,31 +268,25 @@ fn two_phases_then_export_and_reload() {
         },
         ..recipe.clone()
     };
-    let (_, again) = futures_lite::future::block_on(train::finetune_text(
-        back,
-        &set,
-        None,
-        &resumed,
-        16,
-        &device,
-        &mut |_| Control::Continue,
-    ))
-    .unwrap();
+    let phase_two = |model: TextModel| {
+        futures_lite::future::block_on(train::finetune_text(
+            model,
+            &set,
+            None,
+            &resumed,
+            16,
+            &device,
+            &mut |_| Control::Continue,
+        ))
+    };
+    let (_, again) = phase_two(back).unwrap();
     let phases: Vec<&str> = again.phases.iter().map(|p| p.phase.as_str()).collect();
     assert_eq!(phases, ["finetune"]);
     assert_eq!(again.features, None);
     // A model without a head of its own cannot skip the head phase.
-    let err = futures_lite::future::block_on(train::finetune_text(
-        crate::model(Some(&recipe.text)),
-        &set,
-        None,
-        &resumed,
-        16,
-        &device,
-        &mut |_| Control::Continue,
-    ))
-    .unwrap_err()
-    .to_string();
+    let err = phase_two(crate::model(Some(&recipe.text)))
+        .unwrap_err()
+        .to_string();
     assert!(
         err.contains("head.epochs") && err.contains("has none"),
         "{err}"

@@ -1153,11 +1153,12 @@ function wire() {
     }
   });
   on('webcam-capture', 'click', captureForClass);
-  on('webcam-stop', 'click', () => {
-    stopCamera($('webcam-video'));
-    $('webcam-stop').hidden = true;
-    $('webcam-capture').textContent = 'Capture from webcam';
-  });
+  const stopper = (video, stop, start, label) => () => {
+    stopCamera($(video));
+    $(stop).hidden = true;
+    $(start).textContent = label;
+  };
+  on('webcam-stop', 'click', stopper('webcam-video', 'webcam-stop', 'webcam-capture', 'Capture from webcam'));
 
   on('preset', 'change', fieldsToRecipe);
   for (const id of ['head-epochs', 'ft-epochs']) {
@@ -1185,11 +1186,7 @@ function wire() {
     if (file) await tryImage(file);
   });
   on('try-webcam', 'click', tryWebcam);
-  on('try-webcam-stop', 'click', () => {
-    stopCamera($('try-video'));
-    $('try-webcam-stop').hidden = true;
-    $('try-webcam').textContent = 'Webcam';
-  });
+  on('try-webcam-stop', 'click', stopper('try-video', 'try-webcam-stop', 'try-webcam', 'Webcam'));
   on('export-zip', 'click', exportZip);
   on('save', 'click', save);
   on('save-name', 'keydown', (e) => {
