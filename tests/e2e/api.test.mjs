@@ -40,6 +40,14 @@ test('API errors are rejected promises that name the problem', { timeout: 300_00
       noTokenizer: await caught(FineTuner.create({ model: { kind: 'text', weights: `${dir}model.safetensors`, config: `${dir}config.json` }, device: 'cpu' })),
       notAModel: await caught(FineTuner.create({ model: { weights: new Uint8Array(64) }, device: 'cpu' })),
     };
+    // A model by URL: a folder on this origin (a Hugging Face repository URL maps to its files).
+    const { resolveModelUrl } = await import('/www/tabtune.js');
+    out.hfUrl = resolveModelUrl('https://huggingface.co/sentence-transformers/all-MiniLM-L6-v2');
+    out.hfTree = resolveModelUrl('https://huggingface.co/owner/name/tree/v2');
+    const byUrl = await FineTuner.create({ model: { url: '/assets/models/all-MiniLM-L6-v2' }, device: 'cpu' });
+    out.byUrl = byUrl.model;
+    byUrl.terminate();
+    out.missingUrl = await caught(FineTuner.create({ model: { url: '/assets/models/nothing-here' }, device: 'cpu' }));
     const tuner = await FineTuner.create({ model: 'all-MiniLM-L6-v2', device: 'cpu' });
     out.device = tuner.device;
     out.predictFirst = await caught(tuner.predict('too early'));
@@ -60,6 +68,10 @@ test('API errors are rejected promises that name the problem', { timeout: 300_00
     return out;
   });
   console.log(`API errors: ${JSON.stringify({ ...messages, full: undefined })}`);
+  assert.equal(messages.hfUrl, 'https://huggingface.co/sentence-transformers/all-MiniLM-L6-v2/resolve/main/');
+  assert.equal(messages.hfTree, 'https://huggingface.co/owner/name/resolve/v2/');
+  assert.deepEqual([messages.byUrl.kind, messages.byUrl.arch, messages.byUrl.name], ['text', 'bert', 'all-MiniLM-L6-v2']);
+  assert.match(messages.missingUrl, /HTTP 404 fetching .*nothing-here\/model\.safetensors/);
   assert.match(messages.noBundled, /no bundled model "gpt-17"; bundled: mobilenet_v2, efficientnet_lite0, all-MiniLM-L6-v2/);
   assert.match(messages.noTokenizer, /needs its tokenizer\.json/);
   assert.match(messages.notAModel, /model/);
