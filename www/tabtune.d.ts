@@ -183,8 +183,9 @@ export class FineTuner {
   /** The recipe with defaults filled in, or a rejected promise naming the bad field. With a
    *  dataset set, a batch larger than the training rows is refused too. */
   checkRecipe(recipe?: Recipe): Promise<Recipe>;
-  /** Replace the dataset. */
-  setDataset(dataset: ImageDataset | TextDataset): Promise<DatasetSummary>;
+  /** Replace the dataset. Image items reach the worker in chunks of 200; `onProgress(done,
+   *  total)` follows them. */
+  setDataset(dataset: ImageDataset | TextDataset, options?: { onProgress?: (done: number, total: number) => void }): Promise<DatasetSummary>;
   /** Add images of one class (by hand, webcam frames) to the image dataset. */
   addData(label: string, images: (Blob | string | URL)[]): Promise<DatasetSummary>;
   /** Train per `recipe` (fields over the defaults). Saves a checkpoint after the head phase

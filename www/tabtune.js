@@ -15,6 +15,7 @@ let nextId = 1;
 const ASSETS = new URL('../assets/', import.meta.url);
 const RUN = 'run'; // the pending run's folder in the store
 const TEXT_EXTRAS = ['tokenizer_config.json', 'special_tokens_map.json', 'vocab.txt'];
+const CHUNK = 200; // image items per message to the worker (about 50 ms of the page's time)
 
 export class FineTuner {
   #worker;
@@ -86,7 +87,9 @@ export class FineTuner {
     return this.#call('check-recipe', { recipe });
   }
 
-  async setDataset(dataset) {
+  /** Replace the dataset. Image items go to the worker in chunks (posting 10,000 Files at
+   * once blocks the page for seconds); `onProgress(done, total)` follows them. */
+  async setDataset(dataset, { onProgress } = {}) {
     let spec = dataset;
     if (dataset?.kind === 'text') {
       const name = String(dataset.name ?? dataset.data?.name ?? (typeof dataset.data === 'string' ? dataset.data : 'data.csv'));
@@ -96,7 +99,17 @@ export class FineTuner {
     } else {
       throw new Error('a dataset is {kind: "image", items} or {kind: "text", data, name}');
     }
-    const summary = await this.#call('set-dataset', { dataset: spec });
+    let summary;
+    if (spec.kind === 'image') {
+      const { items } = spec;
+      for (let i = 0; i === 0 || i < items.length; i += CHUNK) {
+        const chunk = { ...spec, items: items.slice(i, i + CHUNK), append: i > 0 };
+        summary = await this.#call('set-dataset', { dataset: chunk });
+        onProgress?.(Math.min(i + CHUNK, items.length), items.length);
+      }
+    } else {
+      summary = await this.#call('set-dataset', { dataset: spec });
+    }
     this.#dataset = spec;
     return summary;
   }

@@ -134,9 +134,14 @@ async function call(data, reply) {
       if (info.classes) await session.loadTrained(info.kind, base);
       return info;
     }
-    case 'set-dataset':
+    case 'set-dataset': {
       last = null;
-      return data.dataset.kind === 'text' ? setText(data.dataset) : setImages(data.dataset);
+      const spec = data.dataset;
+      if (spec.kind === 'text') return setText(spec);
+      // Chunks after the first append to it.
+      const before = spec.append && dataset?.kind === 'image' ? dataset.items : [];
+      return setImages({ ...spec, items: [...before, ...spec.items] });
+    }
     case 'add-data': {
       const items = dataset?.kind === 'image' ? dataset.items : [];
       const added = data.images.map((source, i) => ({
