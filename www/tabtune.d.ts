@@ -200,7 +200,9 @@ export class FineTuner {
   export(): Promise<{ files: Record<string, Uint8Array>; zip: Blob }>;
   /** Save the fine-tuned model in this browser (OPFS, else IndexedDB); resolves to its name. */
   save(name?: string): Promise<string>;
-  /** Continue the run whose checkpoint was saved (after a reload). */
+  /** Continue the run whose checkpoint was saved (after a reload): phase 2 from the head
+   *  phase's checkpoint. The pending run is forgotten when it finishes; a cancelled or failed
+   *  resume keeps it. */
   resume(options?: { onProgress?: (event: Progress) => void; signal?: AbortSignal }): Promise<RunReport>;
   /** Stop the worker; pending calls are rejected. */
   terminate(): void;
