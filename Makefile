@@ -1,5 +1,5 @@
 # The two commands a user needs are `make demo` and `make test`; both run `make setup` first.
-.PHONY: setup assets build demo test test-native test-wasm test-e2e clean
+.PHONY: setup assets build demo test test-native test-wasm test-e2e bench clean
 
 # Browser tests: chromedriver drives Debian's Chromium with the flags in webdriver.json.
 WASM_TEST_ENV = CHROMEDRIVER=/usr/bin/chromedriver WASM_BINDGEN_TEST_ONLY_WEB=1 \
@@ -34,6 +34,13 @@ test-wasm:
 test-e2e:
 	@bash scripts/build-wasm.sh
 	node --test --test-concurrency=1 tests/e2e/
+
+# Not part of `make test`: every contender on this machine, side by side (BENCHMARKS.md).
+# BENCH_ARGS passes options to bench/run.mjs, e.g. BENCH_ARGS="--only 1,2 --reps 5".
+bench: build
+	@bash bench/setup.sh
+	cargo build --release --bin tabtune
+	node bench/run.mjs $(BENCH_ARGS)
 
 clean:
 	rm -rf target www/pkg test-results

@@ -23,7 +23,7 @@ wasm-bindgen --target web --out-dir "$out.tmp" "$wasm"
 start=$(date +%s)
 if [ "$opt" != off ]; then
 node_modules/.bin/wasm-opt "-$opt" --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
-  --enable-mutable-globals --enable-reference-types --enable-multivalue \
+  --enable-mutable-globals --enable-reference-types --enable-multivalue --enable-simd \
   "$out.tmp/tabtune_bg.wasm" -o "$out.tmp/tabtune_bg.opt.wasm"
 mv "$out.tmp/tabtune_bg.opt.wasm" "$out.tmp/tabtune_bg.wasm"
 fi

@@ -2,6 +2,7 @@
 //! WebGPU, or natively from the CLI — with one Rust core.
 //!
 //! Module map:
+//! - [`bench`]: the speed workloads `make bench` times, natively and in the browser.
 //! - [`device`]: pick WebGPU (browser), a native GPU (when asked) or the CPU backend, and say which.
 //! - [`models`]: architectures and the classification head.
 //! - [`data`]: datasets and batching.
@@ -9,6 +10,7 @@
 //! - [`weights`]: pre-trained weights in (.safetensors, .pth) with per-architecture key maps.
 //! - `web` (wasm32 only): the thin wasm-bindgen facade the page's worker calls.
 
+pub mod bench;
 pub mod data;
 pub mod device;
 pub mod error;

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::{JsFuture, future_to_promise};
 
+use crate::bench::{Bench, BenchSpec};
 use crate::data::image::from_rgba;
 use crate::data::source::{ImageSource, LoadFuture};
 use crate::data::{Columns, TextSet};
@@ -300,6 +301,30 @@ fn ranked(rows: Vec<Vec<f32>>, labels: &[String]) -> Vec<Vec<Scored>> {
         .collect()
 }
 
+/// A built benchmark workload (see `Session.bench`).
+#[wasm_bindgen]
+pub struct BenchRun {
+    bench: Rc<RefCell<Option<Bench>>>,
+}
+
+#[wasm_bindgen]
+impl BenchRun {
+    /// Time one repetition: resolves to `{seconds, items, device_bytes_in_use,
+    /// device_bytes_reserved}`.
+    pub fn rep(&self) -> Promise {
+        let cell = Rc::clone(&self.bench);
+        future_to_promise(async move {
+            let mut bench = cell
+                .borrow_mut()
+                .take()
+                .ok_or_else(|| js_err("a repetition of this bench is already running"))?;
+            let rep = bench.rep().await;
+            *cell.borrow_mut() = Some(bench);
+            Ok(to_js(&rep.map_err(js_err)?)?)
+        })
+    }
+}
+
 #[wasm_bindgen]
 impl Session {
     /// Select the device: `"auto"` (WebGPU, else CPU with the reason), `"gpu"` or `"cpu"`.
@@ -320,6 +345,17 @@ impl Session {
     #[wasm_bindgen(getter)]
     pub fn device(&self) -> Result<JsValue, JsError> {
         to_js(&self.selected.info)
+    }
+
+    /// A speed workload (`make bench`) on this device: `spec` is
+    /// `{workload: "image_features" | "image_step" | "text_features" | "text_step", batch?,
+    /// tokens?, seed?}`; the returned run's `rep()` times one repetition.
+    pub fn bench(&self, spec: JsValue) -> Result<BenchRun, JsError> {
+        let spec: BenchSpec = from_js(spec, "bench")?;
+        let bench = Bench::new(spec, &self.selected.device).map_err(js_err)?;
+        Ok(BenchRun {
+            bench: Rc::new(RefCell::new(Some(bench))),
+        })
     }
 
     /// Fine-tune the image model in `weights` (safetensors bytes; `name` for messages) on

@@ -141,6 +141,15 @@ mod cli {
             #[arg(long)]
             out: PathBuf,
         },
+        /// Speed workloads for `make bench` (bench/run.mjs): JSON commands on stdin, one per
+        /// line — `{"op":"setup","workload":"image_step","batch":32}` builds a workload and runs
+        /// a warm-up, `{"op":"rep"}` times one repetition, `{"op":"info"}`, `{"op":"quit"}` —
+        /// each answered by one JSON line on stdout.
+        Bench {
+            /// auto, gpu or cpu.
+            #[arg(long, default_value = "auto")]
+            device: DeviceChoice,
+        },
         /// Train a linear head on synthetic feature clusters: the smallest end-to-end check.
         HeadDemo {
             /// auto, gpu or cpu.
@@ -330,6 +339,7 @@ mod cli {
                 write_model(&out, &model, &labels, None)?;
                 println!("wrote {}", out.display());
             }
+            Command::Bench { device } => bench(device)?,
             Command::HeadDemo {
                 device,
                 recipe,
@@ -401,6 +411,83 @@ mod cli {
     }
 
     /// The device, the model and its labels (config.json's, else "0", "1", ...).
+    /// The `bench` worker: one JSON answer per JSON command line, errors included, until
+    /// `quit` or the end of stdin.
+    fn bench(choice: DeviceChoice) -> Result<(), AnyError> {
+        use serde_json::{Value, json};
+        use tabtune::bench::{Bench, BenchSpec};
+        let selected = block_on(device::select(choice))?;
+        let mut current: Option<Bench> = None;
+        let mut out = std::io::stdout().lock();
+        for line in std::io::stdin().lines() {
+            let line = line?;
+            if line.trim().is_empty() {
+                continue;
+            }
+            let answer = (|| -> Result<Value, AnyError> {
+                let mut command: Value = serde_json::from_str(&line)
+                    .map_err(|e| format!("not a JSON command: {e}: {line}"))?;
+                let op = command
+                    .as_object_mut()
+                    .and_then(|o| o.remove("op"))
+                    .and_then(|v| v.as_str().map(String::from))
+                    .ok_or("a command needs \"op\": setup, rep, info or quit")?;
+                Ok(match op.as_str() {
+                    "info" => json!({
+                        "device": selected.info,
+                        "version": env!("CARGO_PKG_VERSION"),
+                        "threads": std::thread::available_parallelism().map_or(1, |n| n.get()),
+                    }),
+                    "setup" => {
+                        current = None;
+                        let spec: BenchSpec = serde_json::from_value(command)
+                            .map_err(|e| format!("setup: {e}"))?;
+                        let start = std::time::Instant::now();
+                        let mut bench = Bench::new(spec, &selected.device)?;
+                        let setup_s = start.elapsed().as_secs_f64();
+                        let warmup = block_on(bench.rep())?;
+                        current = Some(bench);
+                        json!({"setup_s": setup_s, "warmup_s": warmup.seconds})
+                    }
+                    "rep" => {
+                        let bench = current.as_mut().ok_or("rep before a successful setup")?;
+                        reset_peak_rss();
+                        let rep = block_on(bench.rep())?;
+                        let mut value = serde_json::to_value(rep)?;
+                        value["peak_rss_bytes"] = json!(peak_rss());
+                        value
+                    }
+                    "quit" => return Ok(Value::Null),
+                    other => return Err(format!("unknown op {other:?}: setup, rep, info or quit").into()),
+                })
+            })();
+            let answer = match answer {
+                Ok(Value::Null) => break,
+                Ok(mut value) => {
+                    value["ok"] = json!(true);
+                    value
+                }
+                Err(err) => json!({"ok": false, "error": err.to_string()}),
+            };
+            writeln!(out, "{answer}")?;
+            out.flush()?;
+        }
+        Ok(())
+    }
+
+    /// Start a new peak-RSS window (Linux: writing 5 to clear_refs resets VmHWM).
+    fn reset_peak_rss() {
+        let _ = std::fs::write("/proc/self/clear_refs", "5");
+    }
+
+    /// This process's peak resident set (VmHWM) in bytes, where /proc tells it.
+    fn peak_rss() -> Option<u64> {
+        let status = std::fs::read_to_string("/proc/self/status").ok()?;
+        let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+        let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+        Some(kb * 1024)
+    }
+
     fn open_model(args: &ModelArgs) -> Result<(Device, ImageModel, Vec<String>), AnyError> {
         let selected = block_on(device::select(args.device))?;
         println!("device: {}", selected.info.summary());

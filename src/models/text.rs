@@ -66,6 +66,23 @@ pub struct TextClassifier {
 }
 
 impl TextClassifier {
+    /// An encoder and a head, with the config's dropout before the head and `options`'
+    /// pooling.
+    pub fn new(
+        bert: Bert,
+        classifier: Head,
+        config: &BertConfig,
+        options: &TextOptions,
+    ) -> Self {
+        Self {
+            bert,
+            classifier,
+            dropout: DropoutConfig::new(config.hidden_dropout_prob).init(),
+            pooling: options.pooling,
+            normalize: options.normalize,
+        }
+    }
+
     /// Pooled sentence vectors `[batch, hidden]` of a batch of tokens.
     pub fn features(&self, tokens: &Tokens, device: &Device) -> Result<Tensor<2>> {
         let (ids, mask, types) = tokens.tensors(device);
@@ -187,7 +204,7 @@ impl TextModel {
                 let prefix = bert::key_prefix(&keys);
                 let pooler = keys.contains_key(&format!("{prefix}pooler.dense.weight"));
                 let head = HeadConfig::new(hidden, n).with_hidden(mlp);
-                let mut net = Self::assemble(
+                let mut net = TextClassifier::new(
                     Bert::new(&config, pooler, device)?,
                     head.init_seeded(0, device),
                     &config,
@@ -206,7 +223,7 @@ impl TextModel {
             None => {
                 let (bert, _) = Bert::load(&config, weights, device)?;
                 let head = HeadConfig::new(hidden, 2).init_seeded(0, device);
-                Self::assemble(bert, head, &config, &options)
+                TextClassifier::new(bert, head, &config, &options)
             }
         };
         Ok(Self {
@@ -217,21 +234,6 @@ impl TextModel {
             options,
             labels,
         })
-    }
-
-    fn assemble(
-        bert: Bert,
-        classifier: Head,
-        config: &BertConfig,
-        options: &TextOptions,
-    ) -> TextClassifier {
-        TextClassifier {
-            bert,
-            classifier,
-            dropout: DropoutConfig::new(config.hidden_dropout_prob).init(),
-            pooling: options.pooling,
-            normalize: options.normalize,
-        }
     }
 
     /// Read `dir/config.json`, `dir/tokenizer.json` and `dir/model.safetensors`.

@@ -1,0 +1,335 @@
+//! Speed workloads for the benchmark (`make bench`, `bench/run.mjs`): one implementation that
+//! the CLI (`tabtune bench`) and the browser (`Session.bench`) both run, so the native and the
+//! in-tab figures time the same code. Models are randomly initialised (speed does not depend on
+//! the weights), inputs are random and made once, and each repetition ends with a read back to
+//! the host, so its time covers the device's work.
+//!
+//! The training step is the training loop's own ([`PhaseRun::step`]): the same loss, read-back,
+//! optimiser and learning-rate groups as a real phase 2.
+
+use burn::nn::{Dropout, DropoutConfig};
+use burn::prelude::*;
+use burn::tensor::Distribution;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+use web_time::Instant;
+
+use crate::data::tokenize::Tokens;
+use crate::models::bert::{Bert, BertConfig};
+use crate::models::{Arch, HeadConfig, ImageModel, TextClassifier, TextOptions};
+use crate::train::recipe::{FinetunePhase, Unfreeze};
+use crate::train::run::{PhaseRun, compute};
+use crate::train::{Control, Progress};
+use crate::{Error, Result};
+
+/// all-MiniLM-L6-v2's shape (its config.json without the weights).
+const MINILM: &str = r#"{"model_type": "bert", "vocab_size": 30522, "hidden_size": 384,
+  "num_hidden_layers": 6, "num_attention_heads": 12, "intermediate_size": 1536,
+  "hidden_act": "gelu", "max_position_embeddings": 512, "type_vocab_size": 2,
+  "layer_norm_eps": 1e-12, "hidden_dropout_prob": 0.1, "attention_probs_dropout_prob": 0.1}"#;
+
+/// Image classes of the benchmark's head.
+const IMAGE_CLASSES: usize = 10;
+/// Text classes of the benchmark's head.
+const TEXT_CLASSES: usize = 2;
+
+/// What one repetition times.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Workload {
+    /// MobileNetV2 pooled features of a batch of 224x224 images (eval mode).
+    ImageFeatures,
+    /// One MobileNetV2 fine-tuning step over every layer (BatchNorm statistics frozen, AdamW).
+    ImageStep,
+    /// all-MiniLM-L6-v2 mean-pooled sentence vectors of a batch of `tokens`-long inputs.
+    TextFeatures,
+    /// One all-MiniLM-L6-v2 fine-tuning step over every layer and a new head (AdamW).
+    TextStep,
+}
+
+/// A workload and its sizes.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BenchSpec {
+    /// The workload.
+    pub workload: Workload,
+    /// Images or sentences per repetition.
+    pub batch: usize,
+    /// Tokens per sentence (text workloads).
+    pub tokens: usize,
+    /// Seed of the weights and inputs.
+    pub seed: u64,
+}
+
+impl Default for BenchSpec {
+    fn default() -> Self {
+        Self {
+            workload: Workload::ImageFeatures,
+            batch: 32,
+            tokens: 128,
+            seed: 0,
+        }
+    }
+}
+
+/// One timed repetition.
+#[derive(Debug, Clone, Serialize)]
+pub struct Rep {
+    /// Wall-clock seconds, up to the read back of the result.
+    pub seconds: f64,
+    /// Images or sentences processed.
+    pub items: usize,
+    /// Bytes the device's allocator holds in live tensors after the repetition (GPU backends).
+    pub device_bytes_in_use: Option<u64>,
+    /// Bytes the device's allocator has reserved (live tensors plus pages kept for reuse).
+    pub device_bytes_reserved: Option<u64>,
+}
+
+/// A workload built on a device, ready to repeat.
+pub struct Bench {
+    spec: BenchSpec,
+    device: Device,
+    state: State,
+}
+
+enum State {
+    ImageFeatures {
+        model: ImageModel,
+        images: Tensor<4>,
+    },
+    ImageStep {
+        model: Option<ImageModel>,
+        run: Box<PhaseRun>,
+        dropout: Dropout,
+        images: Tensor<4>,
+        labels: Vec<i64>,
+    },
+    TextFeatures {
+        net: TextClassifier,
+        tokens: Tokens,
+    },
+    TextStep {
+        net: Option<TextClassifier>,
+        run: Box<PhaseRun>,
+        tokens: Tokens,
+        labels: Vec<i64>,
+    },
+}
+
+impl Bench {
+    /// Build `spec`'s model and inputs on `device` (random weights seeded by `spec.seed`).
+    pub fn new(spec: BenchSpec, device: &Device) -> Result<Self> {
+        if spec.batch == 0 {
+            return Err(bad("batch", "must be at least 1"));
+        }
+        if !(1..=512).contains(&spec.tokens) {
+            return Err(bad("tokens", "must be 1 to 512 (the model's positions)"));
+        }
+        device.seed(spec.seed);
+        let mut rng = ChaCha8Rng::seed_from_u64(spec.seed);
+        let training = matches!(spec.workload, Workload::ImageStep | Workload::TextStep);
+        let on = if training {
+            device.clone().autodiff()
+        } else {
+            device.clone()
+        };
+        let phase = FinetunePhase {
+            epochs: 1,
+            batch_size: spec.batch,
+            ..FinetunePhase::default()
+        }
+        .spec();
+        let state = match spec.workload {
+            Workload::ImageFeatures | Workload::ImageStep => {
+                let model = ImageModel::new(Arch::MobileNetV2, IMAGE_CLASSES, &on)?;
+                let images = Tensor::random(
+                    [spec.batch, 3, 224, 224],
+                    Distribution::Normal(0.0, 1.0),
+                    &on,
+                );
+                if training {
+                    let (model, head) = model.train().trainable(Some(Unfreeze::All))?;
+                    State::ImageStep {
+                        dropout: DropoutConfig::new(model.arch().dropout()).init(),
+                        model: Some(model),
+                        run: Box::new(PhaseRun::new(&phase, usize::MAX / 2, 0, Some(head), &on)),
+                        images,
+                        labels: labels(&mut rng, spec.batch, IMAGE_CLASSES),
+                    }
+                } else {
+                    State::ImageFeatures { model, images }
+                }
+            }
+            Workload::TextFeatures | Workload::TextStep => {
+                let config = BertConfig::from_json(MINILM, "all-MiniLM-L6-v2 shape")?;
+                let bert = Bert::new(&config, false, &on)?;
+                let head = HeadConfig::new(bert.hidden_size(), TEXT_CLASSES)
+                    .init_seeded(spec.seed, &on);
+                let net = TextClassifier::new(bert, head, &config, &TextOptions::default());
+                let tokens = random_tokens(&mut rng, spec.batch, spec.tokens, config.vocab_size);
+                if training {
+                    let head = burn::module::ParamGroup::ids_from_module(net.classifier.clone());
+                    State::TextStep {
+                        net: Some(net.train()),
+                        run: Box::new(PhaseRun::new(&phase, usize::MAX / 2, 0, Some(head), &on)),
+                        tokens,
+                        labels: labels(&mut rng, spec.batch, TEXT_CLASSES),
+                    }
+                } else {
+                    State::TextFeatures { net, tokens }
+                }
+            }
+        };
+        Ok(Self {
+            spec,
+            device: on,
+            state,
+        })
+    }
+
+    /// The spec this bench runs.
+    pub fn spec(&self) -> &BenchSpec {
+        &self.spec
+    }
+
+    /// Run and time one repetition.
+    pub async fn rep(&mut self) -> Result<Rep> {
+        let start = Instant::now();
+        let device = &self.device;
+        let mut quiet = |_: &Progress| Control::Continue;
+        match &mut self.state {
+            State::ImageFeatures { model, images } => {
+                read(model.features(images.clone())).await?;
+            }
+            State::ImageStep {
+                model,
+                run,
+                dropout,
+                images,
+                labels,
+            } => {
+                let m = model.take().ok_or_else(failed_before)?;
+                let logits = m.logits(dropout.forward(m.features(images.clone())));
+                let m = run.step(m, logits, labels, 1, &mut quiet).await?;
+                // The step's updates are queued; reading one updated weight waits for them.
+                read(m.head().linear.weight.val().sum()).await?;
+                *model = Some(m);
+            }
+            State::TextFeatures { net, tokens } => {
+                read(net.features(tokens, device)?).await?;
+            }
+            State::TextStep {
+                net,
+                run,
+                tokens,
+                labels,
+            } => {
+                let n = net.take().ok_or_else(failed_before)?;
+                let logits = n.forward(tokens, device)?;
+                let n = run.step(n, logits, labels, 1, &mut quiet).await?;
+                read(n.classifier.linear.weight.val().sum()).await?;
+                *net = Some(n);
+            }
+        }
+        let seconds = start.elapsed().as_secs_f64();
+        let usage = device.memory_pool_usage();
+        Ok(Rep {
+            seconds,
+            items: self.spec.batch,
+            device_bytes_in_use: usage.as_ref().map(|u| u.bytes_in_use),
+            device_bytes_reserved: usage.as_ref().map(|u| u.bytes_reserved),
+        })
+    }
+}
+
+fn bad(field: &str, message: &str) -> Error {
+    Error::Recipe {
+        field: format!("bench.{field}"),
+        message: message.into(),
+    }
+}
+
+fn failed_before() -> Error {
+    Error::Compute("an earlier repetition of this training step failed; build the bench again".into())
+}
+
+/// Wait for `t` by reading it back.
+async fn read<const D: usize>(t: Tensor<D>) -> Result<()> {
+    t.into_data_async().await.map_err(compute)?;
+    Ok(())
+}
+
+fn labels(rng: &mut ChaCha8Rng, n: usize, classes: usize) -> Vec<i64> {
+    (0..n).map(|_| rng.random_range(0..classes as i64)).collect()
+}
+
+/// `batch` rows of `len` random word pieces (ids past the special tokens), no padding.
+fn random_tokens(rng: &mut ChaCha8Rng, batch: usize, len: usize, vocab: usize) -> Tokens {
+    let ids = (0..batch * len)
+        .map(|_| rng.random_range(1000..vocab as i64))
+        .collect();
+    Tokens {
+        batch,
+        len,
+        ids,
+        mask: vec![1; batch * len],
+        types: vec![0; batch * len],
+        truncated: 0,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_workload_runs_a_repetition_on_the_cpu() {
+        let device = Device::flex();
+        for workload in [
+            Workload::ImageFeatures,
+            Workload::ImageStep,
+            Workload::TextFeatures,
+            Workload::TextStep,
+        ] {
+            let spec = BenchSpec {
+                workload,
+                batch: 2,
+                tokens: 8,
+                seed: 1,
+            };
+            let mut bench = Bench::new(spec, &device).unwrap();
+            for _ in 0..2 {
+                let rep = futures_lite::future::block_on(bench.rep()).unwrap();
+                assert_eq!(rep.items, 2);
+                assert!(rep.seconds > 0.0, "{workload:?}: {rep:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn bad_sizes_are_named() {
+        let device = Device::flex();
+        let err = Bench::new(
+            BenchSpec {
+                batch: 0,
+                ..BenchSpec::default()
+            },
+            &device,
+        )
+        .err()
+        .unwrap();
+        assert!(err.to_string().contains("bench.batch"), "{err}");
+        let err = Bench::new(
+            BenchSpec {
+                workload: Workload::TextFeatures,
+                tokens: 600,
+                ..BenchSpec::default()
+            },
+            &device,
+        )
+        .err()
+        .unwrap();
+        assert!(err.to_string().contains("bench.tokens"), "{err}");
+    }
+}
