@@ -77,11 +77,14 @@ function withTimeout(promise, ms, what) {
 function dataset(n) {
   const dir = join(ROOT, 'bench', 'data', `n${n}`);
   if (!existsSync(join(dir, '.done'))) throw new Error(`${dir} is missing: run bench/setup.sh`);
-  const files = [];
-  const labels = [];
-  for (const c of readdirSync(dir).filter((d) => /^\d$/.test(d)).sort()) {
-    for (const f of readdirSync(join(dir, c)).sort()) { files.push(join(dir, c, f)); labels.push(Number(c)); }
-  }
+  // Round-robin over the classes, so any prefix (a contender's warm-up takes the first 64)
+  // has every class.
+  const byClass = readdirSync(dir).filter((d) => /^\d$/.test(d)).sort()
+    .map((c) => readdirSync(join(dir, c)).sort().map((f) => [join(dir, c, f), Number(c)]));
+  const order = [];
+  for (let i = 0; order.length < byClass.flat().length; i++) for (const list of byClass) if (i < list.length) order.push(list[i]);
+  const files = order.map(([f]) => f);
+  const labels = order.map(([, l]) => l);
   return { dir, files, labels, urls: files.map((f) => '/' + f.slice(ROOT.length + 1)) };
 }
 

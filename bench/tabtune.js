@@ -56,7 +56,7 @@ window.ttbench = {
   async init(choice) {
     device = choice;
     const s = await core();
-    return { ...s.device, device };
+    return { ...s.device, choice: device };
   },
 
   async setup(spec) {
@@ -87,15 +87,17 @@ window.ttbench = {
 
   async rep() {
     if (!current) throw new Error('rep() before a successful setup()');
-    return { ...(await current()), memory: memory() };
+    const r = await current();
+    // The head phase runs in the API's worker: this page's core holds none of its memory.
+    return { ...r, memory: r.featuresS === undefined ? memory() : { jsHeapBytes: memory().jsHeapBytes } };
   },
 
   // Page load to the first finished training step of the app's path: the worker fetches and
   // compiles the wasm, the model loads, the dataset's features are extracted (shaders
   // compiled on the way), then the head's first step. Times are from navigation start.
-  async firstStep(files, labels) {
+  async firstStep(files, labels, choice) {
     const marks = { pageS: performance.now() / 1000 };
-    const t = await FineTuner.create({ model: 'mobilenet_v2', device });
+    const t = await FineTuner.create({ model: 'mobilenet_v2', device: choice });
     marks.modelLoadedS = performance.now() / 1000;
     await t.setDataset({ kind: 'image', items: files.map((url, i) => ({ url, label: String(labels[i]) })) });
     marks.datasetS = performance.now() / 1000;
