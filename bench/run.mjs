@@ -171,7 +171,7 @@ async function cliHeadPhase(device, n) {
   rmSync(out, { recursive: true, force: true });
   if (code !== 0) throw new Error(`tabtune finetune exited ${code}: ${output.trim().split('\n').slice(-2).join(' | ')}`);
   const head = report?.phases?.find((p) => p.phase === 'head');
-  return { seconds, items: n, peak_rss_bytes: peak, features_s: report?.features?.seconds ?? null, val_accuracy: head?.val_accuracy?.at(-1) ?? null };
+  return { seconds, items: n, peak_rss_bytes: peak, features_s: report?.features?.[1] ?? null, val_accuracy: head?.val_accuracy?.at(-1) ?? null };
 }
 
 /** tabtune native: the `tabtune bench` worker for the micro workloads, the CLI for the rest. */
