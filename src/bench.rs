@@ -164,8 +164,8 @@ impl Bench {
             Workload::TextFeatures | Workload::TextStep => {
                 let config = BertConfig::from_json(MINILM, "all-MiniLM-L6-v2 shape")?;
                 let bert = Bert::new(&config, false, &on)?;
-                let head = HeadConfig::new(bert.hidden_size(), TEXT_CLASSES)
-                    .init_seeded(spec.seed, &on);
+                let head =
+                    HeadConfig::new(bert.hidden_size(), TEXT_CLASSES).init_seeded(spec.seed, &on);
                 let net = TextClassifier::new(bert, head, &config, &TextOptions::default());
                 let tokens = random_tokens(&mut rng, spec.batch, spec.tokens, config.vocab_size);
                 if training {
@@ -186,11 +186,6 @@ impl Bench {
             device: on,
             state,
         })
-    }
-
-    /// The spec this bench runs.
-    pub fn spec(&self) -> &BenchSpec {
-        &self.spec
     }
 
     /// Run and time one repetition.
@@ -251,7 +246,9 @@ fn bad(field: &str, message: &str) -> Error {
 }
 
 fn failed_before() -> Error {
-    Error::Compute("an earlier repetition of this training step failed; build the bench again".into())
+    Error::Compute(
+        "an earlier repetition of this training step failed; build the bench again".into(),
+    )
 }
 
 /// Wait for `t` by reading it back.
@@ -261,7 +258,9 @@ async fn read<const D: usize>(t: Tensor<D>) -> Result<()> {
 }
 
 fn labels(rng: &mut ChaCha8Rng, n: usize, classes: usize) -> Vec<i64> {
-    (0..n).map(|_| rng.random_range(0..classes as i64)).collect()
+    (0..n)
+        .map(|_| rng.random_range(0..classes as i64))
+        .collect()
 }
 
 /// `batch` rows of `len` random word pieces (ids past the special tokens), no padding.

@@ -440,8 +440,8 @@ mod cli {
                     }),
                     "setup" => {
                         current = None;
-                        let spec: BenchSpec = serde_json::from_value(command)
-                            .map_err(|e| format!("setup: {e}"))?;
+                        let spec: BenchSpec =
+                            serde_json::from_value(command).map_err(|e| format!("setup: {e}"))?;
                         let start = std::time::Instant::now();
                         let mut bench = Bench::new(spec, &selected.device)?;
                         let setup_s = start.elapsed().as_secs_f64();
@@ -458,7 +458,9 @@ mod cli {
                         value
                     }
                     "quit" => return Ok(Value::Null),
-                    other => return Err(format!("unknown op {other:?}: setup, rep, info or quit").into()),
+                    other => {
+                        return Err(format!("unknown op {other:?}: setup, rep, info or quit").into());
+                    }
                 })
             })();
             let answer = match answer {

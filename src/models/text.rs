@@ -68,12 +68,7 @@ pub struct TextClassifier {
 impl TextClassifier {
     /// An encoder and a head, with the config's dropout before the head and `options`'
     /// pooling.
-    pub fn new(
-        bert: Bert,
-        classifier: Head,
-        config: &BertConfig,
-        options: &TextOptions,
-    ) -> Self {
+    pub fn new(bert: Bert, classifier: Head, config: &BertConfig, options: &TextOptions) -> Self {
         Self {
             bert,
             classifier,
