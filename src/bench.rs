@@ -158,7 +158,11 @@ impl Bench {
                         labels: labels(&mut rng, spec.batch, IMAGE_CLASSES),
                     }
                 } else {
-                    State::ImageFeatures { model, images }
+                    // As phase 1's feature cache runs it: BatchNorm folded into the convolutions.
+                    State::ImageFeatures {
+                        model: model.folded(),
+                        images,
+                    }
                 }
             }
             Workload::TextFeatures | Workload::TextStep => {

@@ -64,6 +64,13 @@ fn logits_match_pytorch() {
     let err = rel_err(&out, &npy_f32(LOGITS_PM1));
     println!("efficientnet_lite0 logits relative error: {err:.2e}");
     assert!(err <= 1e-4, "logits relative error {err}");
+
+    // BatchNorm folded into the convolutions (the inference copy) gives the same logits.
+    let folded = model.folded().forward(pm1_inputs(&device));
+    let folded: Vec<f32> = folded.into_data().iter::<f32>().collect();
+    let err = rel_err(&folded, &npy_f32(LOGITS_PM1));
+    println!("efficientnet_lite0 folded BatchNorm: logits relative error {err:.2e}");
+    assert!(err <= 1e-4, "folded logits relative error {err}");
 }
 
 #[test]

@@ -53,6 +53,13 @@ fn logits_and_pooled_features_match_pytorch() {
     assert!(ef <= 1e-4, "features relative error {ef}");
     assert!(el <= 1e-4, "logits relative error {el}");
 
+    // The inference copy with BatchNorm folded into the convolutions (phase 1's feature cache,
+    // evaluation, prediction) gives the same features.
+    let folded = values(model.folded().features(inputs(&device)));
+    let eff = rel_err(&folded, &ref_features);
+    println!("mobilenet_v2 folded BatchNorm: features relative error {eff:.2e}");
+    assert!(eff <= 1e-4, "folded features relative error {eff}");
+
     // The safetensors copy `make assets` converts for the browser, read from bytes, is the
     // same model to the bit.
     let path = asset("models/mobilenet_v2/model.safetensors");

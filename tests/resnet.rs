@@ -158,7 +158,17 @@ fn forward_shapes() {
     for (depth, features) in [(18, 512), (50, 2048)] {
         let model = ResNet::new(depth, 7, &device).unwrap();
         let x = Tensor::random([2, 3, 64, 64], Distribution::Normal(0.0, 1.0), &device);
-        assert_eq!(model.features(x.clone()).dims(), [2, features]);
+        let want = model.features(x.clone());
+        assert_eq!(want.dims(), [2, features]);
+        // The inference copy (every BatchNorm, downsample and bottleneck ones included, folded
+        // into its convolution) computes the same features.
+        let got = model.folded().features(x.clone());
+        let err = (got - want.clone()).abs().max().into_scalar::<f32>();
+        let scale = want.abs().max().into_scalar::<f32>();
+        assert!(
+            err <= 1e-5 * scale,
+            "resnet{depth} folded: max error {err} of {scale}"
+        );
         assert_eq!(model.forward(x).dims(), [2, 7]);
     }
     let model = ResNet::new(34, 1000, &device).unwrap();

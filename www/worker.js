@@ -1,7 +1,7 @@
 // The worker owns the wasm core, the device, the model files and the dataset; www/tabtune.js
 // sends it calls `{id, type, ...args}` and gets `{id, type: 'result' | 'progress' |
-// 'checkpoint' | 'error', ...}` back. Images are decoded here one at a time, when the core
-// asks for them: never all pixels at once.
+// 'checkpoint' | 'error', ...}` back. Images are decoded (decoder.js) when the core asks for
+// them, a few ahead: never all pixels at once.
 import init, { Session } from './pkg/tabtune.js';
 
 let session = null;
@@ -10,23 +10,34 @@ let dataset = null; // image: {kind, classes, items, labels, split?}; text: {kin
 let last = null; // the last run's report
 const controllers = new Map();
 
-// One image, decoded by the browser only when the core asks for it. No colour-space
-// conversion or premultiplication, so the pixels are the file's, as natively.
+// One image, decoded by the browser only when the core asks for it (the core asks a few
+// ahead), in decoder.js's worker so decoding goes on while this worker computes.
 // `source` is a URL, a Blob (a File the user dropped) or an ImageBitmap.
-async function decode(source) {
-  let blob = source;
-  if (!(source instanceof Blob) && !(source instanceof ImageBitmap)) {
-    const response = await fetch(source);
-    if (!response.ok) throw new Error(`HTTP ${response.status} fetching ${source}`);
-    blob = await response.blob();
+let decoder = null;
+const decoding = new Map(); // id -> {resolve, reject}
+let nextDecode = 0;
+function decode(source) {
+  if (!decoder) {
+    decoder = new Worker(new URL('./decoder.js', import.meta.url), { type: 'module' });
+    decoder.onmessage = ({ data }) => {
+      const waiting = decoding.get(data.id);
+      decoding.delete(data.id);
+      if (data.error !== undefined) waiting.reject(new Error(data.error));
+      else waiting.resolve(data);
+    };
+    decoder.onerror = (event) => {
+      // The decoder could not start (e.g. decoder.js missing): fail every waiting image.
+      const error = new Error(`the image decoder worker failed: ${event.message ?? 'could not load decoder.js'}`);
+      for (const waiting of decoding.values()) waiting.reject(error);
+      decoding.clear();
+      decoder = null;
+    };
   }
-  const bitmap = await createImageBitmap(blob, { colorSpaceConversion: 'none', premultiplyAlpha: 'none' });
-  const { width, height } = bitmap;
-  const canvas = new OffscreenCanvas(width, height);
-  const context = canvas.getContext('2d', { willReadFrequently: true });
-  context.drawImage(bitmap, 0, 0);
-  bitmap.close();
-  return { width, height, data: context.getImageData(0, 0, width, height).data };
+  return new Promise((resolve, reject) => {
+    const id = nextDecode++;
+    decoding.set(id, { resolve, reject });
+    decoder.postMessage({ id, source });
+  });
 }
 
 // Class names of image labels: sorted, numerically when every one is a number (as the core

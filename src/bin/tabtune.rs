@@ -459,7 +459,9 @@ mod cli {
                     }
                     "quit" => return Ok(Value::Null),
                     other => {
-                        return Err(format!("unknown op {other:?}: setup, rep, info or quit").into());
+                        return Err(
+                            format!("unknown op {other:?}: setup, rep, info or quit").into()
+                        );
                     }
                 })
             })();
@@ -639,6 +641,7 @@ mod cli {
         use burn::prelude::*;
         use burn::tensor::TensorData;
         let (device, model, labels) = open_model(model_args)?;
+        let model = model.folded();
         let pre = model.arch().preprocess();
         let side = pre.crop as usize;
         let mut failed = 0;

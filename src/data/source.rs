@@ -71,34 +71,81 @@ impl Batch {
     }
 }
 
-/// Load and preprocess `rows` of `source`; with `augment = Some((seed, epoch))` each image gets
-/// its seeded random crop and flip. Unreadable items go to `skipped` as (name, reason).
-pub async fn load_batch(
-    source: &dyn ImageSource,
-    rows: &[usize],
-    pre: &Preprocess,
-    augment: Option<(u64, usize)>,
-    skipped: &mut Vec<(String, String)>,
-) -> Batch {
-    let mut batch = Batch {
-        pixels: Vec::with_capacity(rows.len() * pre.len()),
-        labels: Vec::with_capacity(rows.len()),
-        rows: Vec::with_capacity(rows.len()),
-    };
-    for &row in rows {
-        match source.load(row).await {
-            Ok(image) => {
-                let mut rng = augment.map(|(seed, epoch)| augment_rng(seed, epoch, row));
-                batch.pixels.extend(pre.rgb(image, rng.as_mut()));
-                batch.labels.push(source.label(row) as i64);
-                batch.rows.push(row);
-            }
-            // Data errors already name the item; keep the reason alone.
-            Err(Error::Data(reason)) => skipped.push((source.name(row), reason)),
-            Err(err) => skipped.push((source.name(row), err.to_string())),
+/// Hands out `rows` of a source in order, batch by batch, with up to `ahead` loads started
+/// before they are needed (so never more than `ahead` decoded images wait, besides the batch
+/// being built). In the browser a load is a fetch and a decode in another worker: with one
+/// batch ahead, the next batch decodes while the current one is computed. Natively a folder
+/// source decodes when asked, on the same thread, so looking ahead only moves the work.
+pub struct Loader<'a> {
+    source: &'a dyn ImageSource,
+    rows: &'a [usize],
+    next: usize,
+    ahead: usize,
+    pending: std::collections::VecDeque<(usize, LoadFuture<'a>)>,
+}
+
+impl<'a> Loader<'a> {
+    /// A loader over `rows` of `source` keeping `ahead` (at least 1) loads in flight; nothing is
+    /// asked until the first batch.
+    pub fn new(source: &'a dyn ImageSource, rows: &'a [usize], ahead: usize) -> Self {
+        let ahead = ahead.max(1);
+        Self {
+            source,
+            rows,
+            next: 0,
+            ahead,
+            pending: std::collections::VecDeque::with_capacity(ahead),
         }
     }
-    batch
+
+    /// Rows not yet handed out.
+    pub fn remaining(&self) -> usize {
+        self.rows.len() - self.next + self.pending.len()
+    }
+
+    fn fill(&mut self) {
+        while self.pending.len() < self.ahead && self.next < self.rows.len() {
+            let row = self.rows[self.next];
+            self.pending.push_back((row, self.source.load(row)));
+            self.next += 1;
+        }
+    }
+
+    /// The next `n` rows (fewer at the end), preprocessed; with `augment = Some((seed, epoch))`
+    /// each image gets its seeded random crop and flip. Unreadable items go to `skipped` as
+    /// (name, reason). Loads of the following rows are already started when this returns.
+    pub async fn batch(
+        &mut self,
+        n: usize,
+        pre: &Preprocess,
+        augment: Option<(u64, usize)>,
+        skipped: &mut Vec<(String, String)>,
+    ) -> Batch {
+        let n = n.max(1).min(self.remaining());
+        let mut batch = Batch {
+            pixels: Vec::with_capacity(n * pre.len()),
+            labels: Vec::with_capacity(n),
+            rows: Vec::with_capacity(n),
+        };
+        for _ in 0..n {
+            self.fill();
+            let (row, load) = self.pending.pop_front().expect("filled above");
+            // Start the next load before waiting on this one.
+            self.fill();
+            match load.await {
+                Ok(image) => {
+                    let mut rng = augment.map(|(seed, epoch)| augment_rng(seed, epoch, row));
+                    batch.pixels.extend(pre.rgb(image, rng.as_mut()));
+                    batch.labels.push(self.source.label(row) as i64);
+                    batch.rows.push(row);
+                }
+                // Data errors already name the item; keep the reason alone.
+                Err(Error::Data(reason)) => skipped.push((self.source.name(row), reason)),
+                Err(err) => skipped.push((self.source.name(row), err.to_string())),
+            }
+        }
+        batch
+    }
 }
 
 /// A folder dataset read from disk (native), optionally followed by a validation folder with
@@ -164,5 +211,93 @@ impl ImageSource for FolderSource {
             .map_err(|err| Error::Data(format!("{name}: {err}")))
             .and_then(|bytes| super::image::decode(&bytes, &name));
         Box::pin(std::future::ready(result))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::cell::{Cell, RefCell};
+
+    use super::*;
+
+    /// A source of 2x2 images whose loads are recorded; items in `broken` fail to decode.
+    struct Recorded {
+        classes: Vec<String>,
+        broken: Vec<usize>,
+        started: RefCell<Vec<usize>>,
+        finished: Cell<usize>,
+    }
+
+    impl ImageSource for Recorded {
+        fn classes(&self) -> &[String] {
+            &self.classes
+        }
+        fn len(&self) -> usize {
+            100
+        }
+        fn label(&self, i: usize) -> u32 {
+            (i % 2) as u32
+        }
+        fn name(&self, i: usize) -> String {
+            format!("item{i}")
+        }
+        fn load(&self, i: usize) -> LoadFuture<'_> {
+            self.started.borrow_mut().push(i);
+            Box::pin(async move {
+                self.finished.set(self.finished.get() + 1);
+                if self.broken.contains(&i) {
+                    Err(Error::Data(format!("item{i}: not an image")))
+                } else {
+                    Ok(RgbImage::from_pixel(2, 2, image::Rgb([i as u8, 0, 0])))
+                }
+            })
+        }
+    }
+
+    /// Batches come out in row order, unreadable rows named and left out, every row loaded
+    /// once, and no more loads started than were handed out plus `ahead`.
+    #[test]
+    fn loader_keeps_order_and_a_bounded_window() {
+        let source = Recorded {
+            classes: vec!["a".into(), "b".into()],
+            broken: vec![7],
+            started: RefCell::new(Vec::new()),
+            finished: Cell::new(0),
+        };
+        let rows: Vec<usize> = (0..30).rev().collect();
+        let pre = Preprocess {
+            resize: 2,
+            crop: 2,
+            ..Preprocess::default()
+        };
+        let mut loader = Loader::new(&source, &rows, 6);
+        let (mut seen, mut skipped, mut handed) = (Vec::new(), Vec::new(), 0);
+        while loader.remaining() > 0 {
+            let b = futures_lite::future::block_on(loader.batch(4, &pre, None, &mut skipped));
+            handed += 4.min(rows.len() - handed);
+            assert_eq!(b.pixels.len(), b.rows.len() * pre.len());
+            assert_eq!(
+                b.labels,
+                b.rows.iter().map(|&r| (r % 2) as i64).collect::<Vec<_>>()
+            );
+            let started = source.started.borrow().len();
+            assert!(
+                started <= handed + 6,
+                "{started} loads started, {handed} handed out"
+            );
+            seen.extend(b.rows);
+        }
+        let want: Vec<usize> = rows.iter().copied().filter(|&r| r != 7).collect();
+        assert_eq!(seen, want);
+        assert_eq!(*source.started.borrow(), rows);
+        assert_eq!(source.finished.get(), rows.len());
+        assert_eq!(
+            skipped,
+            vec![("item7".to_string(), "item7: not an image".to_string())]
+        );
+        // A zero batch size still makes progress.
+        let mut loader = Loader::new(&source, &rows[..3], 0);
+        let b = futures_lite::future::block_on(loader.batch(0, &pre, None, &mut skipped));
+        assert_eq!(b.rows, vec![29]);
     }
 }

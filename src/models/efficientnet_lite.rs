@@ -15,7 +15,8 @@
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{BatchNorm, BatchNormConfig, Linear, LinearConfig, PaddingConfig2d};
 use burn::prelude::*;
-use burn::tensor::activation::relu6;
+
+use super::relu6;
 use burn::tensor::ops::PadMode;
 
 /// B0's stages: (repeats, kernel, first stride, expansion, in channels, out channels).
@@ -55,6 +56,8 @@ pub struct SameConvBn {
     kernel: usize,
     stride: usize,
     act: bool,
+    /// `bn` is folded into `conv` (an inference copy, see [`super::fold`]).
+    folded: bool,
 }
 
 impl SameConvBn {
@@ -79,6 +82,18 @@ impl SameConvBn {
             kernel,
             stride,
             act,
+            folded: false,
+        }
+    }
+
+    fn folded(&self) -> Self {
+        if self.folded {
+            return self.clone();
+        }
+        Self {
+            conv: super::fold::fold(&self.conv, &self.bn),
+            folded: true,
+            ..self.clone()
         }
     }
 
@@ -91,7 +106,8 @@ impl SameConvBn {
         } else {
             x
         };
-        let y = self.bn.forward(self.conv.forward(x));
+        let y = self.conv.forward(x);
+        let y = if self.folded { y } else { self.bn.forward(y) };
         if self.act { relu6(y) } else { y }
     }
 }
@@ -123,6 +139,15 @@ impl MbConv {
             depthwise: SameConvBn::new([hidden, hidden], kernel, stride, hidden, true, device),
             project: SameConvBn::new([hidden, c_out], 1, 1, 1, false, device),
             residual: stride == 1 && c_in == c_out,
+        }
+    }
+
+    fn folded(&self) -> Self {
+        Self {
+            expand: self.expand.as_ref().map(SameConvBn::folded),
+            depthwise: self.depthwise.folded(),
+            project: self.project.folded(),
+            residual: self.residual,
         }
     }
 
@@ -177,6 +202,16 @@ impl EfficientNetLite0 {
             blocks,
             head: SameConvBn::new([last, FEATURES], 1, 1, 1, true, device),
             classifier: LinearConfig::new(FEATURES, classes).init(device),
+        }
+    }
+
+    /// An inference copy with every BatchNorm folded into its convolution (see [`super::fold`]).
+    pub fn folded(&self) -> Self {
+        Self {
+            stem: self.stem.folded(),
+            blocks: self.blocks.iter().map(MbConv::folded).collect(),
+            head: self.head.folded(),
+            classifier: self.classifier.clone(),
         }
     }
 

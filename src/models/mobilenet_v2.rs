@@ -8,7 +8,8 @@
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{BatchNorm, BatchNormConfig, Linear, LinearConfig, PaddingConfig2d};
 use burn::prelude::*;
-use burn::tensor::activation::relu6;
+
+use super::relu6;
 
 /// (expansion t, output channels c, repeats n, first stride s), from the paper's Table 2.
 const SETTINGS: [(usize, usize, usize, usize); 7] = [
@@ -32,6 +33,8 @@ pub struct ConvBn {
     /// torchvision index `.1`.
     pub bn: BatchNorm,
     act: bool,
+    /// `bn` is folded into `conv` (an inference copy, see [`super::fold`]).
+    folded: bool,
 }
 
 impl ConvBn {
@@ -53,11 +56,24 @@ impl ConvBn {
                 .init(device),
             bn: BatchNormConfig::new(c_out).init(device),
             act,
+            folded: false,
+        }
+    }
+
+    fn folded(&self) -> Self {
+        if self.folded {
+            return self.clone();
+        }
+        Self {
+            conv: super::fold::fold(&self.conv, &self.bn),
+            folded: true,
+            ..self.clone()
         }
     }
 
     fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        let y = self.bn.forward(self.conv.forward(x));
+        let y = self.conv.forward(x);
+        let y = if self.folded { y } else { self.bn.forward(y) };
         if self.act { relu6(y) } else { y }
     }
 }
@@ -82,6 +98,15 @@ impl InvertedResidual {
             depthwise: ConvBn::new([hidden, hidden], 3, stride, hidden, true, device),
             project: ConvBn::new([hidden, c_out], 1, 1, 1, false, device),
             residual: stride == 1 && c_in == c_out,
+        }
+    }
+
+    fn folded(&self) -> Self {
+        Self {
+            expand: self.expand.as_ref().map(ConvBn::folded),
+            depthwise: self.depthwise.folded(),
+            project: self.project.folded(),
+            residual: self.residual,
         }
     }
 
@@ -130,6 +155,16 @@ impl MobileNetV2 {
             blocks,
             last: ConvBn::new([c_in, FEATURES], 1, 1, 1, true, device),
             classifier: LinearConfig::new(FEATURES, classes).init(device),
+        }
+    }
+
+    /// An inference copy with every BatchNorm folded into its convolution (see [`super::fold`]).
+    pub fn folded(&self) -> Self {
+        Self {
+            stem: self.stem.folded(),
+            blocks: self.blocks.iter().map(InvertedResidual::folded).collect(),
+            last: self.last.folded(),
+            classifier: self.classifier.clone(),
         }
     }
 

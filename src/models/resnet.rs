@@ -74,6 +74,13 @@ pub struct ResidualBlock {
     pub bn3: Option<BatchNorm>,
     /// Skip-path projection when the shape changes.
     pub downsample: Option<Downsample>,
+    /// Every BN is folded into its conv (an inference copy, see [`super::fold`]).
+    folded: bool,
+}
+
+/// `bn` applied to `x`, unless it is already folded into the conv that made `x`.
+fn norm(bn: &BatchNorm, folded: bool, x: Tensor<4>) -> Tensor<4> {
+    if folded { x } else { bn.forward(x) }
 }
 
 impl ResidualBlock {
@@ -89,6 +96,7 @@ impl ResidualBlock {
                 conv: conv(c_in, width, 1, stride, device),
                 bn: bn(width, device),
             }),
+            folded: false,
         }
     }
 
@@ -105,17 +113,40 @@ impl ResidualBlock {
                 conv: conv(c_in, c_out, 1, stride, device),
                 bn: bn(c_out, device),
             }),
+            folded: false,
+        }
+    }
+
+    fn folded(&self) -> Self {
+        use super::fold::fold;
+        if self.folded {
+            return self.clone();
+        }
+        Self {
+            conv1: fold(&self.conv1, &self.bn1),
+            conv2: fold(&self.conv2, &self.bn2),
+            conv3: match (&self.conv3, &self.bn3) {
+                (Some(conv3), Some(bn3)) => Some(fold(conv3, bn3)),
+                _ => self.conv3.clone(),
+            },
+            downsample: self.downsample.as_ref().map(|down| Downsample {
+                conv: fold(&down.conv, &down.bn),
+                bn: down.bn.clone(),
+            }),
+            folded: true,
+            ..self.clone()
         }
     }
 
     fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        let mut y = relu(self.bn1.forward(self.conv1.forward(x.clone())));
-        y = self.bn2.forward(self.conv2.forward(y));
+        let f = self.folded;
+        let mut y = relu(norm(&self.bn1, f, self.conv1.forward(x.clone())));
+        y = norm(&self.bn2, f, self.conv2.forward(y));
         if let (Some(conv3), Some(bn3)) = (&self.conv3, &self.bn3) {
-            y = bn3.forward(conv3.forward(relu(y)));
+            y = norm(bn3, f, conv3.forward(relu(y)));
         }
         let skip = match &self.downsample {
-            Some(down) => down.bn.forward(down.conv.forward(x)),
+            Some(down) => norm(&down.bn, f, down.conv.forward(x)),
             None => x,
         };
         relu(y + skip)
@@ -134,6 +165,8 @@ pub struct ResNet {
     /// `fc`.
     pub classifier: Linear,
     depth: usize,
+    /// `bn1` is folded into `conv1` (an inference copy, see [`super::fold`]).
+    folded: bool,
 }
 
 impl ResNet {
@@ -167,7 +200,21 @@ impl ResNet {
             blocks,
             classifier: LinearConfig::new(c_in, classes).init(device),
             depth,
+            folded: false,
         })
+    }
+
+    /// An inference copy with every BatchNorm folded into its convolution (see [`super::fold`]).
+    pub fn folded(&self) -> Self {
+        if self.folded {
+            return self.clone();
+        }
+        Self {
+            conv1: super::fold::fold(&self.conv1, &self.bn1),
+            blocks: self.blocks.iter().map(ResidualBlock::folded).collect(),
+            folded: true,
+            ..self.clone()
+        }
     }
 
     /// The depth this network was built with (18, 34 or 50).
@@ -186,7 +233,7 @@ impl ResNet {
     /// Global-average-pooled features `[batch, feature_dim]` of ImageNet-normalised images
     /// `[batch, 3, H, W]`.
     pub fn features(&self, images: Tensor<4>) -> Tensor<2> {
-        let x = relu(self.bn1.forward(self.conv1.forward(images)));
+        let x = relu(norm(&self.bn1, self.folded, self.conv1.forward(images)));
         let mut x = MaxPool2dConfig::new([3, 3])
             .with_strides([2, 2])
             .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))

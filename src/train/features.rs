@@ -8,7 +8,7 @@ use super::run::compute;
 use super::{Control, Progress};
 use crate::data::FeatureSet;
 use crate::data::image::Preprocess;
-use crate::data::source::{ImageSource, load_batch};
+use crate::data::source::{ImageSource, Loader};
 use crate::models::ImageModel;
 use crate::{Error, Result};
 
@@ -23,7 +23,7 @@ pub struct Extracted {
     pub seconds: f64,
 }
 
-/// Run `model`'s backbone (eval mode) over `rows` of `source`, `batch` images at a time.
+/// Run `model`'s backbone (eval mode, BatchNorm folded: [`ImageModel::folded`]) over `rows` of `source`, `batch` images at a time.
 /// Unreadable images are left out and added to `skipped` as (name, reason); the run goes on.
 #[allow(clippy::too_many_arguments)]
 pub async fn extract(
@@ -37,13 +37,16 @@ pub async fn extract(
     on_progress: &mut dyn FnMut(&Progress) -> Control,
 ) -> Result<Extracted> {
     let start = Instant::now();
+    let model = model.folded();
     let side = pre.crop as usize;
     let (mut features, mut labels, mut kept) = (Vec::new(), Vec::new(), Vec::new());
     let mut dim = model.feature_dim();
     let mut done = 0;
-    for chunk in rows.chunks(batch.max(1)) {
-        let mut b = load_batch(source, chunk, pre, None, skipped).await;
-        done += chunk.len();
+    let mut loader = Loader::new(source, rows, batch);
+    while loader.remaining() > 0 {
+        let before = loader.remaining();
+        let mut b = loader.batch(batch.max(1), pre, None, skipped).await;
+        done += before - loader.remaining();
         if !b.rows.is_empty() {
             let pooled = model.features(b.tensor(side, device));
             dim = pooled.dims()[1];

@@ -11,7 +11,7 @@ use super::recipe::{PhaseSpec, Unfreeze};
 use super::run::{PhaseReport, PhaseRun, Predictions, compute};
 use super::{Control, Progress};
 use crate::data::image::Preprocess;
-use crate::data::source::{ImageSource, load_batch};
+use crate::data::source::{ImageSource, Loader};
 use crate::models::ImageModel;
 use crate::{Error, Result};
 
@@ -52,9 +52,10 @@ pub async fn train_images(
     let mut kept = None;
     for epoch in 1..=spec.epochs {
         order.shuffle(&mut rng);
-        for chunk in order.chunks(spec.batch_size) {
-            let augment = spec.augment.then_some((seed, epoch));
-            let mut b = load_batch(source, chunk, pre, augment, skipped).await;
+        let augment = spec.augment.then_some((seed, epoch));
+        let mut loader = Loader::new(source, &order, spec.batch_size);
+        while loader.remaining() > 0 {
+            let mut b = loader.batch(spec.batch_size, pre, augment, skipped).await;
             if b.rows.is_empty() {
                 continue;
             }
@@ -102,9 +103,11 @@ pub async fn predict(
     skipped: &mut Vec<(String, String)>,
 ) -> Result<(Vec<u32>, Vec<u32>)> {
     let side = pre.crop as usize;
+    let model = model.folded();
     let (mut truth, mut predicted) = (Vec::new(), Vec::new());
-    for chunk in rows.chunks(batch.max(1)) {
-        let mut b = load_batch(source, chunk, pre, None, skipped).await;
+    let mut loader = Loader::new(source, rows, batch);
+    while loader.remaining() > 0 {
+        let mut b = loader.batch(batch.max(1), pre, None, skipped).await;
         if b.rows.is_empty() {
             continue;
         }

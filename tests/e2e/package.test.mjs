@@ -23,7 +23,7 @@ test('npm pack yields a package a blank page imports and trains with', { timeout
   execFileSync('tar', ['-xzf', join(DIR, tarball), '-C', DIR]);
   const files = readdirSync(join(DIR, 'package', 'www'), { recursive: true }).sort();
   console.log(`${tarball}: ${files.join(', ')}`);
-  for (const f of ['tabtune.js', 'worker.js', 'tabtune.d.ts', 'pkg/tabtune_bg.wasm', 'pkg/tabtune.js', 'pkg/tabtune.d.ts']) {
+  for (const f of ['tabtune.js', 'worker.js', 'decoder.js', 'tabtune.d.ts', 'pkg/tabtune_bg.wasm', 'pkg/tabtune.js', 'pkg/tabtune.d.ts']) {
     assert.ok(files.includes(f), `${f} is not in the package`);
   }
   writeFileSync(join(DIR, 'blank.html'), '<!doctype html><meta charset="utf-8"><title>blank</title><pre id="out"></pre>\n');
