@@ -8,6 +8,7 @@
 // BENCHMARKS.md between its bench markers.
 //
 //   node bench/run.mjs [--reps 3] [--cap 300] [--only 1,2,6] [--contenders a,b] [--sizes 1000,2000]
+//   node bench/run.mjs --render bench/results/<run>.json   (the table of a saved run)
 import { spawn, execFileSync } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { readFileSync, writeFileSync, mkdirSync, readdirSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
@@ -32,6 +33,7 @@ const { values: opt } = parseArgs({
     'browser-sizes': { type: 'string', default: '1000,2000,5000' }, // workload 7 in the tab
     'no-update': { type: 'boolean', default: false }, // leave BENCHMARKS.md alone
     before: { type: 'string' }, // another core build's URL path (see contenders())
+    render: { type: 'string' }, // print (and write into BENCHMARKS.md) the table of a results JSON
   },
 });
 const REPS = Number(opt.reps);
@@ -530,4 +532,13 @@ function updateDoc(table) {
   log('BENCHMARKS.md updated');
 }
 
-main().catch((err) => { console.error(err); process.exit(1); });
+// `--render bench/results/X.json`: the table of an earlier (or interrupted) run, without
+// running anything; each workload's figures are saved as soon as it finishes.
+const run = opt.render
+  ? async () => {
+    const table = render(JSON.parse(readFileSync(opt.render, 'utf8')));
+    console.log(table);
+    if (!opt['no-update']) updateDoc(table);
+  }
+  : main;
+run().catch((err) => { console.error(err); process.exit(1); });
