@@ -64,7 +64,14 @@ const WORKLOADS = [
 // ---------------------------------------------------------------- small helpers
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const median = (xs) => { const s = [...xs].sort((a, b) => a - b); const m = s.length >> 1; return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2; };
-const firstLine = (err) => String(err?.message ?? err).split('\n')[0];
+// An error's first line, and its innermost cause where it has a chain (burn's compute errors
+// start with a generic line; the cause names the problem, e.g. a buffer too large).
+const firstLine = (err) => {
+  const lines = String(err?.message ?? err).split('\n').map((l) => l.trim()).filter(Boolean);
+  const cause = lines.lastIndexOf('Caused by:');
+  const root = cause >= 0 ? lines[cause + 1] : undefined;
+  return root && root !== lines[0] ? `${lines[0]} … ${root}` : lines[0];
+};
 const log = (...a) => console.error(`[${new Date().toISOString().slice(11, 19)}]`, ...a);
 
 function withTimeout(promise, ms, what) {
