@@ -178,7 +178,11 @@ async function cliHeadPhase(device, n) {
   const seconds = (performance.now() - t0) / 1000;
   const report = existsSync(join(out, 'report.json')) ? JSON.parse(readFileSync(join(out, 'report.json'), 'utf8')).report : null;
   rmSync(out, { recursive: true, force: true });
-  if (code !== 0) throw new Error(`tabtune finetune exited ${code}: ${output.trim().split('\n').slice(-2).join(' | ')}`);
+  if (code !== 0) {
+    // The CLI's error starts at its "tabtune: " line; firstLine adds the innermost cause.
+    const at = output.lastIndexOf('tabtune: ');
+    throw new Error(`tabtune finetune exited ${code}: ${at >= 0 ? firstLine(output.slice(at + 9)) : output.trim().split('\n').slice(-2).join(' | ')}`);
+  }
   const head = report?.phases?.find((p) => p.phase === 'head');
   return { seconds, items: n, peak_rss_bytes: peak, features_s: report?.features?.[1] ?? null, val_accuracy: head?.val_accuracy?.at(-1) ?? null };
 }
@@ -341,7 +345,22 @@ async function main() {
         const pageSpec = { ...spec, files: c.kind === 'browser' ? spec.urls : spec.files };
         cells[c.name].setup = await c.setup(w, pageSpec);
         log(`  warm-up ${JSON.stringify(cells[c.name].setup)}`);
-      } catch (err) { cells[c.name].error = `setup: ${firstLine(err)}`; log(`  ${err.message}`); await restart(c, results); }
+      } catch (err) {
+        log(`  ${err.message}`);
+        await restart(c, results);
+        // A page can lose its GPU device after an earlier workload (TF.js-WebGPU after its
+        // 11 GiB step: "mapAsync … no longer exists"): a fresh browser gets one more try,
+        // and the cell keeps the first error.
+        if (c.kind === 'browser' && alive(c)) {
+          try {
+            const spec = specOf(w);
+            cells[c.name].setup = { ...(await c.setup(w, { ...spec, files: spec.urls })), retried_after: firstLine(err) };
+            log(`  warm-up after a fresh browser ${JSON.stringify(cells[c.name].setup)}`);
+            continue;
+          } catch (again) { log(`  again: ${again.message}`); await restart(c, results); err = again; }
+        }
+        cells[c.name].error = `setup: ${firstLine(err)}`;
+      }
     }
     for (let round = 0; round < REPS; round++) {
       for (let i = 0; i < runners.length; i++) {
