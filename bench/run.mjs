@@ -323,6 +323,14 @@ async function main() {
     catch (err) { results.contenders[c.name] = { label: c.label, error: firstLine(err) }; log(`  ${c.name}: ${err.message}`); }
   }
   const alive = (c) => !results.contenders[c.name].error;
+  // Each workload gets a fresh browser: a page's wasm memory never shrinks (workload 2 grows
+  // the core's heap past 2 GiB, which would count in every later page-memory figure) and a
+  // WebGPU device may be lost after a heavy workload.
+  const used = new Set();
+  const fresh = async (c) => {
+    if (c.kind === 'browser' && used.has(c.name)) await restart(c, results);
+    used.add(c.name);
+  };
   const head = dataset(HEAD_IMAGES);
   const specOf = (w) => ({ ...w.spec, seed: 0, n: HEAD_IMAGES, files: head.files, urls: head.urls, labels: head.labels, classes: 10, epochs: EPOCHS, valFraction: 0.2 });
 
@@ -331,6 +339,7 @@ async function main() {
     const runners = list.filter((c) => c.supports.includes(w.id));
     for (const c of runners) {
       cells[c.name] = { reps: [] };
+      await fresh(c);
       if (!alive(c)) { cells[c.name].error = `did not start: ${results.contenders[c.name].error}`; continue; }
       const [from, factor] = ESTIMATE[w.key] ?? [];
       const earlier = results.workloads[from]?.[c.name]?.reps.map((r) => r.seconds);
@@ -410,6 +419,8 @@ async function main() {
     const sizes = opt.sizes.split(',').map(Number);
     const browserSizes = opt['browser-sizes'].split(',').map(Number);
     for (const c of list.filter((x) => x.supports.includes(7) && alive(x))) {
+      await fresh(c);
+      if (!alive(c)) { cells[c.name] = { sizes: [], error: results.contenders[c.name].error }; continue; }
       const cell = (cells[c.name] = { sizes: [] });
       for (const n of c.kind === 'browser' ? browserSizes : sizes) {
         try {
@@ -516,6 +527,7 @@ function render(results) {
     out.push(`**7. ${WORKLOADS[6].title}**`, '');
     out.push('| contender | images | seconds | ms/image | peak memory |', '|---|---|---|---|---|');
     for (const [name, cell] of Object.entries(sc)) {
+      if (cell.error) out.push(`| ${name} | | error: ${cell.error} | | |`);
       for (const s of cell.sizes) {
         if (s.error) { out.push(`| ${name} | ${s.n} | error: ${s.error} | | |`); continue; }
         out.push(`| ${name} | ${s.n} | ${fmt(s.seconds, 1)} | ${fmt((s.seconds * 1000) / s.n)} | ${memory([s])} |`);
