@@ -412,7 +412,7 @@ pub(crate) async fn read_back<M: Module>(module: &M) -> Result<M> {
             tensor
                 .into_data_async()
                 .await
-                .map_err(|e| Error::Compute(e.to_string()))?,
+                .map_err(crate::train::run::compute)?,
         );
     }
     let mut scatter = Scatter {

@@ -62,8 +62,29 @@ impl PhaseReport {
 /// Validation (labels, predictions) of a kept epoch.
 pub type Predictions = (Vec<u32>, Vec<u32>);
 
+/// A backend failure as the user reads it. burn's error opens with a generic line ("An error
+/// happened during execution") and names the problem in its innermost cause, after a list of
+/// the kernels it skipped; where that cause is a buffer the device could not allocate, the
+/// message says so first, with its size and what to change.
 pub(crate) fn compute(err: impl std::fmt::Display) -> Error {
-    Error::Compute(err.to_string())
+    Error::Compute(describe_compute(&err.to_string()))
+}
+
+fn describe_compute(text: &str) -> String {
+    const NO_BUFFER: &str = "can't allocate buffer of size: ";
+    let bytes = text.lines().find_map(|line| {
+        let at = line.find(NO_BUFFER)?;
+        line[at + NO_BUFFER.len()..].trim().parse::<u64>().ok()
+    });
+    match bytes {
+        Some(bytes) => format!(
+            "the device could not allocate a buffer of {:.1} MiB ({bytes} bytes): one tensor \
+             of this batch is larger than the adapter allows or has free; try a smaller batch \
+             size (the recipe's batch_size, or the CLI's --feature-batch / --batch)",
+            bytes as f64 / (1024.0 * 1024.0)
+        ),
+        None => text.to_string(),
+    }
 }
 
 /// How an epoch ended.
@@ -253,5 +274,34 @@ impl PhaseRun {
         self.report.seconds = self.start.elapsed().as_secs_f64();
         self.report.throughput = self.rows_done as f64 / self.report.seconds.max(1e-9);
         (self.report, self.best_predictions)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::describe_compute;
+
+    #[test]
+    fn a_buffer_the_device_cannot_allocate_is_named_with_its_size() {
+        // burn's chain as `tabtune finetune --device gpu` printed it on lavapipe at batch 32.
+        let chain = "An error happened during execution\nCaused by:\n  Several failures at once\n\
+                     Caused by:\n  The bytes were never written (failure #400, still claiming 4 buffer(s))\n\
+                     \x20 skipped `ReduceKernel`: it needed memory ManagedMemoryId { value: 1280 }, which carried the failure\n\
+                     Caused by:\n  An IO error happened\nCaused by:\n  can't allocate buffer of size: 154140672\n\
+                     No backtrace available";
+        let message = describe_compute(chain);
+        assert!(
+            message.starts_with(
+                "the device could not allocate a buffer of 147.0 MiB (154140672 bytes)"
+            ),
+            "{message}"
+        );
+        assert!(message.contains("smaller batch"), "{message}");
+    }
+
+    #[test]
+    fn other_failures_keep_burns_whole_text() {
+        let chain = "An error happened during execution\nCaused by:\n  device lost";
+        assert_eq!(describe_compute(chain), chain);
     }
 }
