@@ -354,22 +354,7 @@ async function main() {
         const pageSpec = { ...spec, files: c.kind === 'browser' ? spec.urls : spec.files };
         cells[c.name].setup = await c.setup(w, pageSpec);
         log(`  warm-up ${JSON.stringify(cells[c.name].setup)}`);
-      } catch (err) {
-        log(`  ${err.message}`);
-        await restart(c, results);
-        // A page can lose its GPU device after an earlier workload (TF.js-WebGPU after its
-        // 11 GiB step: "mapAsync … no longer exists"): a fresh browser gets one more try,
-        // and the cell keeps the first error.
-        if (c.kind === 'browser' && alive(c)) {
-          try {
-            const spec = specOf(w);
-            cells[c.name].setup = { ...(await c.setup(w, { ...spec, files: spec.urls })), retried_after: firstLine(err) };
-            log(`  warm-up after a fresh browser ${JSON.stringify(cells[c.name].setup)}`);
-            continue;
-          } catch (again) { log(`  again: ${again.message}`); await restart(c, results); err = again; }
-        }
-        cells[c.name].error = `setup: ${firstLine(err)}`;
-      }
+      } catch (err) { cells[c.name].error = `setup: ${firstLine(err)}`; log(`  ${err.message}`); await restart(c, results); }
     }
     for (let round = 0; round < REPS; round++) {
       for (let i = 0; i < runners.length; i++) {
