@@ -282,6 +282,132 @@ fn random_tokens(rng: &mut ChaCha8Rng, batch: usize, len: usize, vocab: usize) -
     }
 }
 
+/// Token ids, last hidden states and L2-normalised mean-pooled sentence embeddings of
+/// `sentences` under a text model: what the browser tests compare with PyTorch's.
+#[derive(Debug, Clone, Serialize)]
+pub struct Embedded {
+    /// Token ids, row after row.
+    pub ids: Vec<i64>,
+    /// Attention mask, row after row.
+    pub mask: Vec<i64>,
+    /// [batch, length, hidden].
+    pub dims: [usize; 3],
+    /// Inputs cut at the maximum length.
+    pub truncated: usize,
+    /// Last hidden states, flattened.
+    pub hidden: Vec<f32>,
+    /// Sentence embeddings, flattened.
+    pub embeddings: Vec<f32>,
+}
+
+/// See [`Embedded`].
+pub async fn embed_text(
+    files: &crate::session::ModelFiles,
+    sentences: &[String],
+    device: &Device,
+) -> Result<Embedded> {
+    use crate::models::bert::{l2_normalize, mean_pool};
+    let crate::session::Model::Text(model) = crate::session::Model::load(files, None, device)?
+    else {
+        return Err(Error::Data(format!("{}: not a text model", files.name)));
+    };
+    let tokens = model.tokenizer.encode(sentences)?;
+    let (ids, mask, types) = tokens.tensors(device);
+    let hidden = model.net.bert.forward(ids, mask.clone(), types);
+    let dims = hidden.dims();
+    let embeddings = l2_normalize(mean_pool(hidden.clone(), mask));
+    let read =
+        |t: burn::tensor::TensorData| t.try_to_vec::<f32>().map_err(|e| compute(format!("{e:?}")));
+    Ok(Embedded {
+        ids: tokens.ids.clone(),
+        mask: tokens.mask.clone(),
+        dims,
+        truncated: tokens.truncated,
+        hidden: read(hidden.into_data_async().await.map_err(compute)?)?,
+        embeddings: read(embeddings.into_data_async().await.map_err(compute)?)?,
+    })
+}
+
+/// The `tabtune bench` worker (bench/run.mjs drives it): one JSON answer per JSON command line
+/// of `input` — `{"op":"setup","workload":"image_step","batch":32}` builds a workload and runs
+/// a warm-up, `{"op":"rep"}` times one repetition (with this process's peak RSS), `{"op":"info"}`,
+/// `{"op":"quit"}` — errors included, until `quit` or the end of the input.
+#[cfg(not(target_arch = "wasm32"))]
+pub fn serve(
+    selected: &crate::device::Selected,
+    input: impl std::io::BufRead,
+    mut out: impl std::io::Write,
+) -> std::io::Result<()> {
+    use futures_lite::future::block_on;
+    use serde_json::{Value, json};
+    let mut current: Option<Bench> = None;
+    for line in input.lines() {
+        let line = line?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let answer = (|| -> std::result::Result<Value, String> {
+            let mut command: Value = serde_json::from_str(&line)
+                .map_err(|e| format!("not a JSON command: {e}: {line}"))?;
+            let op = command
+                .as_object_mut()
+                .and_then(|o| o.remove("op"))
+                .and_then(|v| v.as_str().map(String::from))
+                .ok_or("a command needs \"op\": setup, rep, info or quit")?;
+            Ok(match op.as_str() {
+                "info" => json!({
+                    "device": selected.info,
+                    "version": env!("CARGO_PKG_VERSION"),
+                    "threads": std::thread::available_parallelism().map_or(1, |n| n.get()),
+                }),
+                "setup" => {
+                    current = None;
+                    let spec: BenchSpec =
+                        serde_json::from_value(command).map_err(|e| format!("setup: {e}"))?;
+                    let start = Instant::now();
+                    let mut bench =
+                        Bench::new(spec, &selected.device).map_err(|e| e.to_string())?;
+                    let setup_s = start.elapsed().as_secs_f64();
+                    let warmup = block_on(bench.rep()).map_err(|e| e.to_string())?;
+                    current = Some(bench);
+                    json!({"setup_s": setup_s, "warmup_s": warmup.seconds})
+                }
+                "rep" => {
+                    let bench = current.as_mut().ok_or("rep before a successful setup")?;
+                    // Linux: writing 5 to clear_refs starts a new peak-RSS (VmHWM) window.
+                    let _ = std::fs::write("/proc/self/clear_refs", "5");
+                    let rep = block_on(bench.rep()).map_err(|e| e.to_string())?;
+                    let mut value = serde_json::to_value(rep).map_err(|e| e.to_string())?;
+                    value["peak_rss_bytes"] = json!(peak_rss());
+                    value
+                }
+                "quit" => return Ok(Value::Null),
+                other => return Err(format!("unknown op {other:?}: setup, rep, info or quit")),
+            })
+        })();
+        let answer = match answer {
+            Ok(Value::Null) => break,
+            Ok(mut value) => {
+                value["ok"] = json!(true);
+                value
+            }
+            Err(err) => json!({"ok": false, "error": err}),
+        };
+        writeln!(out, "{answer}")?;
+        out.flush()?;
+    }
+    Ok(())
+}
+
+/// This process's peak resident set (VmHWM) in bytes, where /proc tells it.
+#[cfg(not(target_arch = "wasm32"))]
+fn peak_rss() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -15,6 +15,7 @@ pub mod data;
 pub mod device;
 pub mod error;
 pub mod models;
+pub mod session;
 pub mod train;
 pub mod weights;
 

@@ -303,3 +303,117 @@ fn text_finetune_predict_eval_and_bad_tables_named() {
     }
     std::fs::remove_dir_all(&out_dir).unwrap();
 }
+
+/// The largest difference between two safetensors files of the same layout.
+fn max_diff(a: &[u8], b: &[u8]) -> f32 {
+    let header = |x: &[u8]| u64::from_le_bytes(x[..8].try_into().unwrap()) as usize + 8;
+    assert_eq!(a[..header(a)], b[..header(b)], "the files' layouts differ");
+    a[header(a)..]
+        .chunks_exact(4)
+        .zip(b[header(b)..].chunks_exact(4))
+        .filter(|(x, y)| x != y)
+        .map(|(x, y)| {
+            let x = f32::from_le_bytes(x.try_into().unwrap());
+            let y = f32::from_le_bytes(y.try_into().unwrap());
+            if x.is_finite() && y.is_finite() {
+                (x - y).abs()
+            } else {
+                f32::INFINITY
+            }
+        })
+        .fold(0.0, f32::max)
+}
+
+#[test]
+fn a_killed_run_resumes_from_its_checkpoint_to_the_uninterrupted_weights() {
+    use std::io::{BufRead, BufReader};
+    let data = small_set("kill", 6);
+    let model = assets().join("models/mobilenet_v2");
+    let args = |out: &Path| -> Vec<String> {
+        [
+            "finetune",
+            "--device",
+            "cpu",
+            "--epochs",
+            "2",
+            "--finetune-epochs",
+            "3",
+            "--unfreeze",
+            "2",
+            "--set",
+            "head.batch_size=8",
+            "--set",
+            "finetune.batch_size=4",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .chain([
+            "--model".into(),
+            model.display().to_string(),
+            "--data".into(),
+            data.display().to_string(),
+        ])
+        .chain(["--out".into(), out.display().to_string()])
+        .collect()
+    };
+    let whole = data.with_extension("whole");
+    let (ok, out) = run(&args(&whole).iter().map(String::as_str).collect::<Vec<_>>());
+    assert!(ok, "{out}");
+    assert!(
+        !whole.join("checkpoint").exists(),
+        "a finished run leaves no checkpoint"
+    );
+
+    // Killed in epoch 2 of phase 2's 3.
+    let killed = data.with_extension("killed");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tabtune"))
+        .args(args(&killed))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut seen = Vec::new();
+    for line in BufReader::new(child.stdout.take().unwrap()).lines() {
+        let line = line.unwrap();
+        let in_epoch_2 = line.starts_with("finetune epoch 1:");
+        seen.push(line);
+        if in_epoch_2 {
+            child.kill().unwrap();
+            break;
+        }
+    }
+    let status = child.wait().unwrap();
+    assert!(
+        !status.success(),
+        "the run finished before it could be killed:\n{}",
+        seen.join("\n")
+    );
+    assert!(
+        seen.iter()
+            .any(|l| l.starts_with("checkpoint after the head phase")),
+        "{}",
+        seen.join("\n")
+    );
+    assert!(!killed.join("model.safetensors").exists());
+
+    let mut resume = args(&killed);
+    resume.extend(["--resume".into(), killed.display().to_string()]);
+    let (ok, out) = run(&resume.iter().map(String::as_str).collect::<Vec<_>>());
+    assert!(ok, "{out}");
+    assert!(out.contains("resuming after the head phase"), "{out}");
+    assert!(
+        !out.contains("head epoch"),
+        "the head phase ran again:\n{out}"
+    );
+    let report = std::fs::read_to_string(killed.join("report.json")).unwrap();
+    assert!(report.contains("\"resumed_after\": \"head\""), "{report}");
+    let diff = max_diff(
+        &std::fs::read(killed.join("model.safetensors")).unwrap(),
+        &std::fs::read(whole.join("model.safetensors")).unwrap(),
+    );
+    println!("killed and resumed vs uninterrupted: weights differ by at most {diff:e}");
+    assert!(diff <= 1e-6, "weights differ by {diff}");
+    for dir in [data, whole, killed] {
+        std::fs::remove_dir_all(dir).ok();
+    }
+}

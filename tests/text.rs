@@ -175,6 +175,7 @@ fn two_phases_then_export_and_reload() {
         &set,
         None,
         &recipe,
+        None,
         16,
         &device,
         &mut |e| {
@@ -274,6 +275,7 @@ fn two_phases_then_export_and_reload() {
             &set,
             None,
             &resumed,
+            None,
             16,
             &device,
             &mut |_| Control::Continue,
@@ -370,6 +372,7 @@ fn an_mlp_head_trains_exports_and_reloads() {
         &set,
         None,
         &recipe,
+        None,
         16,
         &device,
         &mut |_| Control::Continue,

@@ -11,7 +11,7 @@ pub const IMAGE_EXTENSIONS: [&str; 7] = ["png", "jpg", "jpeg", "webp", "gif", "b
 /// The listing of an image dataset: files with their class index.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ImageFolder {
-    /// Class names, sorted, indexed by label.
+    /// Class names in [`super::classes::order`], indexed by label.
     pub classes: Vec<String>,
     /// (file, label), sorted by class then file name.
     pub items: Vec<(PathBuf, u32)>,
@@ -32,7 +32,16 @@ impl ImageFolder {
             entries.sort();
             Ok(entries)
         };
-        let class_dirs: Vec<PathBuf> = read(root)?.into_iter().filter(|p| p.is_dir()).collect();
+        let mut class_dirs: Vec<PathBuf> = read(root)?.into_iter().filter(|p| p.is_dir()).collect();
+        // The class order rule (numeric names as numbers: "2" before "10").
+        let name = |p: &PathBuf| {
+            p.file_name()
+                .unwrap_or_default()
+                .to_string_lossy()
+                .into_owned()
+        };
+        let order = super::classes::order(class_dirs.iter().map(name));
+        class_dirs.sort_by_key(|p| super::classes::index_of(&order, &name(p)));
         if class_dirs.len() < 2 {
             return Err(Error::Data(format!(
                 "{}: found {} class folder(s); a classifier needs at least 2 subfolders, one per class",
@@ -109,9 +118,7 @@ impl ImageFolder {
             }
             pairs.push((base.join(file), label.to_string()));
         }
-        let mut classes: Vec<String> = pairs.iter().map(|(_, l)| l.clone()).collect();
-        classes.sort();
-        classes.dedup();
+        let classes = super::classes::order(pairs.iter().map(|(_, l)| l));
         if classes.len() < 2 {
             return Err(Error::Data(format!(
                 "{}: found {} label(s); a classifier needs at least 2",
@@ -125,7 +132,7 @@ impl ImageFolder {
             classes: Vec::new(),
         };
         for (file, label) in pairs {
-            let index = classes.binary_search(&label).expect("label listed") as u32;
+            let index = super::classes::index_of(&classes, &label).expect("label listed");
             if is_image(&file) {
                 folder.items.push((file, index));
             } else {

@@ -1,6 +1,7 @@
 //! Datasets: feature vectors, image folders, text tables and tokenisation, preprocessing and
 //! splits.
 
+pub mod classes;
 pub mod features;
 pub mod folder;
 pub mod image;

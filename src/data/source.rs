@@ -35,6 +35,11 @@ pub trait ImageSource {
     fn labels(&self) -> Vec<u32> {
         (0..self.len()).map(|i| self.label(i)).collect()
     }
+    /// Add `(name, label)` items (a listing the page sends in chunks).
+    fn extend(&mut self, items: Vec<(String, String)>) -> Result<()> {
+        let _ = items;
+        Err(Error::Data("this dataset cannot take more items".into()))
+    }
 }
 
 /// Random resized crop + horizontal flip for one item in one epoch: the same draw for the same
@@ -145,6 +150,91 @@ impl<'a> Loader<'a> {
             }
         }
         batch
+    }
+}
+
+/// Decodes item `i` (named `name`) of a [`ListedImages`].
+pub type LoadFn = Box<dyn Fn(usize, &str) -> LoadFuture<'static>>;
+
+/// Images listed by name and label name, decoded by a function on demand (in the browser, the
+/// page's decoder). Classes follow [`super::classes::order`] unless given.
+pub struct ListedImages {
+    names: Vec<String>,
+    label_names: Vec<String>,
+    given: Option<Vec<String>>,
+    classes: Vec<String>,
+    labels: Vec<u32>,
+    load: LoadFn,
+}
+
+impl ListedImages {
+    /// Items `(name, label)`; `classes` fixes the class order (else the rule's), and a label
+    /// outside it is an error naming the item.
+    pub fn new(
+        items: Vec<(String, String)>,
+        classes: Option<Vec<String>>,
+        load: LoadFn,
+    ) -> Result<Self> {
+        let mut listed = Self {
+            names: Vec::new(),
+            label_names: Vec::new(),
+            given: classes,
+            classes: Vec::new(),
+            labels: Vec::new(),
+            load,
+        };
+        listed.push(items)?;
+        Ok(listed)
+    }
+
+    /// More items (the page sends large sets in chunks): the classes and labels are redone.
+    pub fn push(&mut self, items: Vec<(String, String)>) -> Result<()> {
+        for (name, label) in items {
+            self.names.push(name);
+            self.label_names.push(label);
+        }
+        self.classes = match &self.given {
+            Some(classes) => classes.clone(),
+            None => super::classes::order(&self.label_names),
+        };
+        let index: std::collections::HashMap<&str, u32> = self
+            .classes
+            .iter()
+            .enumerate()
+            .map(|(i, c)| (c.as_str(), i as u32))
+            .collect();
+        let mut labels = Vec::with_capacity(self.names.len());
+        for (name, label) in self.names.iter().zip(&self.label_names) {
+            labels.push(*index.get(label.as_str()).ok_or_else(|| {
+                Error::Data(format!(
+                    "{name}: label \"{label}\" is not one of the classes {:?}",
+                    self.classes
+                ))
+            })?);
+        }
+        self.labels = labels;
+        Ok(())
+    }
+}
+
+impl ImageSource for ListedImages {
+    fn classes(&self) -> &[String] {
+        &self.classes
+    }
+    fn len(&self) -> usize {
+        self.names.len()
+    }
+    fn label(&self, i: usize) -> u32 {
+        self.labels[i]
+    }
+    fn name(&self, i: usize) -> String {
+        self.names[i].clone()
+    }
+    fn load(&self, i: usize) -> LoadFuture<'_> {
+        (self.load)(i, &self.names[i])
+    }
+    fn extend(&mut self, items: Vec<(String, String)>) -> Result<()> {
+        self.push(items)
     }
 }
 

@@ -41,7 +41,7 @@ pub struct Columns {
 /// A labelled text dataset.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct TextSet {
-    /// Class names, indexed by label (sorted; numerically when every name is a number).
+    /// Class names, indexed by label (in [`super::classes::order`]).
     pub classes: Vec<String>,
     /// One text per row.
     pub texts: Vec<String>,
@@ -103,10 +103,7 @@ impl TextSet {
                  (one to train on, one to validate). Fix or remove that row"
             )));
         }
-        let mut classes: Vec<String> = first.keys().map(|s| s.to_string()).collect();
-        if classes.iter().all(|c| c.parse::<f64>().is_ok()) {
-            classes.sort_by(|a, b| a.parse::<f64>().unwrap().total_cmp(&b.parse().unwrap()));
-        }
+        let classes = super::classes::order(first.keys());
         let index: BTreeMap<&str, u32> = classes
             .iter()
             .enumerate()
@@ -129,6 +126,28 @@ impl TextSet {
         self.text_column = text.into();
         self.label_column = label.into();
         self
+    }
+
+    /// These rows followed by those of `val` (`val_name` for messages), whose labels must be
+    /// the same: returns the whole set and its (train rows, validation rows).
+    pub fn with_validation(
+        mut self,
+        val: TextSet,
+        val_name: &str,
+    ) -> Result<(Self, super::split::Split)> {
+        if val.classes != self.classes {
+            return Err(Error::Data(format!(
+                "{val_name}: labels {:?} differ from the training data's {:?}",
+                val.classes, self.classes
+            )));
+        }
+        let n = self.len();
+        self.texts.extend(val.texts);
+        self.labels.extend(val.labels);
+        self.origins.extend(val.origins);
+        self.skipped.extend(val.skipped);
+        let split = ((0..n).collect(), (n..self.len()).collect());
+        Ok((self, split))
     }
 
     /// Only the first `n` rows of each class (in file order): a quick run on a large set.

@@ -80,8 +80,9 @@ pub fn describe(weights: &WeightSource, bytes: usize, config: Option<&str>) -> R
         return Err(Error::Weights {
             file: weights.name(),
             message: format!(
-                "neither a known image architecture (by its tensor names, which start with {}) \
-                 nor a text encoder (give its config.json with a model_type)",
+                "not a known image architecture (MobileNetV2, EfficientNet-Lite0, ResNet-18/34/50 \
+                 by their tensor names; this file's start with {}), nor a text encoder (a \
+                 BERT-family model folder: config.json with a model_type, and tokenizer.json)",
                 keys.keys().take(3).cloned().collect::<Vec<_>>().join(", ")
             ),
         });

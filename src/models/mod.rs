@@ -27,9 +27,18 @@ pub use resnet::ResNet;
 pub use text::{Pooling, TextClassifier, TextModel, TextOptions};
 
 use crate::data::image::{IMAGENET_MEAN, IMAGENET_STD, Preprocess};
-use crate::train::recipe::Unfreeze;
 use crate::weights::{LoadReport, WeightSource, inspect, load_into, save_safetensors};
 use crate::{Error, Result};
+
+/// Which part of the backbone phase 2 trains.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Unfreeze {
+    /// Every layer.
+    All,
+    /// Only the last N blocks of the backbone (the head always trains).
+    Last(usize),
+}
 
 /// The image architectures tabtune can load.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -412,7 +421,7 @@ pub(crate) async fn read_back<M: Module>(module: &M) -> Result<M> {
             tensor
                 .into_data_async()
                 .await
-                .map_err(crate::train::run::compute)?,
+                .map_err(crate::error::compute)?,
         );
     }
     let mut scatter = Scatter {

@@ -7,10 +7,10 @@ use burn::nn::{Dropout, DropoutConfig};
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 
+use super::Unfreeze;
 use super::bert::{self, Bert, BertConfig, cls_pool, l2_normalize, mean_pool};
 use super::head::{Head, HeadConfig};
 use crate::data::tokenize::{TextTokenizer, Tokens};
-use crate::train::recipe::Unfreeze;
 use crate::weights::{WeightSource, inspect, load_into, save_safetensors};
 use crate::{Error, Result};
 

@@ -38,6 +38,9 @@ pub struct RunReport {
     /// Validation examples the kept model got wrong (at most [`MAX_MISSES`]).
     #[serde(default)]
     pub misclassified: Vec<Miss>,
+    /// Where a resumed run took up again: after which phase of the checkpoint it came from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resumed_after: Option<String>,
 }
 
 /// A validation example the kept model got wrong.
@@ -57,6 +60,21 @@ pub struct Miss {
 pub const MAX_MISSES: usize = 100;
 
 impl RunReport {
+    /// Carry on from `prior`, the report of the phases a checkpoint already holds: its feature
+    /// cache, phases, rows left out and truncations come first in this one.
+    pub(crate) fn continue_from(&mut self, prior: Option<RunReport>) {
+        if let Some(prior) = prior {
+            self.features = prior.features;
+            self.phases = prior.phases;
+            self.truncated = prior.truncated;
+            for item in prior.skipped {
+                if !self.skipped.iter().any(|(name, _)| *name == item.0) {
+                    self.skipped.push(item);
+                }
+            }
+        }
+    }
+
     /// Metrics and misclassified examples of the kept model from its `predictions` on the
     /// validation `rows` (in that order); `describe(row)` gives a row's name and text.
     pub(crate) fn evaluated(
@@ -130,13 +148,16 @@ pub(crate) fn split_rows(
 
 /// Fine-tune `model` on `source` per `recipe`: `split` gives (train rows, validation rows)
 /// (a validation folder), else the recipe's stratified split is used. `feature_batch` images
-/// go through the backbone at a time when caching features. Returns the kept model (the best
-/// validation epoch of the last phase, with the new head) and the report.
+/// go through the backbone at a time when caching features. `prior`: the report of the phases
+/// `model` already went through (a checkpoint's), continued here. Returns the kept model (the
+/// best validation epoch of the last phase, with the new head) and the report.
+#[allow(clippy::too_many_arguments)]
 pub async fn finetune_images(
     model: ImageModel,
     source: &dyn ImageSource,
     split: Option<crate::data::split::Split>,
     recipe: &Recipe,
+    prior: Option<RunReport>,
     feature_batch: usize,
     device: &Device,
     on_progress: &mut dyn FnMut(&Progress) -> Control,
@@ -164,7 +185,9 @@ pub async fn finetune_images(
         skipped: Vec::new(),
         truncated: 0,
         misclassified: Vec::new(),
+        resumed_after: None,
     };
+    report.continue_from(prior);
     check_kept_head(recipe, model.classes(), classes.len())?;
 
     // Phase 1: the new head, seeded, on the frozen backbone (unless the recipe keeps the

@@ -91,6 +91,44 @@ impl Recipe {
     }
 }
 
+impl Recipe {
+    /// A recipe from JSON text (or none) with `sets` applied on top, each `path=value`
+    /// (`finetune.epochs=2`, `finetune=null`, `head.lr=3e-4`, `text.pooling=cls`): the value is
+    /// JSON, or else a string. Fields left out keep the defaults of `modality`.
+    pub fn with_sets(json: Option<&str>, sets: &[String], modality: Modality) -> Result<Self> {
+        let mut patch: serde_json::Value = match json {
+            Some(text) => serde_json::from_str(text).map_err(|err| Error::Recipe {
+                field: "(json)".into(),
+                message: err.to_string(),
+            })?,
+            None => serde_json::json!({}),
+        };
+        for set in sets {
+            let (path, value) = set.split_once('=').ok_or_else(|| Error::Recipe {
+                field: set.clone(),
+                message: "expected path=value, e.g. finetune.epochs=2".into(),
+            })?;
+            let value = serde_json::from_str(value.trim())
+                .unwrap_or_else(|_| serde_json::Value::String(value.trim().into()));
+            let mut slot = &mut patch;
+            for key in path.trim().split('.') {
+                if !slot.is_object() {
+                    // Through a phase turned off (null) or not given: it comes back, with
+                    // its defaults for the fields not set.
+                    *slot = serde_json::json!({});
+                }
+                slot = slot
+                    .as_object_mut()
+                    .expect("an object")
+                    .entry(key.to_string())
+                    .or_insert(serde_json::Value::Null);
+            }
+            *slot = value;
+        }
+        Self::from_json_for(&patch.to_string(), modality)
+    }
+}
+
 /// Overlay `patch` on `base`: objects merge key by key, anything else replaces.
 fn merge(base: &mut serde_json::Value, patch: serde_json::Value) {
     match (base, patch) {
@@ -130,15 +168,7 @@ pub enum Schedule {
     Linear,
 }
 
-/// Which part of the backbone phase 2 trains.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Unfreeze {
-    /// Every layer.
-    All,
-    /// Only the last N blocks of the backbone (the head always trains).
-    Last(usize),
-}
+pub use crate::models::Unfreeze;
 
 /// Phase 1: head-only training. Without augmentation the frozen backbone's features are
 /// computed once and cached; with it they are recomputed on augmented images every epoch.
@@ -515,6 +545,43 @@ impl Recipe {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sets_override_the_file_and_bring_back_a_phase_with_its_defaults() {
+        let sets = |s: &[&str]| s.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let file = r#"{"head": {"epochs": 4}, "finetune": null}"#;
+        let r = Recipe::with_sets(Some(file), &sets(&["head.lr=0.01"]), Modality::Image).unwrap();
+        assert_eq!(
+            (r.head.epochs, r.head.lr, r.finetune.is_none()),
+            (4, 0.01, true)
+        );
+        let r = Recipe::with_sets(
+            Some(file),
+            &sets(&[
+                "finetune.epochs=2",
+                r#"finetune.unfreeze={"last": 3}"#,
+                "text.pooling=cls",
+            ]),
+            Modality::Text,
+        )
+        .unwrap();
+        let f = r.finetune.unwrap();
+        assert_eq!(
+            (f.epochs, f.unfreeze, f.backbone_lr),
+            (2, Unfreeze::Last(3), 5e-5)
+        );
+        assert_eq!(r.text.pooling, crate::models::Pooling::Cls);
+        let r = Recipe::with_sets(None, &sets(&["finetune=null"]), Modality::Image).unwrap();
+        assert!(r.finetune.is_none());
+        let err = Recipe::with_sets(None, &sets(&["head.epochz=2"]), Modality::Image)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("epochz"), "{err}");
+        let err = Recipe::with_sets(None, &sets(&["head.epochs"]), Modality::Image)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("path=value"), "{err}");
+    }
 
     #[test]
     fn a_chosen_batch_larger_than_the_data_and_a_lone_skipped_head_are_named() {

@@ -62,30 +62,7 @@ impl PhaseReport {
 /// Validation (labels, predictions) of a kept epoch.
 pub type Predictions = (Vec<u32>, Vec<u32>);
 
-/// A backend failure as the user reads it. burn's error opens with a generic line ("An error
-/// happened during execution") and names the problem in its innermost cause, after a list of
-/// the kernels it skipped; where that cause is a buffer the device could not allocate, the
-/// message says so first, with its size and what to change.
-pub(crate) fn compute(err: impl std::fmt::Display) -> Error {
-    Error::Compute(describe_compute(&err.to_string()))
-}
-
-fn describe_compute(text: &str) -> String {
-    const NO_BUFFER: &str = "can't allocate buffer of size: ";
-    let bytes = text.lines().find_map(|line| {
-        let at = line.find(NO_BUFFER)?;
-        line[at + NO_BUFFER.len()..].trim().parse::<u64>().ok()
-    });
-    match bytes {
-        Some(bytes) => format!(
-            "the device could not allocate a buffer of {:.1} MiB ({bytes} bytes): one tensor \
-             of this batch is larger than the adapter allows or has free; try a smaller batch \
-             size (the recipe's batch_size, or the CLI's --feature-batch / --batch)",
-            bytes as f64 / (1024.0 * 1024.0)
-        ),
-        None => text.to_string(),
-    }
-}
+pub(crate) use crate::error::compute;
 
 /// How an epoch ended.
 pub(crate) struct EpochEnd {
@@ -279,7 +256,7 @@ impl PhaseRun {
 
 #[cfg(test)]
 mod tests {
-    use super::describe_compute;
+    use crate::error::describe_compute;
 
     #[test]
     fn a_buffer_the_device_cannot_allocate_is_named_with_its_size() {

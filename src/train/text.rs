@@ -19,13 +19,16 @@ use crate::{Error, Result};
 
 /// Fine-tune `model` on `set` per `recipe` (its `text` options must be the model's: load the
 /// model with them). `split` gives (train rows, validation rows); else the recipe's stratified
-/// split. `batch` rows at a time go through the encoder when caching features. Returns the kept
-/// model (the best validation epoch of the last phase) and the report.
+/// split. `batch` rows at a time go through the encoder when caching features. `prior`: the
+/// report of the phases `model` already went through (a checkpoint's), continued here. Returns
+/// the kept model (the best validation epoch of the last phase) and the report.
+#[allow(clippy::too_many_arguments)]
 pub async fn finetune_text(
     model: TextModel,
     set: &TextSet,
     split: Option<Split>,
     recipe: &Recipe,
+    prior: Option<RunReport>,
     batch: usize,
     device: &Device,
     on_progress: &mut dyn FnMut(&Progress) -> Control,
@@ -72,7 +75,9 @@ pub async fn finetune_text(
         skipped: set.skipped.clone(),
         truncated: 0,
         misclassified: Vec::new(),
+        resumed_after: None,
     };
+    report.continue_from(prior);
     let outputs = model.net.classifier.classes();
     super::pipeline::check_kept_head(recipe, outputs, classes.len())?;
     if recipe.head.epochs == 0 {

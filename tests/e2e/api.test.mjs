@@ -78,7 +78,7 @@ test('API errors are rejected promises that name the problem', { timeout: 300_00
   assert.match(messages.predictFirst, /no text model has been fine-tuned or loaded/);
   assert.match(messages.trainFirst, /no dataset is set/);
   assert.match(messages.brokenQuote, /bad\.csv:3: a quote opened on this line is never closed/);
-  assert.match(messages.imagesForText, /a text model cannot train on a image dataset/);
+  assert.match(messages.imagesForText, /a text model cannot train on an image dataset/);
   assert.deepEqual(messages.summary.classes, ['neg', 'pos']);
   assert.deepEqual(messages.summary.counts, [3, 9]);
   assert.deepEqual([messages.summary.text_column, messages.summary.label_column], ['review', 'sentiment']);

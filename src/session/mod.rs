@@ -1,0 +1,660 @@
+//! THE fine-tuning session: load a model, take a dataset, run the recipe's phases (with a
+//! checkpoint at the phase boundary), evaluate, predict, export. The CLI, the wasm facade and
+//! the tests all drive this one type; what they do besides is translation.
+//!
+//! Events arrive as one stream ([`Event`]): training progress, the end of each phase, the
+//! checkpoint after the head phase (the files to resume from), warnings.
+
+pub mod files;
+pub mod model;
+
+use burn::prelude::Device;
+use serde::Serialize;
+
+pub use files::{ModelFiles, ModelKind, TOKENIZER_EXTRAS};
+pub use model::{Model, Scored, ranked};
+
+use crate::data::classes::remap;
+use crate::data::source::ImageSource;
+use crate::data::split::Split;
+use crate::data::{Summary, TextSet};
+use crate::models::{ModelInfo, TextOptions};
+use crate::train::pipeline::Miss;
+use crate::train::{Control, Metrics, PhaseReport, Progress, Recipe, RunReport};
+use crate::{Error, Result};
+
+/// A labelled dataset for a session.
+pub enum Dataset {
+    /// Images decoded on demand; `split`: (train rows, validation rows) when given.
+    Images {
+        /// The images.
+        source: Box<dyn ImageSource>,
+        /// A validation set given by the user, else the recipe's split.
+        split: Option<Split>,
+        /// Files of the listing left out (not images), as (name, reason).
+        skipped: Vec<(String, String)>,
+    },
+    /// A text table.
+    Text {
+        /// The rows.
+        set: TextSet,
+        /// A validation set given by the user, else the recipe's split.
+        split: Option<Split>,
+    },
+}
+
+impl Dataset {
+    /// The kind of model that trains on it.
+    pub fn kind(&self) -> ModelKind {
+        match self {
+            Self::Images { .. } => ModelKind::Image,
+            Self::Text { .. } => ModelKind::Text,
+        }
+    }
+
+    /// Class names in label order.
+    pub fn classes(&self) -> &[String] {
+        match self {
+            Self::Images { source, .. } => source.classes(),
+            Self::Text { set, .. } => &set.classes,
+        }
+    }
+
+    fn labels(&self) -> Vec<u32> {
+        match self {
+            Self::Images { source, .. } => source.labels(),
+            Self::Text { set, .. } => set.labels.clone(),
+        }
+    }
+
+    /// Examples per class.
+    pub fn counts(&self) -> Vec<usize> {
+        let mut counts = vec![0; self.classes().len()];
+        for l in self.labels() {
+            counts[l as usize] += 1;
+        }
+        counts
+    }
+
+    /// Classes, counts, warnings (and for a table its columns and first rows).
+    pub fn summary(&self) -> Summary {
+        match self {
+            Self::Images {
+                source, skipped, ..
+            } => Summary {
+                skipped: skipped.clone(),
+                ..Summary::images(source.classes(), &source.labels())
+            },
+            Self::Text { set, .. } => Summary::text(set, 5),
+        }
+    }
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+impl Dataset {
+    /// The data a `kind` model trains on, from disk. Images: a folder of class subfolders or
+    /// a `file,label` list; text: a CSV/TSV/JSONL table or a folder of class subfolders of
+    /// .txt files. `val`: a validation set of the same form and classes.
+    pub fn open(
+        kind: ModelKind,
+        data: &std::path::Path,
+        val: Option<&std::path::Path>,
+        columns: &crate::data::Columns,
+    ) -> Result<Self> {
+        match kind {
+            ModelKind::Image => {
+                let train = crate::data::ImageFolder::open_any(data)?;
+                let val = val.map(crate::data::ImageFolder::open_any).transpose()?;
+                let (source, split) = crate::data::FolderSource::new(&train, val.as_ref())?;
+                let skipped = train
+                    .skipped
+                    .iter()
+                    .chain(val.iter().flat_map(|v| &v.skipped))
+                    .map(|(file, why)| (file.display().to_string(), why.clone()))
+                    .collect();
+                Ok(Self::Images {
+                    source: Box::new(source),
+                    split,
+                    skipped,
+                })
+            }
+            ModelKind::Text => {
+                let set = TextSet::open(data, columns)?;
+                let (set, split) = match val {
+                    None => (set, None),
+                    Some(val) => {
+                        let (set, split) = set.with_validation(
+                            TextSet::open(val, columns)?,
+                            &val.display().to_string(),
+                        )?;
+                        (set, Some(split))
+                    }
+                };
+                Ok(Self::Text { set, split })
+            }
+        }
+    }
+}
+
+/// The model and data a run can continue from: written after the head phase.
+#[derive(Debug, Clone)]
+pub struct Checkpoint {
+    /// The phase that just ended ("head").
+    pub phase: String,
+    /// The model's files as [`Session::export`] writes them (report.json holds the recipe
+    /// and the report so far).
+    pub files: Vec<(String, Vec<u8>)>,
+    /// The whole recipe of the run.
+    pub recipe: Recipe,
+    /// The report of the phases done.
+    pub report: RunReport,
+}
+
+/// One event of a session's run.
+#[derive(Debug)]
+pub enum Event<'a> {
+    /// Training progress (features, steps, epochs).
+    Progress(&'a Progress),
+    /// A phase ended.
+    PhaseEnd(&'a PhaseReport),
+    /// A checkpoint to resume from.
+    Checkpoint(&'a Checkpoint),
+    /// Something the user should know (rows left out, a fallback).
+    Warning(&'a str),
+}
+
+/// The validation results of the last run.
+#[derive(Debug, Clone, Serialize)]
+pub struct Evaluation {
+    /// Class names.
+    pub classes: Vec<String>,
+    /// Metrics on the validation rows (none without validation rows).
+    pub metrics: Option<Metrics>,
+    /// Validation examples the kept model got wrong.
+    pub misclassified: Vec<Miss>,
+    /// Examples left out (unreadable), as (name, reason).
+    pub skipped: Vec<(String, String)>,
+}
+
+/// A model that predicts: fine-tuned in this session, or loaded fine-tuned.
+struct Trained {
+    model: Model,
+    labels: Vec<String>,
+    run: Option<(Recipe, RunReport)>,
+    extras: Vec<(String, Vec<u8>)>,
+}
+
+/// One fine-tuning session on one device.
+pub struct Session {
+    device: Device,
+    base: Option<ModelFiles>,
+    dataset: Option<Dataset>,
+    trained: Option<Trained>,
+    /// Examples per batch through a frozen model (feature cache, evaluation, prediction).
+    pub feature_batch: Option<usize>,
+}
+
+impl Session {
+    /// A session computing on `device`.
+    pub fn new(device: Device) -> Self {
+        Self {
+            device,
+            base: None,
+            dataset: None,
+            trained: None,
+            feature_batch: None,
+        }
+    }
+
+    /// The device.
+    pub fn device(&self) -> &Device {
+        &self.device
+    }
+
+    /// Take `files` as the model to fine-tune. A fine-tuned classifier (config.json names its
+    /// classes) is also loaded to predict, evaluate and export at once.
+    pub fn load(&mut self, files: ModelFiles) -> Result<&ModelInfo> {
+        self.trained = None;
+        if let Some(labels) = files.labels() {
+            let model = Model::load(&files, None, &self.device)?;
+            self.trained = Some(Trained {
+                labels: labels.to_vec(),
+                model,
+                run: None,
+                extras: files.extras.clone(),
+            });
+        }
+        if let Some(dataset) = &self.dataset {
+            check_kinds(files.kind(), dataset)?;
+        }
+        Ok(&self.base.insert(files).info)
+    }
+
+    /// The model's files, once loaded.
+    pub fn base(&self) -> Option<&ModelFiles> {
+        self.base.as_ref()
+    }
+
+    /// The text options of the model that predicts (text models).
+    pub fn text_options(&self) -> Option<&TextOptions> {
+        match &self.trained.as_ref()?.model {
+            Model::Text(m) => Some(&m.options),
+            Model::Image(_) => None,
+        }
+    }
+
+    /// The class names of the model that predicts.
+    pub fn labels(&self) -> Option<&[String]> {
+        self.trained.as_ref().map(|t| t.labels.as_slice())
+    }
+
+    /// Take `dataset` to train on; the model loaded, if any, must be of its kind.
+    pub fn set_dataset(&mut self, dataset: Dataset) -> Result<Summary> {
+        if let Some(base) = &self.base {
+            check_kinds(base.kind(), &dataset)?;
+        }
+        let summary = dataset.summary();
+        self.dataset = Some(dataset);
+        Ok(summary)
+    }
+
+    /// Add `(name, label)` images to the image dataset (the page sends large sets in chunks).
+    pub fn extend_images(&mut self, items: Vec<(String, String)>) -> Result<Summary> {
+        match &mut self.dataset {
+            Some(Dataset::Images { source, .. }) => source.extend(items)?,
+            _ => return Err(Error::Data("no image dataset to add to".into())),
+        }
+        Ok(self.summary().expect("a dataset"))
+    }
+
+    /// The dataset's summary, once set.
+    pub fn summary(&self) -> Option<Summary> {
+        self.dataset.as_ref().map(Dataset::summary)
+    }
+
+    /// The kind whose recipe defaults apply: the model's, else the dataset's, else images.
+    pub fn kind(&self) -> ModelKind {
+        self.base
+            .as_ref()
+            .map(ModelFiles::kind)
+            .or(self.dataset.as_ref().map(Dataset::kind))
+            .unwrap_or(ModelKind::Image)
+    }
+
+    /// The recipe defaults of this session's kind, every field filled in.
+    pub fn default_recipe(&self) -> Recipe {
+        Recipe::defaults(self.kind().modality())
+    }
+
+    /// `json` (fields left out keep the defaults of this session's kind) validated, and, with
+    /// a dataset, no chosen batch larger than its training rows.
+    pub fn check_recipe(&self, json: Option<&str>) -> Result<Recipe> {
+        let modality = self.kind().modality();
+        let recipe = match json {
+            Some(json) => Recipe::from_json_for(json, modality)?,
+            None => Recipe::defaults(modality),
+        };
+        if let Some(dataset) = &self.dataset {
+            let rows = match dataset {
+                Dataset::Images {
+                    split: Some((train, _)),
+                    ..
+                }
+                | Dataset::Text {
+                    split: Some((train, _)),
+                    ..
+                } => train.len(),
+                _ => crate::data::split::train_count(&dataset.counts(), recipe.val_fraction),
+            };
+            recipe.check_rows(rows, &Recipe::defaults(modality))?;
+        }
+        Ok(recipe)
+    }
+
+    /// Run `recipe` on the model and the dataset: the head phase, a checkpoint, the
+    /// fine-tuning phase, as the recipe says. The kept model then predicts and exports.
+    pub async fn train(
+        &mut self,
+        recipe: &Recipe,
+        on: &mut dyn FnMut(Event) -> Control,
+    ) -> Result<RunReport> {
+        let base = self
+            .base
+            .as_ref()
+            .ok_or_else(|| Error::Data("no model is loaded".into()))?;
+        self.ready()?;
+        recipe.validate()?;
+        let model = Model::load(base, Some(&recipe.text), &self.device)?;
+        let extras = base.extras.clone();
+        self.run(model, recipe, None, extras, on).await
+    }
+
+    /// Continue a run from the checkpoint its head phase left: `weights` and `config` (the
+    /// checkpoint's model.safetensors and config.json), the run's `recipe` and the `report` so
+    /// far. The dataset must be the run's; the tokenizer and its companions are the loaded
+    /// model's.
+    pub async fn resume(
+        &mut self,
+        weights: Vec<u8>,
+        config: String,
+        recipe: &Recipe,
+        report: RunReport,
+        on: &mut dyn FnMut(Event) -> Control,
+    ) -> Result<RunReport> {
+        let base = self
+            .base
+            .as_ref()
+            .ok_or_else(|| Error::Data("no model is loaded".into()))?;
+        self.ready()?;
+        if recipe.finetune.is_none() {
+            return Err(Error::Recipe {
+                field: "finetune".into(),
+                message: "the run to resume has no fine-tuning phase left".into(),
+            });
+        }
+        let mut named = vec![
+            ("model.safetensors".to_string(), weights),
+            ("config.json".to_string(), config.into_bytes()),
+        ];
+        if let Some(tokenizer) = &base.tokenizer {
+            named.push(("tokenizer.json".into(), tokenizer.clone()));
+        }
+        let extras = base.extras.clone();
+        let name = format!("{} (checkpoint)", base.name);
+        let files = ModelFiles::from_named(&name, named, Some(base.kind()))?;
+        let model = Model::load(&files, Some(&recipe.text), &self.device)?;
+        let rest = Recipe {
+            head: crate::train::HeadPhase {
+                epochs: 0,
+                ..recipe.head.clone()
+            },
+            ..recipe.clone()
+        };
+        let after = report.phases.last().map(|p| p.phase.clone());
+        let (model, mut report) = self.phases(model, &rest, Some(report), on).await?;
+        report.resumed_after = after;
+        self.keep(model, recipe, report, extras)
+    }
+
+    fn ready(&self) -> Result<&Dataset> {
+        let dataset = self
+            .dataset
+            .as_ref()
+            .ok_or_else(|| Error::Data("no dataset is set".into()))?;
+        if let Some(base) = &self.base {
+            check_kinds(base.kind(), dataset)?;
+        }
+        Ok(dataset)
+    }
+
+    async fn run(
+        &mut self,
+        model: Model,
+        recipe: &Recipe,
+        prior: Option<RunReport>,
+        extras: Vec<(String, Vec<u8>)>,
+        on: &mut dyn FnMut(Event) -> Control,
+    ) -> Result<RunReport> {
+        let (model, report) = if recipe.finetune.is_some() && recipe.head.epochs > 0 {
+            // The head phase alone, a checkpoint, then the rest from that model: the same
+            // steps as one uninterrupted call, and what a resumed run does after a reload.
+            let head_only = Recipe {
+                finetune: None,
+                ..recipe.clone()
+            };
+            let (mut model, first) = self.phases(model, &head_only, prior, on).await?;
+            if let Model::Text(m) = &mut model {
+                m.labels = Some(first.classes.clone());
+            }
+            let checkpoint = Checkpoint {
+                phase: "head".into(),
+                files: model
+                    .files(&first.classes, Some((recipe, &first)), &extras)
+                    .await?,
+                recipe: recipe.clone(),
+                report: first.clone(),
+            };
+            if on(Event::Checkpoint(&checkpoint)) == Control::Cancel {
+                return Err(Error::Cancelled);
+            }
+            let rest = Recipe {
+                head: crate::train::HeadPhase {
+                    epochs: 0,
+                    ..recipe.head.clone()
+                },
+                ..recipe.clone()
+            };
+            self.phases(model, &rest, Some(first), on).await?
+        } else {
+            self.phases(model, recipe, prior, on).await?
+        };
+        self.keep(model, recipe, report, extras)
+    }
+
+    fn keep(
+        &mut self,
+        model: Model,
+        recipe: &Recipe,
+        report: RunReport,
+        extras: Vec<(String, Vec<u8>)>,
+    ) -> Result<RunReport> {
+        self.trained = Some(Trained {
+            model,
+            labels: report.classes.clone(),
+            run: Some((recipe.clone(), report.clone())),
+            extras,
+        });
+        Ok(report)
+    }
+
+    /// The phases `recipe` names, on the dataset, in one core call; phase ends as events.
+    async fn phases(
+        &self,
+        model: Model,
+        recipe: &Recipe,
+        prior: Option<RunReport>,
+        on: &mut dyn FnMut(Event) -> Control,
+    ) -> Result<(Model, RunReport)> {
+        let dataset = self.ready()?;
+        let done = prior.as_ref().map_or(0, |p| p.phases.len());
+        // Rows a table left out were in its summary already.
+        let listed = match dataset {
+            Dataset::Text { set, .. } => set.skipped.len(),
+            Dataset::Images { .. } => 0,
+        };
+        let skipped = prior
+            .as_ref()
+            .map_or(listed, |p| p.skipped.len().max(listed));
+        let mut progress = |p: &Progress| on(Event::Progress(p));
+        let (model, report) = match (model, dataset) {
+            (Model::Image(m), Dataset::Images { source, split, .. }) => {
+                let batch = self.feature_batch.unwrap_or(16);
+                let (m, r) = crate::train::finetune_images(
+                    m,
+                    source.as_ref(),
+                    split.clone(),
+                    recipe,
+                    prior,
+                    batch,
+                    &self.device,
+                    &mut progress,
+                )
+                .await?;
+                (Model::Image(m), r)
+            }
+            (Model::Text(m), Dataset::Text { set, split }) => {
+                let batch = self.feature_batch.unwrap_or(32);
+                let (m, r) = crate::train::finetune_text(
+                    m,
+                    set,
+                    split.clone(),
+                    recipe,
+                    prior,
+                    batch,
+                    &self.device,
+                    &mut progress,
+                )
+                .await?;
+                (Model::Text(m), r)
+            }
+            (model, dataset) => return Err(mismatch(model.kind(), dataset)),
+        };
+        for (name, why) in report.skipped.iter().skip(skipped) {
+            on(Event::Warning(&format!("skipped {name}: {why}")));
+        }
+        for phase in &report.phases[done.min(report.phases.len())..] {
+            on(Event::PhaseEnd(phase));
+        }
+        Ok((model, report))
+    }
+
+    fn trained(&self) -> Result<&Trained> {
+        self.trained
+            .as_ref()
+            .ok_or_else(|| Error::Data("no model has been fine-tuned or loaded yet".into()))
+    }
+
+    /// The model that predicts: the one fine-tuned or loaded fine-tuned, else the loaded
+    /// model as it is (its classes numbered: "0", "1", ...).
+    fn predictor(&mut self) -> Result<&Trained> {
+        if self.trained.is_none() {
+            let base = self
+                .base
+                .as_ref()
+                .ok_or_else(|| Error::Data("no model is loaded".into()))?;
+            if base.kind() == ModelKind::Text {
+                // An encoder alone has no classifier to predict with.
+                return Err(Error::Data(
+                    "no text model has been fine-tuned or loaded in this session yet (the \
+                     loaded encoder has no classifier)"
+                        .into(),
+                ));
+            }
+            let model = Model::load(base, None, &self.device)?;
+            self.trained = Some(Trained {
+                labels: (0..model.outputs()).map(|i| i.to_string()).collect(),
+                model,
+                run: None,
+                extras: base.extras.clone(),
+            });
+        }
+        self.trained()
+    }
+
+    /// The last run's validation results.
+    pub fn last_evaluation(&self) -> Result<Evaluation> {
+        let (_, report) =
+            self.trained()?.run.as_ref().ok_or_else(|| {
+                Error::Data("nothing has been trained in this session yet".into())
+            })?;
+        Ok(Evaluation {
+            classes: report.classes.clone(),
+            metrics: report.metrics.clone(),
+            misclassified: report.misclassified.clone(),
+            skipped: report.skipped.clone(),
+        })
+    }
+
+    /// Evaluate the model that predicts on `dataset`, whose labels must be among the model's
+    /// (matched by name, in any order).
+    pub async fn evaluate(&mut self, dataset: &Dataset) -> Result<Evaluation> {
+        self.predictor()?;
+        let trained = self.trained()?;
+        let labels = &trained.labels;
+        let to_model = remap(dataset.classes(), labels)?;
+        let mut skipped = Vec::new();
+        let (truth, predicted) = match (&trained.model, dataset) {
+            (Model::Image(m), Dataset::Images { source, .. }) => {
+                let rows: Vec<usize> = (0..source.len()).collect();
+                crate::train::images::predict(
+                    m,
+                    source.as_ref(),
+                    &rows,
+                    &m.arch().preprocess(),
+                    self.feature_batch.unwrap_or(16),
+                    &self.device,
+                    &mut skipped,
+                )
+                .await?
+            }
+            (model @ Model::Text(_), Dataset::Text { set, .. }) => {
+                let texts: Vec<&str> = set.texts.iter().map(String::as_str).collect();
+                let probs = model
+                    .text_probabilities(&texts, self.feature_batch.unwrap_or(32), &self.device)
+                    .await?;
+                (set.labels.clone(), crate::train::text::argmax(&probs))
+            }
+            (model, dataset) => return Err(mismatch(model.kind(), dataset)),
+        };
+        let truth: Vec<u32> = truth.iter().map(|&t| to_model[t as usize]).collect();
+        Ok(Evaluation {
+            classes: labels.clone(),
+            metrics: Some(Metrics::new(labels, &truth, &predicted)),
+            misclassified: Vec::new(),
+            skipped,
+        })
+    }
+
+    /// Rank the classes for each decoded image.
+    pub async fn predict_images(
+        &mut self,
+        images: Vec<image::RgbImage>,
+    ) -> Result<Vec<Vec<Scored>>> {
+        self.predictor()?;
+        let trained = self.trained()?;
+        let batch = self.feature_batch.unwrap_or(16);
+        let probs = trained
+            .model
+            .image_probabilities(images, batch, &self.device)
+            .await?;
+        Ok(ranked(probs, &trained.labels))
+    }
+
+    /// Rank the classes for each text.
+    pub async fn predict_texts(&mut self, texts: &[String]) -> Result<Vec<Vec<Scored>>> {
+        self.predictor()?;
+        let trained = self.trained()?;
+        let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+        let batch = self.feature_batch.unwrap_or(32);
+        let probs = trained
+            .model
+            .text_probabilities(&refs, batch, &self.device)
+            .await?;
+        Ok(ranked(probs, &trained.labels))
+    }
+
+    /// The model that predicts (fine-tuned, loaded, or the base as it is) as files (names and bytes): model.safetensors under the
+    /// checkpoint's own names, config.json with id2label, the tokenizer files for text, and
+    /// report.json (`{recipe, report}`) after a run. The CLI writes them to a folder, the
+    /// browser zips them.
+    pub async fn export(&mut self) -> Result<Vec<(String, Vec<u8>)>> {
+        self.predictor()?;
+        let trained = self.trained()?;
+        let run = trained
+            .run
+            .as_ref()
+            .map(|(recipe, report)| (recipe, report));
+        trained
+            .model
+            .files(&trained.labels, run, &trained.extras)
+            .await
+    }
+}
+
+fn check_kinds(kind: ModelKind, dataset: &Dataset) -> Result<()> {
+    if kind != dataset.kind() {
+        let data = match dataset.kind() {
+            ModelKind::Image => "an image",
+            ModelKind::Text => "a text",
+        };
+        return Err(Error::Data(format!(
+            "a {} model cannot train on {data} dataset",
+            kind.name()
+        )));
+    }
+    Ok(())
+}
+
+fn mismatch(kind: ModelKind, dataset: &Dataset) -> Error {
+    check_kinds(kind, dataset).expect_err("kinds differ")
+}

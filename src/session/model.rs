@@ -1,0 +1,196 @@
+//! A loaded model of either kind: load from its files, class probabilities (one predict for
+//! every front end), and its export as files (one layout for every front end).
+
+use burn::prelude::*;
+use burn::tensor::TensorData;
+use burn::tensor::activation::softmax;
+use image::RgbImage;
+use serde::Serialize;
+
+use super::files::{ModelFiles, ModelKind};
+use crate::error::compute;
+use crate::models::{ImageModel, ModelConfig, TextModel, TextOptions};
+use crate::train::{Recipe, RunReport};
+use crate::{Error, Result};
+
+/// A model on the device.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Clone)]
+pub enum Model {
+    /// An image classifier.
+    Image(ImageModel),
+    /// A text encoder with its head and tokenizer.
+    Text(TextModel),
+}
+
+/// One class and its probability.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Scored {
+    /// The class name.
+    pub label: String,
+    /// Its probability.
+    pub probability: f32,
+}
+
+/// Each row of probabilities as (label, probability), most probable first.
+pub fn ranked(rows: Vec<Vec<f32>>, labels: &[String]) -> Vec<Vec<Scored>> {
+    rows.into_iter()
+        .map(|p| {
+            let mut r: Vec<Scored> = p
+                .into_iter()
+                .zip(labels)
+                .map(|(probability, label)| Scored {
+                    label: label.clone(),
+                    probability,
+                })
+                .collect();
+            r.sort_by(|a, b| b.probability.total_cmp(&a.probability));
+            r
+        })
+        .collect()
+}
+
+impl Model {
+    /// Load `files` on `device`: a text model with `text` options (`None`: those a tabtune
+    /// export was trained with, else the defaults).
+    pub fn load(files: &ModelFiles, text: Option<&TextOptions>, device: &Device) -> Result<Self> {
+        match files.kind() {
+            ModelKind::Image => Ok(Self::Image(ImageModel::load(&files.weights, device)?.0)),
+            ModelKind::Text => {
+                let config = files.config.as_deref().ok_or_else(|| Error::Weights {
+                    file: files.name.clone(),
+                    message: "a text model needs its config.json".into(),
+                })?;
+                let tokenizer = files.tokenizer.as_deref().ok_or_else(|| Error::Weights {
+                    file: files.name.clone(),
+                    message: "a text model needs its tokenizer.json".into(),
+                })?;
+                Ok(Self::Text(TextModel::load(
+                    config,
+                    &files.file_name("config.json"),
+                    tokenizer,
+                    &files.file_name("tokenizer.json"),
+                    &files.weights,
+                    text,
+                    device,
+                )?))
+            }
+        }
+    }
+
+    /// Image or text.
+    pub fn kind(&self) -> ModelKind {
+        match self {
+            Self::Image(_) => ModelKind::Image,
+            Self::Text(_) => ModelKind::Text,
+        }
+    }
+
+    /// Outputs of the classifier.
+    pub fn outputs(&self) -> usize {
+        match self {
+            Self::Image(m) => m.classes(),
+            Self::Text(m) => m.net.classifier.classes(),
+        }
+    }
+
+    /// Class probabilities of decoded images, `batch` at a time (frozen BatchNorm folded).
+    pub async fn image_probabilities(
+        &self,
+        images: Vec<RgbImage>,
+        batch: usize,
+        device: &Device,
+    ) -> Result<Vec<Vec<f32>>> {
+        let Self::Image(model) = self else {
+            return Err(Error::Data(
+                "a text model classifies texts, not images".into(),
+            ));
+        };
+        let model = model.folded();
+        let pre = model.arch().preprocess();
+        let side = pre.crop as usize;
+        let mut out = Vec::with_capacity(images.len());
+        let mut images = images.into_iter().peekable();
+        while images.peek().is_some() {
+            let chunk: Vec<RgbImage> = images.by_ref().take(batch.max(1)).collect();
+            let n = chunk.len();
+            let pixels: Vec<f32> = chunk.into_iter().flat_map(|i| pre.rgb(i, None)).collect();
+            let x = Tensor::<4>::from_data(TensorData::new(pixels, [n, 3, side, side]), device);
+            out.extend(rows(softmax(model.forward(x), 1)).await?);
+        }
+        Ok(out)
+    }
+
+    /// Class probabilities of texts, `batch` at a time.
+    pub async fn text_probabilities(
+        &self,
+        texts: &[&str],
+        batch: usize,
+        device: &Device,
+    ) -> Result<Vec<Vec<f32>>> {
+        let Self::Text(model) = self else {
+            return Err(Error::Data(
+                "an image model classifies images, not texts".into(),
+            ));
+        };
+        crate::train::text::predict(&model.net, &model.tokenizer, texts, batch, device).await
+    }
+
+    /// The model's files under its checkpoint's own names: model.safetensors (read back from
+    /// the device first: WebGPU reads are async), config.json with `labels`, the tokenizer and
+    /// `extras` for text, and report.json (`{recipe, report}`) after a run.
+    pub async fn files(
+        &self,
+        labels: &[String],
+        run: Option<(&Recipe, &RunReport)>,
+        extras: &[(String, Vec<u8>)],
+    ) -> Result<Vec<(String, Vec<u8>)>> {
+        let metadata = [("format", "pt".to_string())];
+        let mut files = match self {
+            Self::Image(m) => vec![
+                (
+                    "model.safetensors".to_string(),
+                    m.to_host().await?.to_safetensors(&metadata)?,
+                ),
+                (
+                    "config.json".into(),
+                    ModelConfig::new(m.arch(), labels).to_json().into_bytes(),
+                ),
+            ],
+            Self::Text(m) => vec![
+                (
+                    "model.safetensors".to_string(),
+                    m.to_host().await?.to_safetensors(&metadata)?,
+                ),
+                ("config.json".into(), pretty(&m.hf_config(labels))?),
+                ("tokenizer.json".into(), m.tokenizer.json.clone()),
+            ],
+        };
+        if let Some((recipe, report)) = run {
+            let json = serde_json::json!({ "recipe": recipe, "report": report });
+            files.push(("report.json".into(), pretty(&json)?));
+        }
+        if matches!(self, Self::Text(_)) {
+            for (name, bytes) in extras {
+                if !files.iter().any(|(n, _)| n == name) {
+                    files.push((name.clone(), bytes.clone()));
+                }
+            }
+        }
+        Ok(files)
+    }
+}
+
+fn pretty(value: &serde_json::Value) -> Result<Vec<u8>> {
+    serde_json::to_vec_pretty(value).map_err(|e| Error::Data(format!("cannot write JSON: {e}")))
+}
+
+/// The rows of a `[n, k]` tensor, read back with an awaited read.
+async fn rows(probs: Tensor<2>) -> Result<Vec<Vec<f32>>> {
+    let [n, k] = probs.dims();
+    let data = probs.into_data_async().await.map_err(compute)?;
+    let values = data.as_slice::<f32>().map_err(compute)?;
+    Ok((0..n)
+        .map(|i| values[i * k..(i + 1) * k].to_vec())
+        .collect())
+}

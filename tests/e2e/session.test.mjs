@@ -1,0 +1,138 @@
+// One session core for every front end: the same recipe on the same data through the CLI
+// (native, CPU) and through the browser API (wasm, CPU backend, in Chromium) gives the same
+// report.json and the same exported weights, for images (PNG, which both decoders read
+// exactly) and for text. The class folders are named "2", "9", "10": both order them so.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { cpSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { start, open } from './browser.mjs';
+
+const ROOT = process.cwd();
+const DATA = join(ROOT, 'test-results', 'session');
+const URL_BASE = '/test-results/session';
+const CLI = join(ROOT, 'target', 'release', 'tabtune');
+const IMAGE_RECIPE = {
+  head: { epochs: 2, batch_size: 4 },
+  finetune: { epochs: 1, batch_size: 4, unfreeze: { last: 1 } },
+  val_fraction: 0.34,
+  seed: 3,
+};
+const TEXT_RECIPE = { ...IMAGE_RECIPE, text: { max_length: 32 } };
+
+let ctx;
+before(async () => {
+  // The CLI the native tests built (a no-op when it is up to date).
+  execFileSync('cargo', ['build', '--release', '--bin', 'tabtune'], { stdio: 'inherit' });
+  rmSync(DATA, { recursive: true, force: true });
+  mkdirSync(DATA, { recursive: true });
+  writeFileSync(join(DATA, 'blank.html'), '<!doctype html><title>blank</title>');
+  ctx = await start();
+});
+after(async () => ctx?.stop());
+
+/** Run the CLI in DATA (so file names are relative, as the page names them). */
+function cli(args) {
+  return execFileSync(CLI, args, { cwd: DATA, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+}
+
+/** Train in the page with the browser API on the CPU backend; compare the weights with the
+ * CLI's export (fetched from the server) there; return the report.json and config.json texts. */
+async function inBrowser(model, dataset, recipe, cliOut) {
+  const { page, consoleLines } = await open(ctx, `${URL_BASE}/blank.html`);
+  return page.evaluate(async ({ model, dataset, recipe, cliOut }) => {
+    const { FineTuner } = await import('/www/tabtune.js');
+    const tuner = await FineTuner.create({ model, device: 'cpu' });
+    await tuner.setDataset(dataset);
+    await tuner.train(recipe);
+    const { files } = await tuner.export();
+    tuner.terminate();
+    const theirs = new Uint8Array(await (await fetch(`${cliOut}/model.safetensors`)).arrayBuffer());
+    const ours = files['model.safetensors'];
+    const headerEnd = (b) => 8 + Number(new DataView(b.buffer, b.byteOffset).getBigUint64(0, true));
+    const dec = new TextDecoder();
+    const sameLayout = dec.decode(ours.subarray(0, headerEnd(ours))) === dec.decode(theirs.subarray(0, headerEnd(theirs)));
+    let maxDiff = 0;
+    let values = 0;
+    if (sameLayout) {
+      const a = new DataView(ours.buffer, ours.byteOffset + headerEnd(ours));
+      const b = new DataView(theirs.buffer, theirs.byteOffset + headerEnd(theirs));
+      for (let i = 0; i + 4 <= a.byteLength; i += 4) {
+        if (a.getUint32(i, true) === b.getUint32(i, true)) continue;
+        const d = Math.abs(a.getFloat32(i, true) - b.getFloat32(i, true));
+        maxDiff = Number.isFinite(d) ? Math.max(maxDiff, d) : Infinity;
+        values += 1;
+      }
+    }
+    return {
+      sameLayout,
+      maxDiff,
+      values,
+      names: Object.keys(files).sort(),
+      report: dec.decode(files['report.json']),
+      config: dec.decode(files['config.json']),
+    };
+  }, { model, dataset, recipe, cliOut }).catch((err) => {
+    throw new Error(`${err.message}; console: ${consoleLines.join(' | ')}`);
+  });
+}
+
+/** `a` and `b` have the same keys everywhere; numbers agree to `tol` except the timings. */
+function sameReport(a, b, path = '') {
+  const timing = /(^|\.)(seconds|throughput)$|^report\.features\.1$/;
+  if (typeof a === 'number' && typeof b === 'number') {
+    if (!timing.test(path)) assert.ok(Math.abs(a - b) <= 1e-5, `${path}: ${a} vs ${b}`);
+    return;
+  }
+  if (a === null || typeof a !== 'object') return assert.deepEqual(a, b, path);
+  assert.deepEqual(Object.keys(a).sort(), Object.keys(b).sort(), `${path}: keys`);
+  for (const key of Object.keys(a)) sameReport(a[key], b[key], path ? `${path}.${key}` : key);
+}
+
+function compare(name, browser, cliOut) {
+  const cliReport = JSON.parse(readFileSync(join(DATA, cliOut, 'report.json'), 'utf8'));
+  const ours = JSON.parse(browser.report);
+  console.log(`${name}: CLI vs browser weights: same layout ${browser.sameLayout}, ${browser.values} values differ, ` +
+    `by at most ${browser.maxDiff.toExponential(2)}; losses ${JSON.stringify(ours.report.phases.map((p) => p.losses.length))}`);
+  assert.deepEqual(browser.names, readdirSync(join(DATA, cliOut)).filter((f) => !f.startsWith('.')).sort());
+  sameReport(ours, cliReport);
+  assert.ok(browser.sameLayout, 'the two exports name and shape the tensors alike');
+  assert.ok(browser.maxDiff <= 1e-5, `weights differ by ${browser.maxDiff}`);
+  const config = JSON.parse(browser.config);
+  const cliConfig = JSON.parse(readFileSync(join(DATA, cliOut, 'config.json'), 'utf8'));
+  assert.deepEqual(config.id2label, cliConfig.id2label);
+  return ours.report;
+}
+
+test('images: the CLI and the browser API give the same report.json and weights', { timeout: 900_000 }, async () => {
+  const digits = join(ROOT, 'assets', 'datasets', 'mnist');
+  const items = [];
+  for (const [digit, label] of [['0', '2'], ['1', '9'], ['2', '10']]) {
+    mkdirSync(join(DATA, 'images', label), { recursive: true });
+    for (const file of readdirSync(join(digits, digit)).sort().slice(0, 4)) {
+      cpSync(join(digits, digit, file), join(DATA, 'images', label, file));
+      items.push({ label, name: `images/${label}/${file}`, source: `${URL_BASE}/images/${label}/${file}` });
+    }
+  }
+  writeFileSync(join(DATA, 'image-recipe.json'), JSON.stringify(IMAGE_RECIPE));
+  cli(['finetune', '--model', join(ROOT, 'assets/models/mobilenet_v2'), '--data', 'images', '--out', 'cli-images',
+    '--device', 'cpu', '--recipe', 'image-recipe.json']);
+  const browser = await inBrowser('mobilenet_v2', { kind: 'image', items: items.reverse() }, IMAGE_RECIPE, `${URL_BASE}/cli-images`);
+  const report = compare('images', browser, 'cli-images');
+  assert.deepEqual(report.classes, ['2', '9', '10']);
+  assert.deepEqual(report.phases.map((p) => p.phase), ['head', 'finetune']);
+});
+
+test('text: the CLI and the browser API give the same report.json and weights', { timeout: 900_000 }, async () => {
+  const lines = readFileSync(join(ROOT, 'assets', 'datasets', 'rotten_tomatoes.csv'), 'utf8').split('\n');
+  const pick = (label) => lines.filter((l) => l.endsWith(`,${label}`) && l.length < 120).slice(0, 6);
+  writeFileSync(join(DATA, 'reviews.csv'), [lines[0], ...pick('fresh'), ...pick('rotten')].join('\n') + '\n');
+  writeFileSync(join(DATA, 'text-recipe.json'), JSON.stringify(TEXT_RECIPE));
+  cli(['finetune', '--model', join(ROOT, 'assets/models/all-MiniLM-L6-v2'), '--data', 'reviews.csv', '--out', 'cli-text',
+    '--device', 'cpu', '--recipe', 'text-recipe.json']);
+  const dataset = { kind: 'text', data: `${URL_BASE}/reviews.csv`, name: 'reviews.csv' };
+  const browser = await inBrowser('all-MiniLM-L6-v2', dataset, TEXT_RECIPE, `${URL_BASE}/cli-text`);
+  const report = compare('text', browser, 'cli-text');
+  assert.deepEqual(report.classes, ['fresh', 'rotten']);
+});

@@ -1,0 +1,341 @@
+// Step 2: the recipe (presets and the JSON under Advanced), the run with its plots, resume.
+import { FineTuner } from '../tabtune.js';
+import { drawChart } from '../plot.js';
+import { $, el, percent, renderReport, renderPrediction } from '../ui/render.js';
+import { fail, messageOf, say, state } from './state.js';
+import { loadModel } from './model.js';
+import { stopAllCameras, urlOf } from './data.js';
+import { showModelPanels, update } from '../app.js';
+
+// ---------------------------------------------------------------- recipe
+
+export const clone = (x) => (x == null ? x : JSON.parse(JSON.stringify(x)));
+
+export function parseRecipe({ report = true } = {}) {
+  const text = $('recipe-json').value;
+  try {
+    const recipe = JSON.parse(text);
+    if (!recipe || typeof recipe !== 'object' || Array.isArray(recipe)) throw new Error('the recipe is a JSON object: {...}');
+    return recipe;
+  } catch (err) {
+    if (report) showRecipeError(`The recipe is not valid JSON: ${messageOf(err)}`);
+    return null;
+  }
+}
+
+export function showRecipeError(message) {
+  const box = $('recipe-error');
+  box.hidden = !message;
+  box.textContent = message ? `Recipe: ${message}` : '';
+  state.recipeValid = !message;
+  update();
+}
+
+export function writeRecipe(recipe) {
+  $('recipe-json').value = JSON.stringify(recipe, null, 2);
+}
+
+export const unfreezeValue = (u) => (u && typeof u === 'object' && u.last != null ? String(u.last) : 'all');
+
+export function setUnfreeze(value) {
+  const select = $('unfreeze');
+  if (![...select.options].some((o) => o.value === value)) {
+    select.append(el('option', { value }, `the last ${value}`));
+  }
+  select.value = value;
+}
+
+/** New defaults (a model was loaded): the simple fields and the JSON from defaultRecipe(). */
+export function resetRecipe() {
+  const d = clone(state.defaults) ?? {};
+  state.finetuneMemo = clone(d.finetune) ?? { epochs: 3, unfreeze: 'all' };
+  $('head-epochs').value = d.head?.epochs ?? 10;
+  $('ft-epochs').value = d.finetune?.epochs ?? 3;
+  setUnfreeze(unfreezeValue(d.finetune?.unfreeze));
+  $('recipe-json').value = '';
+  fieldsToRecipe();
+}
+
+export const int = (id, fallback, min = 1) => {
+  const n = Number($(id).value);
+  return Number.isInteger(n) && n >= min ? n : fallback;
+};
+
+/** The simple fields written into the JSON (the rest of the JSON is kept). */
+export function fieldsToRecipe() {
+  if (!state.defaults) return;
+  const current = $('recipe-json').value.trim() ? parseRecipe() : clone(state.defaults);
+  if (!current) return; // the JSON is broken: its error is shown, the fields wait
+  const recipe = current;
+  recipe.head = { ...(recipe.head ?? {}), epochs: int('head-epochs', recipe.head?.epochs ?? 10, 0) };
+  if ($('preset').value === 'head') {
+    if (recipe.finetune) state.finetuneMemo = recipe.finetune;
+    recipe.finetune = null;
+  } else {
+    const base = recipe.finetune ?? clone(state.finetuneMemo) ?? {};
+    const unfreeze = $('unfreeze').value;
+    recipe.finetune = {
+      ...base,
+      epochs: int('ft-epochs', base.epochs ?? 3),
+      unfreeze: unfreeze === 'all' ? 'all' : { last: Number(unfreeze) },
+    };
+  }
+  writeRecipe(recipe);
+  syncPresetFields();
+  validateRecipe();
+}
+
+/** The JSON (edited by hand) read back into the simple fields. */
+export function recipeToFields() {
+  const recipe = parseRecipe();
+  if (!recipe) return;
+  $('preset').value = recipe.finetune ? 'full' : 'head';
+  if (recipe.head?.epochs != null) $('head-epochs').value = recipe.head.epochs;
+  if (recipe.finetune) {
+    state.finetuneMemo = clone(recipe.finetune);
+    if (recipe.finetune.epochs != null) $('ft-epochs').value = recipe.finetune.epochs;
+    setUnfreeze(unfreezeValue(recipe.finetune.unfreeze));
+  }
+  syncPresetFields();
+  validateRecipe();
+}
+
+export function syncPresetFields() {
+  const full = $('preset').value === 'full';
+  for (const id of ['ft-epochs', 'unfreeze']) $(id).disabled = !full || !!state.running || !state.tuner;
+  for (const label of document.querySelectorAll('.full-only')) label.classList.toggle('off', !full);
+}
+
+let validateTimer = 0;
+export function validateRecipe() {
+  clearTimeout(validateTimer);
+  validateTimer = setTimeout(() => checkNow().catch(() => {}), 150);
+}
+
+/** checkRecipe on the JSON; resolves to the checked recipe or null (the message is shown). */
+export async function checkNow() {
+  const recipe = parseRecipe();
+  if (!recipe) return null;
+  const tuner = state.tuner;
+  if (!tuner) return null;
+  const token = ++state.validateToken;
+  try {
+    const checked = await tuner.checkRecipe(recipe);
+    if (token === state.validateToken) showRecipeError('');
+    return checked;
+  } catch (err) {
+    if (token === state.validateToken && tuner === state.tuner) showRecipeError(messageOf(err));
+    return null;
+  }
+}
+
+
+// ---------------------------------------------------------------- training
+
+export const COLORS = { head: '#0a64d6', finetune: '#d9480f' };
+
+export function resetPlots() {
+  state.plot = {
+    loss: { head: [], finetune: [] },
+    acc: { head: [], finetune: [] },
+    steps: 0,
+    epochs: 0,
+    phases: 1,
+    queued: false,
+  };
+  drawPlots();
+}
+
+export function drawPlots() {
+  const p = state.plot;
+  p.queued = false;
+  drawChart($('loss-plot'), [
+    { name: 'head', color: COLORS.head, points: p.loss.head },
+    { name: 'fine-tuning', color: COLORS.finetune, points: p.loss.finetune },
+  ], { title: 'Training loss', xLabel: 'step', yLabel: 'loss', xInteger: true, empty: 'The loss per step appears here' });
+  drawChart($('acc-plot'), [
+    { name: 'head', color: COLORS.head, points: p.acc.head, dots: true },
+    { name: 'fine-tuning', color: COLORS.finetune, points: p.acc.finetune, dots: true },
+  ], {
+    title: 'Validation accuracy',
+    xLabel: 'epoch',
+    xInteger: true,
+    yLabel: 'accuracy',
+    yMin: 0,
+    yMax: 1,
+    yFormat: (v) => `${Math.round(v * 100)}%`,
+    empty: 'The accuracy per epoch appears here',
+  });
+}
+
+export function queueDraw() {
+  if (state.plot.queued) return;
+  state.plot.queued = true;
+  requestAnimationFrame(drawPlots);
+}
+
+export function setPhase(phase, text) {
+  const box = $('phase');
+  if (phase) box.dataset.phase = phase;
+  else delete box.dataset.phase;
+  box.textContent = text;
+}
+
+export const phaseName = (phase) => (phase === 'head' ? 'head' : phase === 'finetune' ? 'fine-tuning' : phase);
+export const phaseIndex = (phase) => (phase === 'finetune' ? state.plot.phases : 1);
+
+export function onProgress(e) {
+  const p = state.plot;
+  const bar = $('progress');
+  const text = $('progress-text');
+  switch (e.kind) {
+    case 'features': {
+      setPhase('features', `Phase 1 of ${p.phases} — head: computing features`);
+      bar.value = e.total ? e.done / e.total : 0;
+      text.textContent =
+        `${e.done.toLocaleString()} / ${e.total.toLocaleString()} examples · ${number(e.throughput)} items/s · ETA ${formatSeconds(e.eta_s)}`;
+      break;
+    }
+    case 'step': {
+      setPhase(e.phase, `Phase ${phaseIndex(e.phase)} of ${p.phases} — ${phaseName(e.phase)}`);
+      bar.value = e.total_steps ? e.step / e.total_steps : 0;
+      text.textContent =
+        `Epoch ${e.epoch} · step ${e.step} / ${e.total_steps} · loss ${Number(e.loss).toFixed(4)} · ` +
+        `${number(e.throughput)} items/s · ETA ${formatSeconds(e.eta_s)}`;
+      p.steps += 1;
+      (p.loss[e.phase] ??= []).push([p.steps, e.loss]);
+      queueDraw();
+      break;
+    }
+    case 'epoch': {
+      p.epochs += 1;
+      if (e.val_accuracy != null) (p.acc[e.phase] ??= []).push([p.epochs, e.val_accuracy]);
+      queueDraw();
+      break;
+    }
+    case 'checkpoint':
+      say('Checkpoint saved after the head phase: if this tab closes, the run can be resumed.');
+      break;
+    default:
+      break;
+  }
+}
+
+export async function train() {
+  if (!state.tuner || !state.summary) return;
+  const recipe = parseRecipe();
+  if (!recipe) return;
+  const checked = await checkNow();
+  if (!checked) {
+    $('advanced').open = true;
+    return;
+  }
+  await run((options) => state.tuner.train(recipe, options), recipe.finetune ? 2 : 1);
+}
+
+/** Run `start({onProgress, signal})` (train or resume) with the progress UI. */
+export async function run(start, phases) {
+  const tuner = state.tuner;
+  const controller = new AbortController();
+  state.running = controller;
+  state.ready = false;
+  stopAllCameras();
+  resetPlots();
+  state.plot.phases = phases;
+  hideResults();
+  renderPrediction(null);
+  setPhase('head', `Phase 1 of ${phases} — head: preparing the examples…`);
+  $('progress').value = 0;
+  $('progress-text').textContent = ' ';
+  say('');
+  update();
+  const started = performance.now();
+  try {
+    const report = await start({ onProgress, signal: controller.signal });
+    if (tuner !== state.tuner) return;
+    state.ready = true;
+    const secs = (performance.now() - started) / 1000;
+    setPhase('done', `Done in ${formatSeconds(secs)}${report.metrics ? ` — validation accuracy ${percent(report.metrics.accuracy)}` : ''}`);
+    $('progress').value = 1;
+    renderReport(report, { sourceOf: missSource });
+    if (state.model && report.classes) {
+      state.model = { ...state.model, classes: report.classes };
+    }
+    say('');
+    $('results').scrollIntoView({ behavior: 'smooth', block: 'start' });
+  } catch (err) {
+    if (tuner !== state.tuner) return;
+    if (controller.signal.aborted) {
+      setPhase('cancelled', 'Cancelled.');
+      say('Training was cancelled.');
+    } else {
+      setPhase('error', 'Stopped by an error.');
+      fail(err, 'Training failed: ');
+    }
+  } finally {
+    if (state.running === controller) state.running = null;
+    update();
+  }
+}
+
+export function cancel() {
+  state.running?.abort();
+  $('cancel').disabled = true;
+  setPhase($('phase').dataset.phase, 'Cancelling…');
+}
+
+export function hideResults() {
+  $('results').hidden = true;
+  for (const key of ['accuracy', 'headAccuracy', 'finetuneAccuracy', 'phases']) delete $('accuracy').dataset[key];
+}
+
+/** A thumbnail URL for a misclassified example's name (images we gave the tuner). */
+export function missSource(name) {
+  if (state.missUrls.has(name)) return state.missUrls.get(name);
+  const base = String(name).split('/').at(-1);
+  const item =
+    state.used.find((it) => it.name === name) ??
+    state.used.find((it) => String(it.name).split('/').at(-1) === base);
+  const url = item ? urlOf(item.source) : null;
+  state.missUrls.set(name, url);
+  return url;
+}
+
+
+// ---------------------------------------------------------------- resume
+
+export function showPending(run) {
+  state.pending = run;
+  const when = run.saved_at ? new Date(run.saved_at) : null;
+  $('resume-text').textContent =
+    `A ${run.kind ?? ''} training run of ${run.model} stopped after its ${phaseName(run.phase)} checkpoint` +
+    `${when && !Number.isNaN(when.getTime()) ? ` (${when.toLocaleString()})` : ''}. Continue it?`;
+  $('resume-banner').hidden = false;
+}
+
+export async function resume() {
+  const pending = state.pending;
+  if (!pending) return;
+  if (state.running) throw new Error('a run is in progress');
+  if (!state.tuner || state.model?.name !== pending.model) {
+    if (state.bundled.models.some((m) => m.name === pending.model)) $('model-select').value = pending.model;
+    showModelPanels();
+    const ok = await loadModel(pending.model);
+    if (!ok) return;
+  }
+  $('resume-banner').hidden = true;
+  if (pending.recipe) {
+    writeRecipe(pending.recipe);
+    recipeToFields();
+  }
+  $('step-train').scrollIntoView({ behavior: 'smooth', block: 'start' });
+  state.pending = null;
+  await run((options) => state.tuner.resume(options), pending.recipe?.finetune ? 2 : 1);
+}
+
+export async function discardRun() {
+  await FineTuner.discardRun();
+  state.pending = null;
+  $('resume-banner').hidden = true;
+}
+
