@@ -33,14 +33,16 @@ test-wasm:
 # 3. End to end: the page in headless Chromium, driven by Playwright.
 test-e2e:
 	@bash scripts/build-wasm.sh
+	@TABTUNE_WASM_OPT=off bash scripts/build-wasm.sh --bench
 	node --test --test-concurrency=1 tests/e2e/
 
 # Not part of `make test`: every contender on this machine, side by side (BENCHMARKS.md).
 # BENCH_ARGS passes options to bench/run.mjs, e.g. BENCH_ARGS="--only 1,2 --reps 5".
 bench: build
+	@bash scripts/build-wasm.sh --bench
 	@bash bench/setup.sh
 	cargo build --release --bin tabtune
 	node bench/run.mjs $(BENCH_ARGS)
 
 clean:
-	rm -rf target www/pkg test-results
+	rm -rf target www/pkg www/pkg-bench test-results

@@ -3,10 +3,11 @@
 // own bench (src/bench.rs, the code `tabtune bench` runs natively) on this page's thread; the
 // end-to-end head phase goes through the public API (www/tabtune.js and its worker), as an app
 // would. `?pkg=/bench/pkg-before/` loads another build of the core for the micro workloads
-// (a before/after comparison in one run; the API always uses www/pkg).
+// (a before/after comparison in one run; the API always uses www/pkg, the micro workloads
+// www/pkg-bench: the same core with the `bench` feature's entry points).
 import { FineTuner } from '/www/tabtune.js';
 
-const PKG = new URLSearchParams(location.search).get('pkg') ?? '/www/pkg/';
+const PKG = new URLSearchParams(location.search).get('pkg') ?? '/www/pkg-bench/';
 
 let device = null; // 'gpu' | 'cpu'
 let session = null; // the core on this thread (micro workloads)

@@ -1,19 +1,27 @@
 #!/usr/bin/env bash
-# Build the wasm module for the browser into www/pkg: cargo (release), wasm-bindgen --target web,
-# then wasm-opt -Oz. Bindgen and wasm-opt rerun only when cargo produced a new module.
+# Build the wasm module for the browser: cargo (release), wasm-bindgen --target web, then
+# wasm-opt -Oz. Bindgen and wasm-opt rerun only when cargo produced a new module.
+#   scripts/build-wasm.sh          the page's module, into www/pkg
+#   scripts/build-wasm.sh --bench  with the `bench` feature (Session.bench, embedText for the
+#                                  benchmark and the browser tests), into www/pkg-bench
 # TABTUNE_WASM_OPT=off skips wasm-opt (minutes) while iterating locally; the stamp records it,
 # so a later normal build optimises again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-cargo build --release --lib --target wasm32-unknown-unknown
-wasm=target/wasm32-unknown-unknown/release/tabtune.wasm
+features=()
 out=www/pkg
+if [ "${1:-}" = --bench ]; then
+  features=(--features bench)
+  out=www/pkg-bench
+fi
+cargo build --release --lib --target wasm32-unknown-unknown "${features[@]}"
+wasm=target/wasm32-unknown-unknown/release/tabtune.wasm
 stamp=$out/.built-from
 opt=${TABTUNE_WASM_OPT:-Oz}
 want="$(cksum <"$wasm") opt=$opt"
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
-  echo "build: www/pkg is up to date"
+  echo "build: $out is up to date"
   exit 0
 fi
 rm -rf "$out.tmp" && mkdir -p "$out.tmp"
@@ -31,4 +39,4 @@ echo "$want" >"$out.tmp/.built-from"
 rm -rf "$out" && mv "$out.tmp" "$out"
 raw=$(stat -c %s "$out/tabtune_bg.wasm")
 gz=$(gzip -9 -c "$out/tabtune_bg.wasm" | wc -c)
-echo "build: www/pkg/tabtune_bg.wasm $((raw / 1024)) KiB ($((gz / 1024)) KiB gzipped), wasm-opt took $(($(date +%s) - start)) s"
+echo "build: $out/tabtune_bg.wasm $((raw / 1024)) KiB ($((gz / 1024)) KiB gzipped), wasm-opt took $(($(date +%s) - start)) s"

@@ -9,12 +9,16 @@ use serde::Serialize;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::{JsFuture, future_to_promise};
 
-use crate::bench::{Bench, BenchSpec};
 use crate::data::source::{ListedImages, LoadFn};
 use crate::data::{Columns, TextSet, image::from_rgba};
 use crate::device::{self, DeviceChoice, DeviceInfo};
 use crate::session::{self as core, Dataset, Event, ModelFiles, ModelKind};
 use crate::train::{Control, Recipe, RunReport};
+
+// The bench's and the browser tests' entry points (`Session.bench`, `embedText`): only in the
+// build with the `bench` feature (www/pkg-bench), not in the page's module.
+#[cfg(feature = "bench")]
+mod bench;
 
 #[wasm_bindgen(start)]
 fn start() {
@@ -76,41 +80,51 @@ fn files_to_js(files: &[(String, Vec<u8>)]) -> Result<JsValue, JsValue> {
     Ok(map.into())
 }
 
-/// The page's model files `{kind?, name, weights, config?, tokenizer?, extras?: {name: bytes}}`.
-fn model_files(files: &JsValue) -> Result<ModelFiles, JsError> {
-    let name = get(files, "name")
+/// The page's model `{name, kind?, files: {file name: Uint8Array | string}}`.
+fn model_files(model: &JsValue) -> Result<ModelFiles, JsError> {
+    let name = get(model, "name")
         .as_string()
         .unwrap_or_else(|| "model".into());
+    let files = get(model, "files");
     let mut named = Vec::new();
-    named.push((
-        "model.safetensors".to_string(),
-        bytes(&get(files, "weights"))
-            .ok_or_else(|| js_err("model files: `weights` (bytes) is missing"))?,
-    ));
-    if let Some(config) = get(files, "config").as_string() {
-        named.push(("config.json".into(), config.into_bytes()));
+    if !files.is_object() {
+        return Err(js_err("model: `files` (file name -> bytes) is missing"));
     }
-    if let Some(tokenizer) = bytes(&get(files, "tokenizer")) {
-        named.push(("tokenizer.json".into(), tokenizer));
+    for key in Object::keys(files.unchecked_ref::<Object>()).iter() {
+        let (file, value) = (
+            key.as_string().unwrap_or_default(),
+            Reflect::get(&files, &key).unwrap_or(JsValue::UNDEFINED),
+        );
+        let data = value
+            .as_string()
+            .map(String::into_bytes)
+            .or_else(|| bytes(&value));
+        named.push((
+            file,
+            data.ok_or_else(|| js_err("model files are bytes or text"))?,
+        ));
     }
-    let extras = get(files, "extras");
-    if extras.is_object() {
-        for key in Object::keys(&extras.clone().into()).iter() {
-            if let (Some(file), Some(data)) = (
-                key.as_string(),
-                bytes(&get(&extras, &key.as_string().unwrap_or_default())),
-            ) {
-                named.push((file, data));
-            }
-        }
-    }
-    let expected = get(files, "kind")
+    let kind = get(model, "kind")
         .as_string()
         .map(|k| ModelKind::parse(&k))
-        .transpose()
-        .map_err(js_err)?;
-    ModelFiles::from_named(&name, named, expected).map_err(js_err)
+        .transpose();
+    ModelFiles::from_named(&name, named, kind.map_err(js_err)?).map_err(js_err)
 }
+
+/// `f` on the session in a promise of its result; a second call while one runs (a training
+/// run holds the session) is refused.
+fn spawn<T: Serialize + 'static>(
+    inner: &Rc<RefCell<core::Session>>,
+    f: impl AsyncFnOnce(&mut core::Session) -> crate::Result<T> + 'static,
+) -> Promise {
+    let inner = Rc::clone(inner);
+    future_to_promise(async move {
+        let mut session = inner.try_borrow_mut().map_err(|_| js_err(BUSY))?;
+        Ok(to_js(&f(&mut session).await.map_err(js_err)?)?)
+    })
+}
+
+const BUSY: &str = "the session is busy with a training run; wait for it to end or cancel it";
 
 /// Each core event for JS's `onEvent`: progress as its own tag (`features`, `step`, `epoch`),
 /// `phase_end`, `warning`, `checkpoint` (with the files); an aborted `signal` cancels.
@@ -186,10 +200,7 @@ impl Session {
         &self,
         f: impl FnOnce(&mut core::Session) -> crate::Result<T>,
     ) -> Result<T, JsError> {
-        let mut session = self.inner.try_borrow_mut().map_err(|_| {
-            js_err("the session is busy training; wait for the run to end or cancel it")
-        })?;
-        f(&mut session).map_err(js_err)
+        f(&mut *self.inner.try_borrow_mut().map_err(|_| js_err(BUSY))?).map_err(js_err)
     }
 
     /// Load a model (see `model_files`): resolves to `{kind, name, arch, parameters, tensors,
@@ -200,42 +211,31 @@ impl Session {
         to_js(&self.with(|s| s.load(files).cloned())?)
     }
 
-    /// Set (or, with `append`, extend) the image dataset: `items` `[{name, label}]` (labels as
-    /// names; `classes` fixes their order), `split` `{train, val}` rows, `load(i)` the decoder.
+    /// Set (or, with `append`, extend) the image dataset: item `names` and `labels` (class
+    /// names; `classes` fixes their order), `split` `[train rows, val rows]`, `load(i)` the
+    /// page's decoder.
     #[wasm_bindgen(js_name = setImages)]
     pub fn set_images(
         &self,
-        items: JsValue,
-        classes: JsValue,
+        names: Vec<String>,
+        labels: Vec<String>,
+        classes: Option<Vec<String>>,
         split: JsValue,
         append: bool,
         load: Function,
     ) -> Result<JsValue, JsError> {
-        #[derive(serde::Deserialize, Default)]
-        struct Item {
-            name: String,
-            label: String,
-        }
-        #[derive(serde::Deserialize, Default)]
-        struct Split {
-            train: Vec<usize>,
-            val: Vec<usize>,
-        }
-        let items: Vec<Item> = from_js(items, "items")?;
-        let items = items.into_iter().map(|i| (i.name, i.label)).collect();
-        let classes: Option<Vec<String>> = from_js(classes, "classes")?;
-        let split: Option<Split> = from_js(split, "split")?;
-        to_js(&self.with(|s| {
-            if append {
-                return s.extend_images(items);
+        let split: Option<(Vec<usize>, Vec<usize>)> = from_js(split, "split")?;
+        let items = names.into_iter().zip(labels).collect();
+        to_js(&self.with(|s| match append {
+            true => s.extend_images(items),
+            false => {
+                let source = Box::new(ListedImages::new(items, classes, js_loader(load))?);
+                s.set_dataset(Dataset::Images {
+                    source,
+                    split,
+                    skipped: Vec::new(),
+                })
             }
-            let source = ListedImages::new(items, classes, js_loader(load))?;
-            let split = split.map(|s| (s.train, s.val));
-            s.set_dataset(Dataset::Images {
-                source: Box::new(source),
-                split,
-                skipped: Vec::new(),
-            })
         })?)
     }
 
@@ -270,20 +270,17 @@ impl Session {
     }
 
     /// Run `recipe`; `onEvent` gets every event (see `forwarder`). Resolves to the report.
-    pub fn train(&self, recipe: JsValue, on_event: Function, signal: JsValue) -> Promise {
-        let inner = Rc::clone(&self.inner);
-        future_to_promise(async move {
-            let text = json(&recipe, "recipe")?;
-            let mut session = inner
-                .try_borrow_mut()
-                .map_err(|_| js_err("a run is already going on in this session"))?;
-            let recipe = session.check_recipe(text.as_deref()).map_err(js_err)?;
-            let report = session
-                .train(&recipe, &mut forwarder(on_event, signal))
-                .await
-                .map_err(js_err)?;
-            Ok(to_js(&report)?)
-        })
+    pub fn train(
+        &self,
+        recipe: JsValue,
+        on_event: Function,
+        signal: JsValue,
+    ) -> Result<Promise, JsError> {
+        let recipe = json(&recipe, "recipe")?;
+        Ok(spawn(&self.inner, async move |s| {
+            let recipe = s.check_recipe(recipe.as_deref())?;
+            s.train(&recipe, &mut forwarder(on_event, signal)).await
+        }))
     }
 
     /// Continue a run from its head-phase checkpoint `{model: Uint8Array, config: string}`
@@ -295,33 +292,26 @@ impl Session {
         report: JsValue,
         on_event: Function,
         signal: JsValue,
-    ) -> Promise {
-        let inner = Rc::clone(&self.inner);
-        future_to_promise(async move {
-            let weights = bytes(&get(&checkpoint, "model"))
-                .ok_or_else(|| js_err("checkpoint: `model` (bytes) is missing"))?;
-            let config = get(&checkpoint, "config")
-                .as_string()
-                .ok_or_else(|| js_err("checkpoint: `config` is missing"))?;
-            let recipe: Recipe = serde_wasm_bindgen::from_value(recipe)
-                .map_err(|e| js_err(format!("recipe: {e}")))?;
-            let report: RunReport = serde_wasm_bindgen::from_value(report)
-                .map_err(|e| js_err(format!("report: {e}")))?;
-            let mut session = inner
-                .try_borrow_mut()
-                .map_err(|_| js_err("a run is already going on in this session"))?;
-            let report = session
-                .resume(
-                    weights,
-                    config,
-                    &recipe,
-                    report,
-                    &mut forwarder(on_event, signal),
-                )
-                .await
-                .map_err(js_err)?;
-            Ok(to_js(&report)?)
-        })
+    ) -> Result<Promise, JsError> {
+        let weights = bytes(&get(&checkpoint, "model"))
+            .ok_or_else(|| js_err("checkpoint: `model` (bytes) is missing"))?;
+        let config = get(&checkpoint, "config")
+            .as_string()
+            .ok_or_else(|| js_err("checkpoint: `config` is missing"))?;
+        let recipe: Recipe =
+            serde_wasm_bindgen::from_value(recipe).map_err(|e| js_err(format!("recipe: {e}")))?;
+        let report: RunReport =
+            serde_wasm_bindgen::from_value(report).map_err(|e| js_err(format!("report: {e}")))?;
+        Ok(spawn(&self.inner, async move |s| {
+            s.resume(
+                weights,
+                config,
+                &recipe,
+                report,
+                &mut forwarder(on_event, signal),
+            )
+            .await
+        }))
     }
 
     /// The last run's `{classes, metrics, misclassified, skipped}`.
@@ -332,28 +322,16 @@ impl Session {
     /// Classify `texts`: one list per text of `{label, probability}`, most probable first.
     #[wasm_bindgen(js_name = predictText)]
     pub fn predict_text(&self, texts: Vec<String>) -> Promise {
-        let inner = Rc::clone(&self.inner);
-        future_to_promise(async move {
-            let mut session = inner
-                .try_borrow_mut()
-                .map_err(|_| js_err("the session is busy training"))?;
-            Ok(to_js(
-                &session.predict_texts(&texts).await.map_err(js_err)?,
-            )?)
-        })
+        spawn(&self.inner, async move |s| s.predict_texts(&texts).await)
     }
 
     /// Classify one image (`width` x `height` RGBA pixels): `{label, probability}` entries.
     #[wasm_bindgen(js_name = predictImage)]
     pub fn predict_image(&self, width: u32, height: u32, rgba: Uint8Array) -> Promise {
-        let inner = Rc::clone(&self.inner);
-        future_to_promise(async move {
-            let image = from_rgba(rgba.to_vec(), width, height, "image").map_err(js_err)?;
-            let mut session = inner
-                .try_borrow_mut()
-                .map_err(|_| js_err("the session is busy training"))?;
-            let mut ranked = session.predict_images(vec![image]).await.map_err(js_err)?;
-            Ok(to_js(&ranked.remove(0))?)
+        let rgba = rgba.to_vec();
+        spawn(&self.inner, async move |s| {
+            let image = from_rgba(rgba, width, height, "image")?;
+            Ok(s.predict_images(vec![image]).await?.remove(0))
         })
     }
 
@@ -362,73 +340,17 @@ impl Session {
     pub fn export_model(&self) -> Promise {
         let inner = Rc::clone(&self.inner);
         future_to_promise(async move {
-            let mut session = inner
+            let files = inner
                 .try_borrow_mut()
-                .map_err(|_| js_err("the session is busy training"))?;
-            let files = session.export().await.map_err(js_err)?;
+                .map_err(|_| js_err(BUSY))?
+                .export()
+                .await;
+            let files = files.map_err(js_err)?;
             let zip = crate::weights::zip_files(&files).map_err(js_err)?;
             let out = Object::new();
             Reflect::set(&out, &"files".into(), &files_to_js(&files)?)?;
             Reflect::set(&out, &"zip".into(), &Uint8Array::from(zip.as_slice()))?;
             Ok(out.into())
-        })
-    }
-
-    /// Tests: token ids, hidden states and sentence embeddings of `sentences` under the text
-    /// model in `files` (see `bench::embed_text`).
-    #[wasm_bindgen(js_name = embedText)]
-    pub fn embed_text(&self, files: JsValue, sentences: Vec<String>) -> Promise {
-        let inner = Rc::clone(&self.inner);
-        future_to_promise(async move {
-            let files = model_files(&files)?;
-            let device = inner.borrow().device().clone();
-            let embedded = crate::bench::embed_text(&files, &sentences, &device)
-                .await
-                .map_err(js_err)?;
-            let out: Object = to_js(&serde_json::json!({"ids": embedded.ids, "mask": embedded.mask, "dims": embedded.dims, "truncated": embedded.truncated}))?.into();
-            Reflect::set(
-                &out,
-                &"hidden".into(),
-                &js_sys::Float32Array::from(embedded.hidden.as_slice()),
-            )?;
-            Reflect::set(
-                &out,
-                &"embeddings".into(),
-                &js_sys::Float32Array::from(embedded.embeddings.as_slice()),
-            )?;
-            Ok(out.into())
-        })
-    }
-
-    /// The bench: a speed workload (`{workload, batch?, tokens?, seed?}`) on this device.
-    pub fn bench(&self, spec: JsValue) -> Result<BenchRun, JsError> {
-        let spec: BenchSpec = from_js(spec, "bench")?;
-        let bench = Bench::new(spec, self.inner.borrow().device()).map_err(js_err)?;
-        Ok(BenchRun {
-            bench: Rc::new(RefCell::new(Some(bench))),
-        })
-    }
-}
-
-/// A built benchmark workload (see `Session.bench`).
-#[wasm_bindgen]
-pub struct BenchRun {
-    bench: Rc<RefCell<Option<Bench>>>,
-}
-
-#[wasm_bindgen]
-impl BenchRun {
-    /// Time one repetition: `{seconds, items, device_bytes_in_use, device_bytes_reserved}`.
-    pub fn rep(&self) -> Promise {
-        let cell = Rc::clone(&self.bench);
-        future_to_promise(async move {
-            let mut bench = cell
-                .borrow_mut()
-                .take()
-                .ok_or_else(|| js_err("a repetition of this bench is already running"))?;
-            let rep = bench.rep().await;
-            *cell.borrow_mut() = Some(bench);
-            Ok(to_js(&rep.map_err(js_err)?)?)
         })
     }
 }

@@ -85,6 +85,10 @@ export type Progress =
   | { kind: 'features'; done: number; total: number; throughput: number; eta_s: number }
   | { kind: 'step'; phase: string; epoch: number; step: number; total_steps: number; loss: number; throughput: number; eta_s: number }
   | { kind: 'epoch'; phase: string; epoch: number; train_loss: number; val_accuracy: number | null }
+  /** A phase ended; its report. */
+  | { kind: 'phase_end'; phase: string; report: PhaseReport }
+  /** Something to know: an example left out (unreadable), with the reason. */
+  | { kind: 'warning'; message: string }
   /** The API saved a checkpoint (the model after the head phase) that resume() can continue from. */
   | { kind: 'checkpoint'; phase: string };
 
@@ -136,6 +140,8 @@ export interface RunReport {
   phases: PhaseReport[];
   metrics: Metrics | null;
   misclassified: Miss[];
+  /** A resumed run: the phase of the checkpoint it continued after. */
+  resumed_after?: string;
   skipped: [string, string][];
   truncated: number;
 }
@@ -192,7 +198,7 @@ export class FineTuner {
    *  when the recipe has a fine-tuning phase. Resolves to the run's report. */
   train(recipe?: Recipe, options?: { onProgress?: (event: Progress) => void; signal?: AbortSignal }): Promise<RunReport>;
   /** The kept model's validation metrics and misclassified examples of the last run. */
-  evaluate(): Promise<{ metrics: Metrics | null; misclassified: Miss[]; classes: string[] }>;
+  evaluate(): Promise<{ metrics: Metrics | null; misclassified: Miss[]; classes: string[]; skipped: [string, string][] }>;
   /** Top classes of one text or image (most probable first), or of each text of an array. */
   predict(input: string | Blob | ImageBitmap | URL): Promise<Scored[]>;
   predict(input: string[]): Promise<Scored[][]>;

@@ -49,7 +49,8 @@ function setImages(spec, append) {
     label: String(typeof item.label === 'number' && spec.classes ? spec.classes[item.label] : item.label),
   }));
   const added = spec.items.map((item) => item.source);
-  const summary = session.setImages(items, spec.classes ?? null, spec.split ?? null, append, (i) => decode(sources[i]));
+  const split = spec.split ? [spec.split.train, spec.split.val] : null;
+  const summary = session.setImages(items.map((i) => i.name), items.map((i) => i.label), spec.classes ?? undefined, split, append, (i) => decode(sources[i]));
   sources = append ? sources.concat(added) : added;
   return summary;
 }
@@ -62,8 +63,12 @@ function setDataset(spec) {
   return setImages(spec, Boolean(spec.append) && sources.length > 0);
 }
 
+// The API's model `{kind?, name, weights, config?, tokenizer?, extras?}` as named files.
 function loadModel(model) {
-  const info = session.loadModel(model);
+  const files = { ...(model.extras ?? {}), 'model.safetensors': model.weights };
+  if (model.config !== undefined) files['config.json'] = model.config;
+  if (model.tokenizer !== undefined) files['tokenizer.json'] = model.tokenizer;
+  const info = session.loadModel({ name: model.name, kind: model.kind, files });
   kind = info.kind;
   return info;
 }

@@ -43,15 +43,17 @@ test('all-MiniLM-L6-v2 on WebGPU matches PyTorch from the text up', { timeout: 6
   const { page, foreign, consoleLines } = await open(ctx, '/');
   const out = await page.evaluate(
     async ({ sentences, base }) => {
-      const { default: init, Session } = await import('/www/pkg/tabtune.js');
+      const { default: init, Session } = await import('/www/pkg-bench/tabtune.js');
       await init();
       const session = await Session.create('gpu');
       const get = async (name) => new Uint8Array(await (await fetch(base + name)).arrayBuffer());
       const files = {
-        weights: await get('model.safetensors'),
-        tokenizer: await get('tokenizer.json'),
-        config: new TextDecoder().decode(await get('config.json')),
         name: 'all-MiniLM-L6-v2',
+        files: {
+          'model.safetensors': await get('model.safetensors'),
+          'tokenizer.json': await get('tokenizer.json'),
+          'config.json': new TextDecoder().decode(await get('config.json')),
+        },
       };
       const r = await session.embedText(files, sentences);
       return {
