@@ -12,12 +12,10 @@
 //! `_bn0` when the expansion is not 1, `_depthwise_conv` + `_bn1`, `_project_conv` + `_bn2`),
 //! `_conv_head` 1x1 320 -> 1280 + `_bn1`, global average pool, `_fc` Linear(1280, classes).
 
-use burn::nn::conv::{Conv2d, Conv2dConfig};
-use burn::nn::{BatchNorm, BatchNormConfig, Linear, LinearConfig, PaddingConfig2d};
+use burn::nn::{Linear, LinearConfig};
 use burn::prelude::*;
 
-use super::relu6;
-use burn::tensor::ops::PadMode;
+use super::layers::{ConvBn, ConvBnSpec};
 
 /// B0's stages: (repeats, kernel, first stride, expansion, in channels, out channels).
 const STAGES: [(usize, usize, usize, usize, usize, usize); 7] = [
@@ -39,89 +37,18 @@ pub const MEAN: [f32; 3] = [127.0 / 255.0; 3];
 /// Per-channel standard deviation of [0, 1] pixels for the same convention.
 pub const STD: [f32; 3] = [128.0 / 255.0; 3];
 
-/// TF "SAME" padding along one axis of size `input`: (before, after).
-pub fn same_padding(input: usize, kernel: usize, stride: usize) -> (usize, usize) {
-    let out = input.div_ceil(stride);
-    let total = ((out.max(1) - 1) * stride + kernel).saturating_sub(input);
-    (total / 2, total - total / 2)
-}
-
-/// Conv (TF "SAME" padding, no bias) + BatchNorm (+ ReLU6).
-#[derive(Module, Debug)]
-pub struct SameConvBn {
-    /// The convolution, without padding of its own.
-    pub conv: Conv2d,
-    /// Its BatchNorm.
-    pub bn: BatchNorm,
-    kernel: usize,
-    stride: usize,
-    act: bool,
-    /// `bn` is folded into `conv` (an inference copy, see [`super::fold`]).
-    folded: bool,
-}
-
-impl SameConvBn {
-    fn new(
-        [c_in, c_out]: [usize; 2],
-        kernel: usize,
-        stride: usize,
-        groups: usize,
-        act: bool,
-        device: &Device,
-    ) -> Self {
-        Self {
-            conv: Conv2dConfig::new([c_in, c_out], [kernel, kernel])
-                .with_stride([stride, stride])
-                .with_groups(groups)
-                .with_padding(PaddingConfig2d::Explicit(0, 0, 0, 0))
-                .with_bias(false)
-                .init(device),
-            bn: BatchNormConfig::new(c_out)
-                .with_epsilon(BN_EPS)
-                .init(device),
-            kernel,
-            stride,
-            act,
-            folded: false,
-        }
-    }
-
-    fn folded(&self) -> Self {
-        if self.folded {
-            return self.clone();
-        }
-        Self {
-            conv: super::fold::fold(&self.conv, &self.bn),
-            folded: true,
-            ..self.clone()
-        }
-    }
-
-    fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        let [_, _, h, w] = x.dims();
-        let (top, bottom) = same_padding(h, self.kernel, self.stride);
-        let (left, right) = same_padding(w, self.kernel, self.stride);
-        let x = if top + bottom + left + right > 0 {
-            x.pad([(top, bottom), (left, right)], PadMode::Constant(0.0))
-        } else {
-            x
-        };
-        let y = self.conv.forward(x);
-        let y = if self.folded { y } else { self.bn.forward(y) };
-        if self.act { relu6(y) } else { y }
-    }
-}
+pub use super::layers::same_padding;
 
 /// One MBConv block without squeeze-excite: optional 1x1 expansion, depthwise kxk, 1x1 linear
 /// projection, identity skip when the shape is kept.
 #[derive(Module, Debug)]
 pub struct MbConv {
     /// `_expand_conv` + `_bn0` (absent when the expansion is 1).
-    pub expand: Option<SameConvBn>,
+    pub expand: Option<ConvBn>,
     /// `_depthwise_conv` + `_bn1`.
-    pub depthwise: SameConvBn,
+    pub depthwise: ConvBn,
     /// `_project_conv` + `_bn2`, no activation.
-    pub project: SameConvBn,
+    pub project: ConvBn,
     residual: bool,
 }
 
@@ -135,16 +62,27 @@ impl MbConv {
     ) -> Self {
         let hidden = c_in * expand;
         Self {
-            expand: (expand != 1).then(|| SameConvBn::new([c_in, hidden], 1, 1, 1, true, device)),
-            depthwise: SameConvBn::new([hidden, hidden], kernel, stride, hidden, true, device),
-            project: SameConvBn::new([hidden, c_out], 1, 1, 1, false, device),
+            expand: (expand != 1).then(|| {
+                ConvBnSpec::new([c_in, hidden], 1, 1)
+                    .same(BN_EPS)
+                    .relu6(true)
+                    .init(device)
+            }),
+            depthwise: ConvBnSpec::new([hidden, hidden], kernel, stride)
+                .groups(hidden)
+                .same(BN_EPS)
+                .relu6(true)
+                .init(device),
+            project: ConvBnSpec::new([hidden, c_out], 1, 1)
+                .same(BN_EPS)
+                .init(device),
             residual: stride == 1 && c_in == c_out,
         }
     }
 
     fn folded(&self) -> Self {
         Self {
-            expand: self.expand.as_ref().map(SameConvBn::folded),
+            expand: self.expand.as_ref().map(ConvBn::folded),
             depthwise: self.depthwise.folded(),
             project: self.project.folded(),
             residual: self.residual,
@@ -165,11 +103,11 @@ impl MbConv {
 #[derive(Module, Debug)]
 pub struct EfficientNetLite0 {
     /// `_conv_stem` + `_bn0`.
-    pub stem: SameConvBn,
+    pub stem: ConvBn,
     /// `_blocks.0..=15`.
     pub blocks: Vec<MbConv>,
     /// `_conv_head` + `_bn1`.
-    pub head: SameConvBn,
+    pub head: ConvBn,
     /// `_fc`.
     pub classifier: Linear,
 }
@@ -198,9 +136,15 @@ impl EfficientNetLite0 {
         }
         let last = STAGES[STAGES.len() - 1].5;
         Self {
-            stem: SameConvBn::new([3, STEM_CHANNELS], 3, 2, 1, true, device),
+            stem: ConvBnSpec::new([3, STEM_CHANNELS], 3, 2)
+                .same(BN_EPS)
+                .relu6(true)
+                .init(device),
             blocks,
-            head: SameConvBn::new([last, FEATURES], 1, 1, 1, true, device),
+            head: ConvBnSpec::new([last, FEATURES], 1, 1)
+                .same(BN_EPS)
+                .relu6(true)
+                .init(device),
             classifier: LinearConfig::new(FEATURES, classes).init(device),
         }
     }

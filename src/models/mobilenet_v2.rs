@@ -5,11 +5,10 @@
 //! inverted residual blocks, `features.18` 1x1 conv to 1280 + BN + ReLU6, global average pool,
 //! `classifier.1` Linear(1280, 1000) behind a dropout.
 
-use burn::nn::conv::{Conv2d, Conv2dConfig};
-use burn::nn::{BatchNorm, BatchNormConfig, Linear, LinearConfig, PaddingConfig2d};
+use burn::nn::{Linear, LinearConfig};
 use burn::prelude::*;
 
-use super::relu6;
+use super::layers::{ConvBn, ConvBnSpec};
 
 /// (expansion t, output channels c, repeats n, first stride s), from the paper's Table 2.
 const SETTINGS: [(usize, usize, usize, usize); 7] = [
@@ -24,59 +23,6 @@ const SETTINGS: [(usize, usize, usize, usize); 7] = [
 const STEM_CHANNELS: usize = 32;
 /// Width of the pooled feature vector the head sees.
 pub const FEATURES: usize = 1280;
-
-/// Conv + BatchNorm (+ ReLU6): torchvision's `Conv2dNormActivation`.
-#[derive(Module, Debug)]
-pub struct ConvBn {
-    /// torchvision index `.0`.
-    pub conv: Conv2d,
-    /// torchvision index `.1`.
-    pub bn: BatchNorm,
-    act: bool,
-    /// `bn` is folded into `conv` (an inference copy, see [`super::fold`]).
-    folded: bool,
-}
-
-impl ConvBn {
-    fn new(
-        [c_in, c_out]: [usize; 2],
-        kernel: usize,
-        stride: usize,
-        groups: usize,
-        act: bool,
-        device: &Device,
-    ) -> Self {
-        let pad = (kernel - 1) / 2;
-        Self {
-            conv: Conv2dConfig::new([c_in, c_out], [kernel, kernel])
-                .with_stride([stride, stride])
-                .with_groups(groups)
-                .with_padding(PaddingConfig2d::Explicit(pad, pad, pad, pad))
-                .with_bias(false)
-                .init(device),
-            bn: BatchNormConfig::new(c_out).init(device),
-            act,
-            folded: false,
-        }
-    }
-
-    fn folded(&self) -> Self {
-        if self.folded {
-            return self.clone();
-        }
-        Self {
-            conv: super::fold::fold(&self.conv, &self.bn),
-            folded: true,
-            ..self.clone()
-        }
-    }
-
-    fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        let y = self.conv.forward(x);
-        let y = if self.folded { y } else { self.bn.forward(y) };
-        if self.act { relu6(y) } else { y }
-    }
-}
 
 /// One inverted residual block: optional 1x1 expansion, 3x3 depthwise, 1x1 linear projection.
 #[derive(Module, Debug)]
@@ -94,9 +40,16 @@ impl InvertedResidual {
     fn new(c_in: usize, c_out: usize, stride: usize, t: usize, device: &Device) -> Self {
         let hidden = c_in * t;
         Self {
-            expand: (t != 1).then(|| ConvBn::new([c_in, hidden], 1, 1, 1, true, device)),
-            depthwise: ConvBn::new([hidden, hidden], 3, stride, hidden, true, device),
-            project: ConvBn::new([hidden, c_out], 1, 1, 1, false, device),
+            expand: (t != 1).then(|| {
+                ConvBnSpec::new([c_in, hidden], 1, 1)
+                    .relu6(true)
+                    .init(device)
+            }),
+            depthwise: ConvBnSpec::new([hidden, hidden], 3, stride)
+                .groups(hidden)
+                .relu6(true)
+                .init(device),
+            project: ConvBnSpec::new([hidden, c_out], 1, 1).init(device),
             residual: stride == 1 && c_in == c_out,
         }
     }
@@ -151,9 +104,13 @@ impl MobileNetV2 {
             }
         }
         Self {
-            stem: ConvBn::new([3, STEM_CHANNELS], 3, 2, 1, true, device),
+            stem: ConvBnSpec::new([3, STEM_CHANNELS], 3, 2)
+                .relu6(true)
+                .init(device),
             blocks,
-            last: ConvBn::new([c_in, FEATURES], 1, 1, 1, true, device),
+            last: ConvBnSpec::new([c_in, FEATURES], 1, 1)
+                .relu6(true)
+                .init(device),
             classifier: LinearConfig::new(FEATURES, classes).init(device),
         }
     }

@@ -7,6 +7,7 @@ pub mod efficientnet_lite;
 mod fold;
 pub mod head;
 pub mod info;
+pub mod layers;
 pub mod mobilenet_v2;
 pub mod resnet;
 pub mod text;
@@ -297,7 +298,7 @@ impl ImageModel {
                 .chain(m.blocks.iter().map(ids))
                 .chain(std::iter::once(ids(&m.head)))
                 .collect(),
-            Self::ResNet(m) => std::iter::once(ids(&m.conv1).fuse(&ids(&m.bn1)))
+            Self::ResNet(m) => std::iter::once(ids(&m.stem))
                 .chain(m.blocks.iter().map(ids))
                 .collect(),
         }

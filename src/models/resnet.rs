@@ -9,12 +9,12 @@
 
 use std::collections::BTreeMap;
 
-use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::pool::MaxPool2dConfig;
-use burn::nn::{BatchNorm, BatchNormConfig, Linear, LinearConfig, PaddingConfig2d};
+use burn::nn::{Linear, LinearConfig, PaddingConfig2d};
 use burn::prelude::*;
 use burn::tensor::activation::relu;
 
+use super::layers::{ConvBn, ConvBnSpec};
 use crate::{Error, Result};
 
 /// The depths this module builds.
@@ -32,121 +32,62 @@ fn layout(depth: usize) -> Option<([usize; 4], bool)> {
     }
 }
 
-fn conv(c_in: usize, c_out: usize, kernel: usize, stride: usize, device: &Device) -> Conv2d {
-    let pad = (kernel - 1) / 2;
-    Conv2dConfig::new([c_in, c_out], [kernel, kernel])
-        .with_stride([stride, stride])
-        .with_padding(PaddingConfig2d::Explicit(pad, pad, pad, pad))
-        .with_bias(false)
-        .init(device)
+fn conv_bn(c_in: usize, c_out: usize, kernel: usize, stride: usize, device: &Device) -> ConvBn {
+    ConvBnSpec::new([c_in, c_out], kernel, stride).init(device)
 }
 
-fn bn(channels: usize, device: &Device) -> BatchNorm {
-    BatchNormConfig::new(channels)
-        .with_epsilon(1e-5)
-        .init(device)
-}
-
-/// The 1x1 projection on a block's skip path (`downsample.0` conv, `downsample.1` BN).
-#[derive(Module, Debug)]
-pub struct Downsample {
-    /// `downsample.0`.
-    pub conv: Conv2d,
-    /// `downsample.1`.
-    pub bn: BatchNorm,
-}
-
-/// A residual block: torchvision's `BasicBlock` (two 3x3 convs; `conv3`/`bn3` absent) or
-/// `Bottleneck` (1x1 reduce, 3x3 with the stride, 1x1 expand by 4). Field names are torchvision's.
+/// A residual block: torchvision's `BasicBlock` (two 3x3 convs; `c3` absent) or `Bottleneck`
+/// (1x1 reduce, 3x3 with the stride, 1x1 expand by 4). `cN` holds torchvision's `convN`/`bnN`.
 #[derive(Module, Debug)]
 pub struct ResidualBlock {
-    /// First conv (3x3 with the stride for basic blocks, 1x1 for bottlenecks).
-    pub conv1: Conv2d,
-    /// Its BN.
-    pub bn1: BatchNorm,
-    /// Second conv (3x3; carries the stride in bottlenecks).
-    pub conv2: Conv2d,
-    /// Its BN.
-    pub bn2: BatchNorm,
-    /// Bottleneck's 1x1 expansion.
-    pub conv3: Option<Conv2d>,
-    /// Its BN.
-    pub bn3: Option<BatchNorm>,
-    /// Skip-path projection when the shape changes.
-    pub downsample: Option<Downsample>,
-    /// Every BN is folded into its conv (an inference copy, see [`super::fold`]).
-    folded: bool,
-}
-
-/// `bn` applied to `x`, unless it is already folded into the conv that made `x`.
-fn norm(bn: &BatchNorm, folded: bool, x: Tensor<4>) -> Tensor<4> {
-    if folded { x } else { bn.forward(x) }
+    /// First conv + BN (3x3 with the stride for basic blocks, 1x1 for bottlenecks).
+    pub c1: ConvBn,
+    /// Second conv + BN (3x3; carries the stride in bottlenecks).
+    pub c2: ConvBn,
+    /// Bottleneck's 1x1 expansion + BN.
+    pub c3: Option<ConvBn>,
+    /// Skip-path projection when the shape changes (`downsample.0` conv, `downsample.1` BN).
+    pub downsample: Option<ConvBn>,
 }
 
 impl ResidualBlock {
     fn basic(c_in: usize, width: usize, stride: usize, device: &Device) -> Self {
         Self {
-            conv1: conv(c_in, width, 3, stride, device),
-            bn1: bn(width, device),
-            conv2: conv(width, width, 3, 1, device),
-            bn2: bn(width, device),
-            conv3: None,
-            bn3: None,
-            downsample: (stride != 1 || c_in != width).then(|| Downsample {
-                conv: conv(c_in, width, 1, stride, device),
-                bn: bn(width, device),
-            }),
-            folded: false,
+            c1: conv_bn(c_in, width, 3, stride, device),
+            c2: conv_bn(width, width, 3, 1, device),
+            c3: None,
+            downsample: (stride != 1 || c_in != width)
+                .then(|| conv_bn(c_in, width, 1, stride, device)),
         }
     }
 
     fn bottleneck(c_in: usize, width: usize, stride: usize, device: &Device) -> Self {
         let c_out = width * BOTTLENECK_EXPANSION;
         Self {
-            conv1: conv(c_in, width, 1, 1, device),
-            bn1: bn(width, device),
-            conv2: conv(width, width, 3, stride, device),
-            bn2: bn(width, device),
-            conv3: Some(conv(width, c_out, 1, 1, device)),
-            bn3: Some(bn(c_out, device)),
-            downsample: (stride != 1 || c_in != c_out).then(|| Downsample {
-                conv: conv(c_in, c_out, 1, stride, device),
-                bn: bn(c_out, device),
-            }),
-            folded: false,
+            c1: conv_bn(c_in, width, 1, 1, device),
+            c2: conv_bn(width, width, 3, stride, device),
+            c3: Some(conv_bn(width, c_out, 1, 1, device)),
+            downsample: (stride != 1 || c_in != c_out)
+                .then(|| conv_bn(c_in, c_out, 1, stride, device)),
         }
     }
 
     fn folded(&self) -> Self {
-        use super::fold::fold;
-        if self.folded {
-            return self.clone();
-        }
         Self {
-            conv1: fold(&self.conv1, &self.bn1),
-            conv2: fold(&self.conv2, &self.bn2),
-            conv3: match (&self.conv3, &self.bn3) {
-                (Some(conv3), Some(bn3)) => Some(fold(conv3, bn3)),
-                _ => self.conv3.clone(),
-            },
-            downsample: self.downsample.as_ref().map(|down| Downsample {
-                conv: fold(&down.conv, &down.bn),
-                bn: down.bn.clone(),
-            }),
-            folded: true,
-            ..self.clone()
+            c1: self.c1.folded(),
+            c2: self.c2.folded(),
+            c3: self.c3.as_ref().map(ConvBn::folded),
+            downsample: self.downsample.as_ref().map(ConvBn::folded),
         }
     }
 
     fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        let f = self.folded;
-        let mut y = relu(norm(&self.bn1, f, self.conv1.forward(x.clone())));
-        y = norm(&self.bn2, f, self.conv2.forward(y));
-        if let (Some(conv3), Some(bn3)) = (&self.conv3, &self.bn3) {
-            y = norm(bn3, f, conv3.forward(relu(y)));
+        let mut y = self.c2.forward(relu(self.c1.forward(x.clone())));
+        if let Some(c3) = &self.c3 {
+            y = c3.forward(relu(y));
         }
         let skip = match &self.downsample {
-            Some(down) => norm(&down.bn, f, down.conv.forward(x)),
+            Some(down) => down.forward(x),
             None => x,
         };
         relu(y + skip)
@@ -156,17 +97,13 @@ impl ResidualBlock {
 /// ResNet-18, -34 or -50 with a classifier.
 #[derive(Module, Debug)]
 pub struct ResNet {
-    /// Stem conv 7x7/2.
-    pub conv1: Conv2d,
-    /// Stem BN.
-    pub bn1: BatchNorm,
+    /// Stem conv 7x7/2 + BN (torchvision's `conv1`, `bn1`).
+    pub stem: ConvBn,
     /// All residual blocks of `layer1..4`, in order.
     pub blocks: Vec<ResidualBlock>,
     /// `fc`.
     pub classifier: Linear,
     depth: usize,
-    /// `bn1` is folded into `conv1` (an inference copy, see [`super::fold`]).
-    folded: bool,
 }
 
 impl ResNet {
@@ -195,24 +132,18 @@ impl ResNet {
             }
         }
         Ok(Self {
-            conv1: conv(3, 64, 7, 2, device),
-            bn1: bn(64, device),
+            stem: conv_bn(3, 64, 7, 2, device),
             blocks,
             classifier: LinearConfig::new(c_in, classes).init(device),
             depth,
-            folded: false,
         })
     }
 
     /// An inference copy with every BatchNorm folded into its convolution (see [`super::fold`]).
     pub fn folded(&self) -> Self {
-        if self.folded {
-            return self.clone();
-        }
         Self {
-            conv1: super::fold::fold(&self.conv1, &self.bn1),
+            stem: self.stem.folded(),
             blocks: self.blocks.iter().map(ResidualBlock::folded).collect(),
-            folded: true,
             ..self.clone()
         }
     }
@@ -233,7 +164,7 @@ impl ResNet {
     /// Global-average-pooled features `[batch, feature_dim]` of ImageNet-normalised images
     /// `[batch, 3, H, W]`.
     pub fn features(&self, images: Tensor<4>) -> Tensor<2> {
-        let x = relu(norm(&self.bn1, self.folded, self.conv1.forward(images)));
+        let x = relu(self.stem.forward(images));
         let mut x = MaxPool2dConfig::new([3, 3])
             .with_strides([2, 2])
             .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
@@ -256,8 +187,8 @@ impl ResNet {
     pub fn weight_map(&self) -> Vec<(String, String)> {
         let (counts, _) = layout(self.depth).expect("built with a supported depth");
         let mut map: Vec<(String, String)> = vec![
-            ("conv1.".into(), "conv1.".into()),
-            ("bn1.".into(), "bn1.".into()),
+            ("conv1.".into(), "stem.conv.".into()),
+            ("bn1.".into(), "stem.bn.".into()),
             ("fc.".into(), "classifier.".into()),
         ];
         let mut index = 0;
@@ -265,17 +196,18 @@ impl ResNet {
             for b in 0..count {
                 let from = format!("layer{}.{b}.", stage + 1);
                 let to = format!("blocks.{index}.");
-                if self.blocks[index].downsample.is_some() {
-                    map.push((
-                        format!("{from}downsample.0."),
-                        format!("{to}downsample.conv."),
-                    ));
-                    map.push((
-                        format!("{from}downsample.1."),
-                        format!("{to}downsample.bn."),
-                    ));
+                for (k, c) in [
+                    ("conv1", "c1.conv"),
+                    ("bn1", "c1.bn"),
+                    ("conv2", "c2.conv"),
+                    ("bn2", "c2.bn"),
+                    ("conv3", "c3.conv"),
+                    ("bn3", "c3.bn"),
+                    ("downsample.0", "downsample.conv"),
+                    ("downsample.1", "downsample.bn"),
+                ] {
+                    map.push((format!("{from}{k}."), format!("{to}{c}.")));
                 }
-                map.push((from, to));
                 index += 1;
             }
         }
