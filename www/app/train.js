@@ -1,7 +1,7 @@
 // Step 2: the recipe (presets and the JSON under Advanced), the run with its plots, resume.
 import { FineTuner } from '../tabtune.js';
 import { drawChart } from '../plot.js';
-import { $, el, percent, renderReport, renderPrediction } from '../ui/render.js';
+import { $, el, percent, renderReport, renderPrediction, formatSeconds, number } from '../ui/render.js';
 import { fail, messageOf, say, state } from './state.js';
 import { loadModel } from './model.js';
 import { stopAllCameras, urlOf } from './data.js';

@@ -2,7 +2,7 @@
 import { FineTuner } from '../tabtune.js';
 import { $, el, renderPrediction, renderSaved } from '../ui/render.js';
 import { startCamera, grabFrame, cameraOn } from '../ui/camera.js';
-import { say, state } from './state.js';
+import { say, state, messageOf } from './state.js';
 import { loadModel, removeSavedOption } from './model.js';
 import { showModelPanels, update } from '../app.js';
 
