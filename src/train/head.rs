@@ -5,9 +5,10 @@
 
 use burn::prelude::*;
 use burn::tensor::TensorData;
-use rand::{SeedableRng, seq::SliceRandom};
+use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
+use super::epochs::{Steps, run_epochs};
 use super::recipe::PhaseSpec;
 use super::run::{PhaseReport, PhaseRun, Predictions, compute};
 use super::{Control, Progress, Recipe};
@@ -63,38 +64,71 @@ pub async fn train_head_rows(
         )));
     }
     let ad = device.clone().autodiff();
-    let mut head = HeadConfig::new(set.dim(), classes)
+    let head = HeadConfig::new(set.dim(), classes)
         .with_hidden(spec.head_hidden)
         .with_dropout(spec.head_dropout)
         .init_seeded(seed, &ad);
-    let mut run = PhaseRun::new(spec, train_rows.len(), val_rows.len(), None, &ad);
-    let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let mut order = train_rows.to_vec();
+    let run = PhaseRun::new(spec, train_rows.len(), val_rows.len(), None, &ad);
+    let rng = ChaCha8Rng::seed_from_u64(seed);
     let truth: Vec<u32> = val_rows.iter().map(|&r| set.labels()[r]).collect();
-    let mut kept = None;
-    for epoch in 1..=spec.epochs {
-        order.shuffle(&mut rng);
-        for batch in order.chunks(spec.batch_size) {
-            let (x, y) = set.gather(batch);
-            let x = Tensor::<2>::from_data(TensorData::new(x, [batch.len(), set.dim()]), &ad);
+    let mut steps = HeadSteps {
+        set,
+        val_rows,
+        truth,
+        batch: spec.batch_size,
+        ad,
+        device: device.clone(),
+    };
+    run_epochs(
+        &mut steps,
+        head,
+        train_rows,
+        spec.epochs,
+        rng,
+        run,
+        on_progress,
+    )
+    .await
+}
+
+/// The head on cached features.
+struct HeadSteps<'a> {
+    set: &'a FeatureSet,
+    val_rows: &'a [usize],
+    truth: Vec<u32>,
+    batch: usize,
+    ad: Device,
+    device: Device,
+}
+
+impl Steps for HeadSteps<'_> {
+    type Model = Head;
+
+    async fn train_epoch(
+        &mut self,
+        mut head: Head,
+        order: &[usize],
+        epoch: usize,
+        run: &mut PhaseRun,
+        on_progress: &mut dyn FnMut(&Progress) -> Control,
+    ) -> Result<Head> {
+        let dim = self.set.dim();
+        for batch in order.chunks(self.batch) {
+            let (x, y) = self.set.gather(batch);
+            let x = Tensor::<2>::from_data(TensorData::new(x, [batch.len(), dim]), &self.ad);
             let logits = head.forward(x);
             head = run.step(head, logits, &y, epoch, on_progress).await?;
         }
-        let predicted = if val_rows.is_empty() {
-            None
-        } else {
-            Some(predict(&head.valid(), set, val_rows, device).await?)
-        };
-        let end = run.end_epoch(epoch, truth.clone(), predicted, on_progress)?;
-        if end.improved {
-            kept = Some(head.valid());
-        }
-        if end.stop {
-            break;
-        }
+        Ok(head)
     }
-    let (report, predictions) = run.finish();
-    Ok((kept.unwrap_or_else(|| head.valid()), report, predictions))
+
+    async fn validate(&mut self, head: &Head) -> Result<Option<Predictions>> {
+        if self.val_rows.is_empty() {
+            return Ok(None);
+        }
+        let predicted = predict(head, self.set, self.val_rows, &self.device).await?;
+        Ok(Some((self.truth.clone(), predicted)))
+    }
 }
 
 /// Arg-max class of each of `rows`, evaluated in batches.

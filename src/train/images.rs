@@ -4,9 +4,10 @@
 
 use burn::nn::DropoutConfig;
 use burn::prelude::*;
-use rand::{SeedableRng, seq::SliceRandom};
+use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
+use super::epochs::{Steps, run_epochs};
 use super::recipe::{PhaseSpec, Unfreeze};
 use super::run::{PhaseReport, PhaseRun, Predictions, compute};
 use super::{Control, Progress};
@@ -37,59 +38,97 @@ pub async fn train_images(
     }
     let ad = device.clone().autodiff();
     // `train()` leaves the validation state a kept (`valid()`) model carries.
-    let (mut model, head_group) = model.fork(&ad).train().trainable(unfreeze)?;
+    let (model, head_group) = model.fork(&ad).train().trainable(unfreeze)?;
     let head_group = unfreeze.map(|_| head_group);
-    let mut run = PhaseRun::new(spec, train_rows.len(), val_rows.len(), head_group, &ad);
+    let run = PhaseRun::new(spec, train_rows.len(), val_rows.len(), head_group, &ad);
     // A stream of its own, so phase 2's order differs from phase 1's for the same seed.
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     rng.set_stream(if unfreeze.is_some() { 2 } else { 1 });
-    let mut order = train_rows.to_vec();
-    let side = pre.crop as usize;
     // The original architecture's dropout before the classifier (torchvision's model.train()),
     // its masks drawn from the device's generator, seeded for repeatable runs.
     let dropout = DropoutConfig::new(model.arch().dropout()).init();
     ad.seed(seed);
-    let mut kept = None;
-    for epoch in 1..=spec.epochs {
-        order.shuffle(&mut rng);
-        let augment = spec.augment.then_some((seed, epoch));
-        let mut loader = Loader::new(source, &order, spec.batch_size);
+    let mut steps = ImageSteps {
+        source,
+        val_rows,
+        spec,
+        seed,
+        pre,
+        dropout,
+        ad,
+        device: device.clone(),
+        skipped,
+    };
+    run_epochs(
+        &mut steps,
+        model,
+        train_rows,
+        spec.epochs,
+        rng,
+        run,
+        on_progress,
+    )
+    .await
+}
+
+/// An image model through its backbone.
+struct ImageSteps<'a> {
+    source: &'a dyn ImageSource,
+    val_rows: &'a [usize],
+    spec: &'a PhaseSpec,
+    seed: u64,
+    pre: &'a Preprocess,
+    dropout: burn::nn::Dropout,
+    ad: Device,
+    device: Device,
+    skipped: &'a mut Vec<(String, String)>,
+}
+
+impl Steps for ImageSteps<'_> {
+    type Model = ImageModel;
+
+    async fn train_epoch(
+        &mut self,
+        mut model: ImageModel,
+        order: &[usize],
+        epoch: usize,
+        run: &mut PhaseRun,
+        on_progress: &mut dyn FnMut(&Progress) -> Control,
+    ) -> Result<ImageModel> {
+        let batch = self.spec.batch_size;
+        let augment = self.spec.augment.then_some((self.seed, epoch));
+        let side = self.pre.crop as usize;
+        let mut loader = Loader::new(self.source, order, batch);
         while loader.remaining() > 0 {
-            let mut b = loader.batch(spec.batch_size, pre, augment, skipped).await;
+            let mut b = loader.batch(batch, self.pre, augment, self.skipped).await;
             if b.rows.is_empty() {
                 continue;
             }
-            let x = b.tensor(side, &ad);
-            let logits = model.logits(dropout.forward(model.features(x)));
+            let x = b.tensor(side, &self.ad);
+            let logits = model.logits(self.dropout.forward(model.features(x)));
             model = run
                 .step(model, logits, &b.labels, epoch, on_progress)
                 .await?;
         }
-        let (truth, predicted) = if val_rows.is_empty() {
-            (Vec::new(), None)
-        } else {
-            let (t, p) = predict(
-                &model.valid(),
-                source,
-                val_rows,
-                pre,
-                spec.batch_size,
-                device,
-                skipped,
-            )
-            .await?;
-            (t, Some(p))
-        };
-        let end = run.end_epoch(epoch, truth, predicted, on_progress)?;
-        if end.improved {
-            kept = Some(model.valid());
-        }
-        if end.stop {
-            break;
-        }
+        Ok(model)
     }
-    let (report, predictions) = run.finish();
-    Ok((kept.unwrap_or_else(|| model.valid()), report, predictions))
+
+    async fn validate(&mut self, model: &ImageModel) -> Result<Option<Predictions>> {
+        if self.val_rows.is_empty() {
+            return Ok(None);
+        }
+        let batch = self.spec.batch_size;
+        let p = predict(
+            model,
+            self.source,
+            self.val_rows,
+            self.pre,
+            batch,
+            &self.device,
+            self.skipped,
+        );
+        Ok(Some(p.await?))
+    }
 }
 
 /// Labels and arg-max predictions of the readable `rows` of `source` under `model` (eval mode).

@@ -1,5 +1,6 @@
 //! Training: the [`Recipe`] says what to do; the loops do it and report [`Progress`].
 
+mod epochs;
 pub mod features;
 pub mod head;
 pub mod images;

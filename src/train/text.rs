@@ -4,10 +4,11 @@
 
 use burn::prelude::*;
 use burn::tensor::activation::softmax;
-use rand::{SeedableRng, seq::SliceRandom};
+use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use web_time::Instant;
 
+use super::epochs::{Steps, run_epochs};
 use super::pipeline::{RunReport, split_rows};
 use super::recipe::{PhaseSpec, Unfreeze};
 use super::run::{PhaseReport, PhaseRun, Predictions, compute};
@@ -219,8 +220,8 @@ pub async fn train_text(
     on_progress: &mut dyn FnMut(&Progress) -> Control,
 ) -> Result<(TextModel, PhaseReport, Option<Predictions>)> {
     let ad = device.clone().autodiff();
-    let (mut net, head_group) = model.trainable(Some(unfreeze), &ad)?;
-    let mut run = PhaseRun::new(
+    let (net, head_group) = model.trainable(Some(unfreeze), &ad)?;
+    let run = PhaseRun::new(
         spec,
         train_rows.len(),
         val_rows.len(),
@@ -229,39 +230,73 @@ pub async fn train_text(
     );
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     rng.set_stream(2);
-    let mut order = train_rows.to_vec();
     // Dropout masks from the device's generator, seeded for repeatable runs.
     ad.seed(seed);
-    let mut kept: Option<TextClassifier> = None;
-    for epoch in 1..=spec.epochs {
-        order.shuffle(&mut rng);
-        for chunk in order.chunks(spec.batch_size) {
-            let texts: Vec<&str> = chunk.iter().map(|&r| set.texts[r].as_str()).collect();
-            let labels: Vec<i64> = chunk.iter().map(|&r| set.labels[r] as i64).collect();
-            let tokens = model.tokenizer.encode(&texts)?;
-            let logits = net.forward(&tokens, &ad)?;
+    let mut steps = TextSteps {
+        set,
+        tokenizer: &model.tokenizer,
+        val_rows,
+        batch: spec.batch_size,
+        ad,
+        device: device.clone(),
+    };
+    let (net, report, predictions) = run_epochs(
+        &mut steps,
+        net,
+        train_rows,
+        spec.epochs,
+        rng,
+        run,
+        on_progress,
+    )
+    .await?;
+    Ok((TextModel { net, ..model }, report, predictions))
+}
+
+/// A text encoder with its head.
+struct TextSteps<'a> {
+    set: &'a TextSet,
+    tokenizer: &'a crate::data::TextTokenizer,
+    val_rows: &'a [usize],
+    batch: usize,
+    ad: Device,
+    device: Device,
+}
+
+impl Steps for TextSteps<'_> {
+    type Model = TextClassifier;
+
+    async fn train_epoch(
+        &mut self,
+        mut net: TextClassifier,
+        order: &[usize],
+        epoch: usize,
+        run: &mut PhaseRun,
+        on_progress: &mut dyn FnMut(&Progress) -> Control,
+    ) -> Result<TextClassifier> {
+        for chunk in order.chunks(self.batch) {
+            let texts: Vec<&str> = chunk.iter().map(|&r| self.set.texts[r].as_str()).collect();
+            let labels: Vec<i64> = chunk.iter().map(|&r| self.set.labels[r] as i64).collect();
+            let tokens = self.tokenizer.encode(&texts)?;
+            let logits = net.forward(&tokens, &self.ad)?;
             net = run.step(net, logits, &labels, epoch, on_progress).await?;
         }
-        let (truth, predicted) = if val_rows.is_empty() {
-            (Vec::new(), None)
-        } else {
-            let valid = net.valid();
-            let texts: Vec<&str> = val_rows.iter().map(|&r| set.texts[r].as_str()).collect();
-            let p = predict(&valid, &model.tokenizer, &texts, spec.batch_size, device).await?;
-            let truth = val_rows.iter().map(|&r| set.labels[r]).collect();
-            (truth, Some(argmax(&p)))
-        };
-        let end = run.end_epoch(epoch, truth, predicted, on_progress)?;
-        if end.improved {
-            kept = Some(net.valid());
-        }
-        if end.stop {
-            break;
-        }
+        Ok(net)
     }
-    let (report, predictions) = run.finish();
-    let net = kept.unwrap_or_else(|| net.valid());
-    Ok((TextModel { net, ..model }, report, predictions))
+
+    async fn validate(&mut self, net: &TextClassifier) -> Result<Option<Predictions>> {
+        if self.val_rows.is_empty() {
+            return Ok(None);
+        }
+        let texts: Vec<&str> = self
+            .val_rows
+            .iter()
+            .map(|&r| self.set.texts[r].as_str())
+            .collect();
+        let p = predict(net, self.tokenizer, &texts, self.batch, &self.device).await?;
+        let truth = self.val_rows.iter().map(|&r| self.set.labels[r]).collect();
+        Ok(Some((truth, argmax(&p))))
+    }
 }
 
 /// Class probabilities of each text under `net` (eval mode), `batch` texts at a time.
