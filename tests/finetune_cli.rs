@@ -304,26 +304,6 @@ fn text_finetune_predict_eval_and_bad_tables_named() {
     std::fs::remove_dir_all(&out_dir).unwrap();
 }
 
-/// The largest difference between two safetensors files of the same layout.
-fn max_diff(a: &[u8], b: &[u8]) -> f32 {
-    let header = |x: &[u8]| u64::from_le_bytes(x[..8].try_into().unwrap()) as usize + 8;
-    assert_eq!(a[..header(a)], b[..header(b)], "the files' layouts differ");
-    a[header(a)..]
-        .chunks_exact(4)
-        .zip(b[header(b)..].chunks_exact(4))
-        .filter(|(x, y)| x != y)
-        .map(|(x, y)| {
-            let x = f32::from_le_bytes(x.try_into().unwrap());
-            let y = f32::from_le_bytes(y.try_into().unwrap());
-            if x.is_finite() && y.is_finite() {
-                (x - y).abs()
-            } else {
-                f32::INFINITY
-            }
-        })
-        .fold(0.0, f32::max)
-}
-
 #[test]
 fn a_killed_run_resumes_from_its_checkpoint_to_the_uninterrupted_weights() {
     use std::io::{BufRead, BufReader};
@@ -407,7 +387,7 @@ fn a_killed_run_resumes_from_its_checkpoint_to_the_uninterrupted_weights() {
     );
     let report = std::fs::read_to_string(killed.join("report.json")).unwrap();
     assert!(report.contains("\"resumed_after\": \"head\""), "{report}");
-    let diff = max_diff(
+    let diff = common::max_diff(
         &std::fs::read(killed.join("model.safetensors")).unwrap(),
         &std::fs::read(whole.join("model.safetensors")).unwrap(),
     );

@@ -104,28 +104,6 @@ fn file<'a>(files: &'a [(String, Vec<u8>)], name: &str) -> &'a [u8] {
         .1
 }
 
-/// The largest difference between two safetensors files of the same layout.
-fn max_diff(a: &[u8], b: &[u8]) -> f32 {
-    let header = |x: &[u8]| u64::from_le_bytes(x[..8].try_into().unwrap()) as usize + 8;
-    assert_eq!(a[..header(a)], b[..header(b)], "the files' layouts differ");
-    a[header(a)..]
-        .chunks_exact(4)
-        .zip(b[header(b)..].chunks_exact(4))
-        .filter(|(x, y)| x != y)
-        .map(|(x, y)| {
-            let (x, y) = (
-                f32::from_le_bytes(x.try_into().unwrap()),
-                f32::from_le_bytes(y.try_into().unwrap()),
-            );
-            if x.is_finite() && y.is_finite() {
-                (x - y).abs()
-            } else {
-                f32::INFINITY
-            }
-        })
-        .fold(0.0, f32::max)
-}
-
 #[test]
 fn a_run_interrupted_after_its_head_phase_resumes_to_the_uninterrupted_weights() {
     let data = folder_2_9_10("resume", 6);
@@ -195,7 +173,7 @@ fn a_run_interrupted_after_its_head_phase_resumes_to_the_uninterrupted_weights()
     assert!(loss_diff <= 1e-6, "phase-2 losses differ by {loss_diff}");
     assert_eq!(resumed.metrics, report.metrics);
     let exported = block_on(second.export()).unwrap();
-    let diff = max_diff(
+    let diff = common::max_diff(
         file(&exported, "model.safetensors"),
         file(&uninterrupted, "model.safetensors"),
     );

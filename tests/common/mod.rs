@@ -116,3 +116,23 @@ pub fn mnist_subset(name: &str, classes: usize, per_class: usize) -> std::path::
     }
     root
 }
+
+/// The largest difference between two safetensors files of the same layout.
+pub fn max_diff(a: &[u8], b: &[u8]) -> f32 {
+    let header = |x: &[u8]| u64::from_le_bytes(x[..8].try_into().unwrap()) as usize + 8;
+    assert_eq!(a[..header(a)], b[..header(b)], "the files' layouts differ");
+    a[header(a)..]
+        .chunks_exact(4)
+        .zip(b[header(b)..].chunks_exact(4))
+        .filter(|(x, y)| x != y)
+        .map(|(x, y)| {
+            let x = f32::from_le_bytes(x.try_into().unwrap());
+            let y = f32::from_le_bytes(y.try_into().unwrap());
+            if x.is_finite() && y.is_finite() {
+                (x - y).abs()
+            } else {
+                f32::INFINITY
+            }
+        })
+        .fold(0.0, f32::max)
+}

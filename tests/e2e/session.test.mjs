@@ -147,3 +147,70 @@ test('text: the CLI and the browser API give the same report.json and weights', 
   const report = compare('text', browser, 'cli-text');
   assert.deepEqual(report.classes, ['fresh', 'rotten']);
 });
+
+test('a page reloaded in epoch 2 of 3 of phase 2 resumes to the weights of a run never stopped', { timeout: 900_000 }, async () => {
+  // The image folders the first test wrote (or write them now when run alone).
+  const items = [];
+  for (const label of ['2', '9', '10']) {
+    for (const file of readdirSync(join(DATA, 'images', label)).sort()) {
+      items.push({ label, name: `images/${label}/${file}`, source: `${URL_BASE}/images/${label}/${file}` });
+    }
+  }
+  const recipe = { ...TEXT_RECIPE, text: undefined, finetune: { ...TEXT_RECIPE.finetune, epochs: 3 } };
+  const { page, consoleLines } = await open(ctx, `${URL_BASE}/blank.html`);
+  const fail = (err) => {
+    throw new Error(`${err.message}; console: ${consoleLines.join(' | ')}`);
+  };
+  // The whole run, saved in the browser; then the same run, reloaded in epoch 2 of phase 2.
+  await page.evaluate(async ({ items, recipe }) => {
+    const { FineTuner } = await import('/www/tabtune.js');
+    await FineTuner.discardRun();
+    const tuner = await FineTuner.create({ model: 'mobilenet_v2', device: 'cpu' });
+    await tuner.setDataset({ kind: 'image', items });
+    await tuner.train(recipe);
+    await tuner.save('uninterrupted');
+    tuner.terminate();
+  }, { items, recipe }).catch(fail);
+  const reloaded = page.waitForEvent('load');
+  page.evaluate(async ({ items, recipe }) => {
+    const { FineTuner } = await import('/www/tabtune.js');
+    const tuner = await FineTuner.create({ model: 'mobilenet_v2', device: 'cpu' });
+    await tuner.setDataset({ kind: 'image', items });
+    // Reload once phase 2's first epoch has ended and the API has stored the checkpoint.
+    let [saved, ended] = [false, false];
+    await tuner.train(recipe, {
+      onProgress: (e) => {
+        saved ||= e.kind === 'checkpoint';
+        ended ||= e.kind === 'epoch' && e.phase === 'finetune' && e.epoch === 1;
+        if (saved && ended) location.reload();
+      },
+    });
+  }, { items, recipe }).catch(() => {});
+  await reloaded;
+  const out = await page.evaluate(async () => {
+    const { FineTuner } = await import('/www/tabtune.js');
+    const pending = await FineTuner.pendingRun();
+    const resumer = await FineTuner.create({ model: 'mobilenet_v2', device: 'cpu' });
+    const events = [];
+    const report = await resumer.resume({ onProgress: (e) => events.push(`${e.kind}:${e.phase ?? ''}:${e.epoch ?? ''}`) });
+    const ours = (await resumer.export()).files['model.safetensors'];
+    resumer.terminate();
+    const whole = await FineTuner.create({ model: { saved: 'uninterrupted' }, device: 'cpu' });
+    const theirs = (await whole.export()).files['model.safetensors'];
+    whole.terminate();
+    await FineTuner.remove('uninterrupted');
+    let maxDiff = ours.length === theirs.length ? 0 : Infinity;
+    const a = new DataView(ours.buffer, ours.byteOffset);
+    const b = new DataView(theirs.buffer, theirs.byteOffset);
+    for (let i = 0; maxDiff !== Infinity && i + 4 <= ours.length; i += 4) {
+      if (a.getUint32(i, true) !== b.getUint32(i, true)) maxDiff = Math.max(maxDiff, Math.abs(a.getFloat32(i, true) - b.getFloat32(i, true)) || Infinity);
+    }
+    return { pending, resumedAfter: report.resumed_after, phases: report.phases.map((p) => p.phase), events: [...new Set(events)], maxDiff };
+  }).catch(fail);
+  console.log(`reloaded in phase 2, resumed: ${JSON.stringify(out)}`);
+  assert.equal(out.pending?.phase, 'head');
+  assert.equal(out.resumedAfter, 'head');
+  assert.deepEqual(out.phases, ['head', 'finetune']);
+  assert.ok(!out.events.some((e) => e.includes(':head:')), `the head phase ran again: ${out.events}`);
+  assert.ok(out.maxDiff <= 1e-6, `weights differ by ${out.maxDiff}`);
+});
