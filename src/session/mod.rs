@@ -326,7 +326,7 @@ impl Session {
         recipe.validate()?;
         let model = Model::load(base, Some(&recipe.text), &self.device)?;
         let extras = base.extras.clone();
-        self.run(model, recipe, None, extras, on).await
+        self.run(model, recipe, extras, on).await
     }
 
     /// Continue a run from the checkpoint its head phase left: `weights` and `config` (the
@@ -391,7 +391,6 @@ impl Session {
         &mut self,
         model: Model,
         recipe: &Recipe,
-        prior: Option<RunReport>,
         extras: Vec<(String, Vec<u8>)>,
         on: &mut dyn FnMut(Event) -> Control,
     ) -> Result<RunReport> {
@@ -402,7 +401,7 @@ impl Session {
                 finetune: None,
                 ..recipe.clone()
             };
-            let (mut model, first) = self.phases(model, &head_only, prior, on).await?;
+            let (mut model, first) = self.phases(model, &head_only, None, on).await?;
             if let Model::Text(m) = &mut model {
                 m.labels = Some(first.classes.clone());
             }
@@ -426,7 +425,7 @@ impl Session {
             };
             self.phases(model, &rest, Some(first), on).await?
         } else {
-            self.phases(model, recipe, prior, on).await?
+            self.phases(model, recipe, None, on).await?
         };
         self.keep(model, recipe, report, extras)
     }
