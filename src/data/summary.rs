@@ -98,7 +98,8 @@ impl Summary {
     }
 }
 
-fn counts(classes: usize, labels: &[u32]) -> Vec<usize> {
+/// Examples per class of `labels` over `classes` classes.
+pub(crate) fn counts(classes: usize, labels: &[u32]) -> Vec<usize> {
     let mut counts = vec![0; classes];
     for &l in labels {
         if let Some(c) = counts.get_mut(l as usize) {

@@ -8,7 +8,6 @@ use serde::{Deserialize, Serialize};
 
 use super::Arch;
 use crate::data::image::Preprocess;
-use crate::{Error, Result};
 
 /// What config.json says about a model.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -57,31 +56,6 @@ impl ModelConfig {
             image_std: pre.std,
             key_names: arch.key_names().into(),
         }
-    }
-
-    /// Parse config.json, naming the file on error and checking the labels are 0..num_labels.
-    pub fn from_json(text: &str, file: &str) -> Result<Self> {
-        let fail = |message: String| Error::Weights {
-            file: file.into(),
-            message,
-        };
-        let config: Self = serde_json::from_str(text).map_err(|e| fail(e.to_string()))?;
-        for i in 0..config.num_labels {
-            if !config.id2label.contains_key(&i.to_string()) {
-                return Err(fail(format!(
-                    "id2label has no entry for class {i} of num_labels {}",
-                    config.num_labels
-                )));
-            }
-        }
-        Ok(config)
-    }
-
-    /// Class names in label order.
-    pub fn labels(&self) -> Vec<String> {
-        (0..self.num_labels)
-            .map(|i| self.id2label[&i.to_string()].clone())
-            .collect()
     }
 
     /// The input transform.

@@ -69,11 +69,7 @@ impl Dataset {
 
     /// Examples per class.
     pub fn counts(&self) -> Vec<usize> {
-        let mut counts = vec![0; self.classes().len()];
-        for l in self.labels() {
-            counts[l as usize] += 1;
-        }
-        counts
+        crate::data::summary::counts(self.classes().len(), &self.labels())
     }
 
     /// Classes, counts, warnings (and for a table its columns and first rows).
@@ -212,27 +208,28 @@ impl Session {
     }
 
     /// Take `files` as the model to fine-tune. A fine-tuned classifier (config.json names its
-    /// classes) is also loaded to predict, evaluate and export at once.
+    /// classes) is also loaded to predict, evaluate and export at once. A model that fails to
+    /// load leaves the session as it was; whether it suits the dataset is checked when training.
     pub fn load(&mut self, files: ModelFiles) -> Result<&ModelInfo> {
-        self.trained = None;
-        if let Some(labels) = files.labels() {
-            let model = Model::load(&files, None, &self.device)?;
-            self.trained = Some(Trained {
+        self.trained = match files.labels() {
+            Some(labels) => Some(Trained {
                 labels: labels.to_vec(),
-                model,
+                model: Model::load(&files, None, &self.device)?,
                 run: None,
                 extras: files.extras.clone(),
-            });
-        }
-        if let Some(dataset) = &self.dataset {
-            check_kinds(files.kind(), dataset)?;
-        }
+            }),
+            None => None,
+        };
         Ok(&self.base.insert(files).info)
     }
 
-    /// The model's files, once loaded.
-    pub fn base(&self) -> Option<&ModelFiles> {
-        self.base.as_ref()
+    /// Examples per batch through a frozen model: `feature_batch`, else 16 images or 32 texts.
+    fn batch(&self, kind: ModelKind) -> usize {
+        let default = match kind {
+            ModelKind::Image => 16,
+            ModelKind::Text => 32,
+        };
+        self.feature_batch.unwrap_or(default)
     }
 
     /// The text options of the model that predicts (text models).
@@ -363,13 +360,7 @@ impl Session {
         let name = format!("{} (checkpoint)", base.name);
         let files = ModelFiles::from_named(&name, named, Some(base.kind()))?;
         let model = Model::load(&files, Some(&recipe.text), &self.device)?;
-        let rest = Recipe {
-            head: crate::train::HeadPhase {
-                epochs: 0,
-                ..recipe.head.clone()
-            },
-            ..recipe.clone()
-        };
+        let rest = after_head(recipe);
         let after = report.phases.last().map(|p| p.phase.clone());
         let (model, mut report) = self.phases(model, &rest, Some(report), on).await?;
         report.resumed_after = after;
@@ -416,13 +407,7 @@ impl Session {
             if on(Event::Checkpoint(&checkpoint)) == Control::Cancel {
                 return Err(Error::Cancelled);
             }
-            let rest = Recipe {
-                head: crate::train::HeadPhase {
-                    epochs: 0,
-                    ..recipe.head.clone()
-                },
-                ..recipe.clone()
-            };
+            let rest = after_head(recipe);
             self.phases(model, &rest, Some(first), on).await?
         } else {
             self.phases(model, recipe, None, on).await?
@@ -467,7 +452,7 @@ impl Session {
         let mut progress = |p: &Progress| on(Event::Progress(p));
         let (model, report) = match (model, dataset) {
             (Model::Image(m), Dataset::Images { source, split, .. }) => {
-                let batch = self.feature_batch.unwrap_or(16);
+                let batch = self.batch(ModelKind::Image);
                 let (m, r) = crate::train::finetune_images(
                     m,
                     source.as_ref(),
@@ -482,7 +467,7 @@ impl Session {
                 (Model::Image(m), r)
             }
             (Model::Text(m), Dataset::Text { set, split }) => {
-                let batch = self.feature_batch.unwrap_or(32);
+                let batch = self.batch(ModelKind::Text);
                 let (m, r) = crate::train::finetune_text(
                     m,
                     set,
@@ -570,7 +555,7 @@ impl Session {
                     source.as_ref(),
                     &rows,
                     &m.arch().preprocess(),
-                    self.feature_batch.unwrap_or(16),
+                    self.batch(ModelKind::Image),
                     &self.device,
                     &mut skipped,
                 )
@@ -579,7 +564,7 @@ impl Session {
             (model @ Model::Text(_), Dataset::Text { set, .. }) => {
                 let texts: Vec<&str> = set.texts.iter().map(String::as_str).collect();
                 let probs = model
-                    .text_probabilities(&texts, self.feature_batch.unwrap_or(32), &self.device)
+                    .text_probabilities(&texts, self.batch(ModelKind::Text), &self.device)
                     .await?;
                 (set.labels.clone(), crate::train::text::argmax(&probs))
             }
@@ -601,7 +586,7 @@ impl Session {
     ) -> Result<Vec<Vec<Scored>>> {
         self.predictor()?;
         let trained = self.trained()?;
-        let batch = self.feature_batch.unwrap_or(16);
+        let batch = self.batch(ModelKind::Image);
         let probs = trained
             .model
             .image_probabilities(images, batch, &self.device)
@@ -614,7 +599,7 @@ impl Session {
         self.predictor()?;
         let trained = self.trained()?;
         let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
-        let batch = self.feature_batch.unwrap_or(32);
+        let batch = self.batch(ModelKind::Text);
         let probs = trained
             .model
             .text_probabilities(&refs, batch, &self.device)
@@ -656,4 +641,15 @@ fn check_kinds(kind: ModelKind, dataset: &Dataset) -> Result<()> {
 
 fn mismatch(kind: ModelKind, dataset: &Dataset) -> Error {
     check_kinds(kind, dataset).expect_err("kinds differ")
+}
+
+/// The rest of `recipe` after its head phase: the fine-tuning phase on the model's head.
+fn after_head(recipe: &Recipe) -> Recipe {
+    Recipe {
+        head: crate::train::HeadPhase {
+            epochs: 0,
+            ..recipe.head.clone()
+        },
+        ..recipe.clone()
+    }
 }
