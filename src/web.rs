@@ -13,7 +13,7 @@ use crate::data::source::{ListedImages, LoadFn};
 use crate::data::{Columns, TextSet, image::from_rgba};
 use crate::device::{self, DeviceChoice, DeviceInfo};
 use crate::session::{self as core, Dataset, Event, ModelFiles, ModelKind};
-use crate::train::{Control, Recipe, RunReport};
+use crate::train::Control;
 
 // The bench's and the browser tests' entry points (`Session.bench`, `embedText`): only in the
 // build with the `bench` feature (www/pkg-bench), not in the page's module.
@@ -80,35 +80,28 @@ fn files_to_js(files: &[(String, Vec<u8>)]) -> Result<JsValue, JsValue> {
     Ok(map.into())
 }
 
+/// Named files `{file name: Uint8Array | string}`.
+fn named_files(files: &JsValue, what: &str) -> Result<Vec<(String, Vec<u8>)>, JsError> {
+    if !files.is_object() {
+        return Err(js_err(format!("{what} (file name -> bytes) is missing")));
+    }
+    let mut named = Vec::new();
+    for key in Object::keys(files.unchecked_ref::<Object>()).iter() {
+        let value = Reflect::get(files, &key).unwrap_or(JsValue::UNDEFINED);
+        let data = value.as_string().map(String::into_bytes).or_else(|| bytes(&value));
+        let name = key.as_string().unwrap_or_default();
+        named.push((name, data.ok_or_else(|| js_err(format!("{what}: files are bytes or text")))?));
+    }
+    Ok(named)
+}
+
 /// The page's model `{name, kind?, files: {file name: Uint8Array | string}}`.
 fn model_files(model: &JsValue) -> Result<ModelFiles, JsError> {
-    let name = get(model, "name")
-        .as_string()
-        .unwrap_or_else(|| "model".into());
-    let files = get(model, "files");
-    let mut named = Vec::new();
-    if !files.is_object() {
-        return Err(js_err("model: `files` (file name -> bytes) is missing"));
-    }
-    for key in Object::keys(files.unchecked_ref::<Object>()).iter() {
-        let (file, value) = (
-            key.as_string().unwrap_or_default(),
-            Reflect::get(&files, &key).unwrap_or(JsValue::UNDEFINED),
-        );
-        let data = value
-            .as_string()
-            .map(String::into_bytes)
-            .or_else(|| bytes(&value));
-        named.push((
-            file,
-            data.ok_or_else(|| js_err("model files are bytes or text"))?,
-        ));
-    }
-    let kind = get(model, "kind")
-        .as_string()
-        .map(|k| ModelKind::parse(&k))
-        .transpose();
-    ModelFiles::from_named(&name, named, kind.map_err(js_err)?).map_err(js_err)
+    let name = get(model, "name").as_string().unwrap_or_else(|| "model".into());
+    let named = named_files(&get(model, "files"), "model: `files`")?;
+    let kind = get(model, "kind").as_string().map(|k| ModelKind::parse(&k));
+    let kind = kind.transpose().map_err(js_err)?;
+    ModelFiles::from_named(&name, named, kind).map_err(js_err)
 }
 
 /// `f` on the session in a promise of its result; a second call while one runs (a training
@@ -137,7 +130,8 @@ fn forwarder(on_event: Function, signal: JsValue) -> impl FnMut(Event) -> Contro
             }
             Event::Warning(w) => to_js(&serde_json::json!({"kind": "warning", "message": w})).ok(),
             Event::Checkpoint(c) => (|| {
-                let value = to_js(&serde_json::json!({"kind": "checkpoint", "phase": c.phase, "recipe": c.recipe, "report": c.report})).ok()?;
+                let json = serde_json::json!({"kind": "checkpoint", "phase": c.phase, "epoch": c.epoch, "recipe": c.recipe, "report": c.report});
+                let value = to_js(&json).ok()?;
                 Reflect::set(&value, &"files".into(), &files_to_js(&c.files).ok()?).ok()?;
                 Some(value)
             })(),
@@ -283,34 +277,12 @@ impl Session {
         }))
     }
 
-    /// Continue a run from its head-phase checkpoint `{model: Uint8Array, config: string}`
-    /// with the run's `recipe` and `report`; the dataset must be set again first.
-    pub fn resume(
-        &self,
-        checkpoint: JsValue,
-        recipe: JsValue,
-        report: JsValue,
-        on_event: Function,
-        signal: JsValue,
-    ) -> Result<Promise, JsError> {
-        let weights = bytes(&get(&checkpoint, "model"))
-            .ok_or_else(|| js_err("checkpoint: `model` (bytes) is missing"))?;
-        let config = get(&checkpoint, "config")
-            .as_string()
-            .ok_or_else(|| js_err("checkpoint: `config` is missing"))?;
-        let recipe: Recipe =
-            serde_wasm_bindgen::from_value(recipe).map_err(|e| js_err(format!("recipe: {e}")))?;
-        let report: RunReport =
-            serde_wasm_bindgen::from_value(report).map_err(|e| js_err(format!("report: {e}")))?;
+    /// Continue a run from one of its checkpoints (the `files` of a `checkpoint` event); the
+    /// model and the dataset must be set again first.
+    pub fn resume(&self, files: JsValue, on_event: Function, signal: JsValue) -> Result<Promise, JsError> {
+        let files = named_files(&files, "checkpoint")?;
         Ok(spawn(&self.inner, async move |s| {
-            s.resume(
-                weights,
-                config,
-                &recipe,
-                report,
-                &mut forwarder(on_event, signal),
-            )
-            .await
+            s.resume(files, &mut forwarder(on_event, signal)).await
         }))
     }
 

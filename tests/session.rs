@@ -1,5 +1,5 @@
 //! The session core that every front end drives: one class order whatever the labels came
-//! from, and a run interrupted after its head phase that resumes to the same weights.
+//! from, and runs interrupted mid-phase that resume to the same weights.
 #![cfg(not(target_arch = "wasm32"))] // folders and files on disk
 
 use std::path::{Path, PathBuf};
@@ -10,9 +10,14 @@ use tabtune::Error;
 use tabtune::data::source::ListedImages;
 use tabtune::data::{Columns, ImageFolder, ImageSource, TextSet};
 use tabtune::session::{Checkpoint, Dataset, Event, ModelFiles, ModelKind, Session};
-use tabtune::train::{Control, Recipe};
+use tabtune::train::recipe::OptimizerKind;
+use tabtune::train::{Control, Progress, Recipe, RunReport};
 
 mod common;
+
+/// Dropout draws from the CPU device's generator, one per process: runs that compare their
+/// weights take turns.
+static GENERATOR: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 /// Digits 0, 1, 2 copied into class folders named "2", "9", "10" (in that order of digit).
 fn folder_2_9_10(name: &str, per_class: usize) -> PathBuf {
@@ -77,11 +82,11 @@ fn labels_2_9_10_get_the_same_indices_from_a_folder_a_list_a_table_and_the_page(
     std::fs::remove_dir_all(root).ok();
 }
 
-/// Head 2 epochs, then the last 2 blocks for 2 epochs, on 6 digits per class.
+/// Head 2 epochs, then the last 2 blocks for 3 epochs, on 6 digits per class.
 fn recipe() -> Recipe {
     Recipe::from_json(
         r#"{"head": {"epochs": 2, "batch_size": 8}, "seed": 7,
-            "finetune": {"epochs": 2, "batch_size": 8, "unfreeze": {"last": 2}}}"#,
+            "finetune": {"epochs": 3, "batch_size": 8, "unfreeze": {"last": 2}}}"#,
     )
     .unwrap()
 }
@@ -104,86 +109,149 @@ fn file<'a>(files: &'a [(String, Vec<u8>)], name: &str) -> &'a [u8] {
         .1
 }
 
-#[test]
-fn a_run_interrupted_after_its_head_phase_resumes_to_the_uninterrupted_weights() {
-    let data = folder_2_9_10("resume", 6);
-    let recipe = recipe();
-
-    // Uninterrupted, with its events.
-    let mut whole = session(&data);
-    let (mut checkpoints, mut phases, mut epochs) = (0, Vec::new(), 0);
-    let report = block_on(whole.train(&recipe, &mut |e| {
+/// `recipe` on a fresh session from `open`, uninterrupted: its report, export and checkpoints
+/// (phase, epoch).
+fn uninterrupted(
+    open: &dyn Fn() -> Session,
+    recipe: &Recipe,
+) -> (RunReport, Vec<(String, Vec<u8>)>, Vec<(String, Option<usize>)>) {
+    let mut whole = open();
+    let (mut checkpoints, mut phases, mut epochs) = (Vec::new(), Vec::new(), 0);
+    let report = block_on(whole.train(recipe, &mut |e| {
         match e {
-            Event::Checkpoint(c) => {
-                checkpoints += 1;
-                assert_eq!(c.phase, "head");
-            }
+            Event::Checkpoint(c) => checkpoints.push((c.phase.clone(), c.epoch)),
             Event::PhaseEnd(p) => phases.push(p.phase.clone()),
-            Event::Progress(tabtune::train::Progress::Epoch { .. }) => epochs += 1,
+            Event::Progress(Progress::Epoch { .. }) => epochs += 1,
             _ => {}
         }
         Control::Continue
     }))
     .unwrap();
-    assert_eq!((checkpoints, epochs), (1, 4));
+    assert_eq!(epochs, recipe.head.epochs + 3);
     assert_eq!(phases, ["head", "finetune"]);
-    assert_eq!(report.classes, ["2", "9", "10"]);
     assert_eq!(report.resumed_after, None);
-    let uninterrupted = block_on(whole.export()).unwrap();
+    (report, block_on(whole.export()).unwrap(), checkpoints)
+}
 
-    // Interrupted right after the checkpoint (the tab closed, the process killed).
-    let mut first = session(&data);
+/// Train on a fresh session, cancelled at the first step of fine-tuning epoch `at` (the tab
+/// closed, the process killed): the last checkpoint it left.
+fn interrupted(open: &dyn Fn() -> Session, recipe: &Recipe, at: usize) -> Checkpoint {
+    let mut first = open();
     let mut kept: Option<Checkpoint> = None;
-    let err = block_on(first.train(&recipe, &mut |e| match e {
+    let err = block_on(first.train(recipe, &mut |e| match e {
         Event::Checkpoint(c) => {
             kept = Some(c.clone());
+            Control::Continue
+        }
+        Event::Progress(Progress::Step { phase, epoch, .. })
+            if phase == "finetune" && *epoch == at =>
+        {
             Control::Cancel
         }
         _ => Control::Continue,
     }))
     .unwrap_err();
     assert!(matches!(err, Error::Cancelled), "{err}");
-    let checkpoint = kept.expect("a checkpoint after the head phase");
+    kept.expect("a checkpoint")
+}
 
-    // A fresh session resumes from the checkpoint's files alone.
-    let mut second = session(&data);
-    let saved: serde_json::Value =
-        serde_json::from_slice(file(&checkpoint.files, "report.json")).unwrap();
-    let recipe_saved: Recipe = serde_json::from_value(saved["recipe"].clone()).unwrap();
-    let report_saved = serde_json::from_value(saved["report"].clone()).unwrap();
-    assert_eq!(recipe_saved, recipe);
-    let config = String::from_utf8(file(&checkpoint.files, "config.json").to_vec()).unwrap();
-    let weights = file(&checkpoint.files, "model.safetensors").to_vec();
-    let resumed =
-        block_on(
-            second.resume(weights, config, &recipe_saved, report_saved, &mut |_| {
-                Control::Continue
-            }),
-        )
+/// Resume `checkpoint` in a fresh session: the report and the weights equal `report`'s and
+/// `whole`'s (to 1e-6), and the report says where it took up.
+fn resumes_to(
+    open: &dyn Fn() -> Session,
+    checkpoint: &Checkpoint,
+    report: &RunReport,
+    whole: &[(String, Vec<u8>)],
+    after: &str,
+) {
+    let mut second = open();
+    let resumed = block_on(second.resume(checkpoint.files.clone(), &mut |_| Control::Continue))
         .unwrap();
-    assert_eq!(resumed.resumed_after.as_deref(), Some("head"));
+    assert_eq!(resumed.resumed_after.as_deref(), Some(after));
     assert_eq!(resumed.phases.len(), 2);
     assert_eq!(resumed.phases[0].losses, report.phases[0].losses);
-    let loss_diff = resumed.phases[1]
-        .losses
-        .iter()
-        .zip(&report.phases[1].losses)
-        .map(|(a, b)| (a - b).abs())
-        .fold(0.0, f32::max);
+    assert_eq!(resumed.phases[1].losses.len(), report.phases[1].losses.len());
+    let loss_diff = common::max_abs_diff(&resumed.phases[1].losses, &report.phases[1].losses);
     assert!(loss_diff <= 1e-6, "phase-2 losses differ by {loss_diff}");
+    assert_eq!(resumed.phases[1].val_accuracy, report.phases[1].val_accuracy);
+    assert_eq!(resumed.phases[1].best_epoch, report.phases[1].best_epoch);
     assert_eq!(resumed.metrics, report.metrics);
     let exported = block_on(second.export()).unwrap();
     let diff = common::max_diff(
         file(&exported, "model.safetensors"),
-        file(&uninterrupted, "model.safetensors"),
+        file(whole, "model.safetensors"),
     );
-    println!(
-        "resumed vs uninterrupted: weights differ by at most {diff:e}, losses by {loss_diff:e}"
-    );
+    println!("resumed after {after}: weights differ by at most {diff:e}, losses by {loss_diff:e}");
     assert!(diff <= 1e-6, "weights differ by {diff}");
-    assert_eq!(
-        file(&exported, "config.json"),
-        file(&uninterrupted, "config.json")
-    );
+    assert_eq!(file(&exported, "config.json"), file(whole, "config.json"));
+}
+
+#[test]
+fn an_image_run_interrupted_in_epoch_2_of_3_resumes_to_the_uninterrupted_weights() {
+    let _turn = GENERATOR.lock().unwrap_or_else(|e| e.into_inner());
+    let data = folder_2_9_10("resume", 6);
+    let recipe = recipe();
+    let open = || session(&data);
+    let (report, whole, checkpoints) = uninterrupted(&open, &recipe);
+    assert_eq!(report.classes, ["2", "9", "10"]);
+    let want = [("head", None), ("finetune", Some(1)), ("finetune", Some(2))];
+    let want: Vec<_> = want.iter().map(|(p, e)| (p.to_string(), *e)).collect();
+    assert_eq!(checkpoints, want, "a checkpoint after the head and each epoch but the last");
+
+    // Killed in epoch 2 of 3: it continues from the checkpoint after epoch 1.
+    let checkpoint = interrupted(&open, &recipe, 2);
+    assert_eq!((checkpoint.phase.as_str(), checkpoint.epoch), ("finetune", Some(1)));
+    resumes_to(&open, &checkpoint, &report, &whole, "finetune epoch 1");
+
+    // From the head phase's checkpoint too.
+    let head = interrupted(&open, &recipe, 1);
+    assert_eq!((head.phase.as_str(), head.epoch), ("head", None));
+    resumes_to(&open, &head, &report, &whole, "head");
+
+    // A checkpoint resumed on other data, or missing a part, says so.
+    let other = folder_2_9_10("resume-other", 5);
+    let mut wrong = session(&other);
+    let err = block_on(wrong.resume(checkpoint.files.clone(), &mut |_| Control::Continue))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("resume it with the recipe and data of its run"), "{err}");
+    let partial: Vec<_> = checkpoint
+        .files
+        .iter()
+        .filter(|(n, _)| n != "epoch-optimizer.safetensors")
+        .cloned()
+        .collect();
+    let err = block_on(open().resume(partial, &mut |_| Control::Continue))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("no epoch-optimizer.safetensors"), "{err}");
     std::fs::remove_dir_all(data).ok();
+    std::fs::remove_dir_all(other).ok();
+}
+
+#[test]
+fn a_text_run_with_adamw_interrupted_in_epoch_2_of_3_resumes_to_the_uninterrupted_weights() {
+    let _turn = GENERATOR.lock().unwrap_or_else(|e| e.into_inner());
+    let csv = common::asset("datasets/rotten_tomatoes.csv");
+    let set = TextSet::open(&csv, &Columns { per_class: Some(6), ..Columns::default() }).unwrap();
+    let open = || {
+        let mut session = Session::new(Device::flex());
+        let model = ModelFiles::open(&common::asset("models/all-MiniLM-L6-v2")).unwrap();
+        session.load(model).unwrap();
+        session
+            .set_dataset(Dataset::Text { set: set.clone(), split: None })
+            .unwrap();
+        session
+    };
+    let recipe = Recipe::from_json_for(
+        r#"{"head": {"epochs": 1, "batch_size": 4}, "seed": 3, "text": {"max_length": 32},
+            "finetune": {"epochs": 3, "batch_size": 4, "unfreeze": {"last": 1}}}"#,
+        tabtune::train::Modality::Text,
+    )
+    .unwrap();
+    assert_eq!(recipe.finetune.as_ref().unwrap().optimizer, OptimizerKind::Adamw);
+    let (report, whole, _) = uninterrupted(&open, &recipe);
+    let checkpoint = interrupted(&open, &recipe, 2);
+    assert_eq!(checkpoint.epoch, Some(1));
+    resumes_to(&open, &checkpoint, &report, &whole, "finetune epoch 1");
 }

@@ -121,34 +121,49 @@ export class FineTuner {
     return summary;
   }
 
-  /** Train; a run with a fine-tuning phase leaves a checkpoint after its head phase. */
+  /**
+   * Train; a run with a fine-tuning phase leaves a checkpoint after its head phase and after
+   * every epoch of its fine-tuning phase, from which resume() continues after a reload.
+   */
   async train(recipe = {}, { onProgress, signal } = {}) {
-    const files = this.#files;
-    const dataset = this.#dataset;
-    const onCheckpoint = async (message) => {
-      // Keep what resume() needs after a reload: the checkpoint, the recipe, the data, the
-      // base model, the head phase's report.
-      try {
-        await saveRun({ base: files, dataset, ...message });
-        onProgress?.({ kind: 'checkpoint', phase: message.phase });
-      } catch (err) {
-        onProgress?.({ kind: 'checkpoint', phase: message.phase, error: String(err?.message ?? err) });
-      }
-    };
-    const report = await this.#call('train', { recipe }, { onProgress, onCheckpoint, signal });
-    await Store.open().then((s) => s.remove(RUN)).catch(() => {});
-    return report;
+    return this.#run('train', { recipe }, { base: this.#files, dataset: this.#dataset }, { onProgress, signal });
   }
 
-  /** Continue the pending run (saved by train() after its head phase). */
+  /** Continue the pending run from its last checkpoint. */
   async resume({ onProgress, signal } = {}) {
     const run = await loadRun();
     if (!run) throw new Error('there is no interrupted run to resume');
-    const report = await this.#call('resume', { run }, { onProgress, signal });
+    const report = await this.#run('resume', { run }, { base: run.base, dataset: run.dataset, saved: true }, { onProgress, signal });
     this.#files = run.base;
     this.#dataset = run.dataset;
-    await Store.open().then((s) => s.remove(RUN));
     return report;
+  }
+
+  // A run whose checkpoints are kept, one after the other, with all resume() needs after a
+  // reload (the base model, the data, the recipe); the kept run is removed when it completes.
+  async #run(type, args, { base, dataset, saved = false }, { onProgress, signal }) {
+    let saving = Promise.resolve();
+    const onCheckpoint = (message) => {
+      const fresh = !saved;
+      saved = true;
+      saving = saving.then(async () => {
+        const { phase, epoch } = message;
+        try {
+          await saveRun({ base, dataset, ...message }, fresh);
+          onProgress?.({ kind: 'checkpoint', phase, epoch });
+        } catch (err) {
+          onProgress?.({ kind: 'checkpoint', phase, epoch, error: String(err?.message ?? err) });
+        }
+      });
+    };
+    try {
+      const report = await this.#call(type, args, { onProgress, onCheckpoint, signal });
+      await saving;
+      await Store.open().then((s) => s.remove(RUN)).catch(() => {});
+      return report;
+    } finally {
+      await saving;
+    }
   }
 
   evaluate() {
@@ -211,7 +226,7 @@ export class FineTuner {
     const meta = await store.read(`${RUN}/run.json`).catch(() => null);
     if (!meta) return null;
     const run = JSON.parse(new TextDecoder().decode(meta));
-    return { model: run.base.name, kind: run.base.kind, phase: run.phase, saved_at: run.saved_at, recipe: run.recipe };
+    return { model: run.base.name, kind: run.base.kind, phase: run.phase, epoch: run.epoch, saved_at: run.saved_at, recipe: run.recipe };
   }
 
   static async discardRun() {
@@ -450,12 +465,29 @@ class IdbStore {
 
 // A run's checkpoint with all it needs to go on: the base model's files, the data (text tables
 // as bytes; image items as URLs, or their files copied into the store), the recipe and the
-// head phase's report.
-async function saveRun({ base, dataset, phase, checkpoint, recipe, report }) {
+// report so far. `fresh`: the run's first checkpoint (the base and the data are written);
+// later ones only add their files, each in a folder of its own that run.json then points to,
+// so a reload mid-write still finds the last whole checkpoint.
+async function saveRun({ base, dataset, phase, epoch, files, recipe, report }, fresh) {
   const store = await Store.open();
-  await store.remove(RUN);
   const enc = (value) => new TextEncoder().encode(JSON.stringify(value));
-  await store.write(`${RUN}/checkpoint.safetensors`, checkpoint.model);
+  let meta;
+  if (fresh) {
+    await store.remove(RUN);
+    meta = { generation: 0, ...(await saveInputs(store, base, dataset)) };
+  } else {
+    meta = JSON.parse(new TextDecoder().decode(await store.read(`${RUN}/run.json`)));
+  }
+  const previous = meta.checkpoint;
+  const folder = `checkpoint-${(meta.generation += 1)}`;
+  for (const [name, bytes] of Object.entries(files)) await store.write(`${RUN}/${folder}/${name}`, bytes);
+  Object.assign(meta, { phase, epoch: epoch ?? null, saved_at: new Date().toISOString(), recipe, report, checkpoint: folder, files: Object.keys(files) });
+  await store.write(`${RUN}/run.json`, enc(meta));
+  if (previous) await store.remove(`${RUN}/${previous}`);
+}
+
+// The base model and the data of a run, into the store: what run.json says of them.
+async function saveInputs(store, base, dataset) {
   await store.write(`${RUN}/base.safetensors`, base.weights);
   if (base.tokenizer) await store.write(`${RUN}/tokenizer.json`, base.tokenizer);
   let data;
@@ -476,16 +508,7 @@ async function saveRun({ base, dataset, phase, checkpoint, recipe, report }) {
   }
   const extras = Object.keys(base.extras ?? {});
   for (const name of extras) await store.write(`${RUN}/extras/${name}`, base.extras[name]);
-  const meta = {
-    phase,
-    saved_at: new Date().toISOString(),
-    recipe,
-    report,
-    config: checkpoint.config,
-    base: { kind: base.kind, name: base.name, config: base.config ?? null, extras },
-    dataset: data,
-  };
-  await store.write(`${RUN}/run.json`, enc(meta));
+  return { base: { kind: base.kind, name: base.name, config: base.config ?? null, extras }, dataset: data };
 }
 
 async function loadRun() {
@@ -493,6 +516,7 @@ async function loadRun() {
   const raw = await store.read(`${RUN}/run.json`).catch(() => null);
   if (!raw) return null;
   const meta = JSON.parse(new TextDecoder().decode(raw));
+  if (!meta.files) throw new Error('the saved run is from an older tabtune that kept no epoch checkpoints: discard it and train again');
   const base = { ...meta.base, weights: await store.read(`${RUN}/base.safetensors`) };
   if (base.config === null) delete base.config;
   if (base.kind === 'text') base.tokenizer = await store.read(`${RUN}/tokenizer.json`);
@@ -515,6 +539,8 @@ async function loadRun() {
     dataset,
     recipe: meta.recipe,
     report: meta.report,
-    checkpoint: { model: await store.read(`${RUN}/checkpoint.safetensors`), config: meta.config },
+    checkpoint: Object.fromEntries(
+      await Promise.all(meta.files.map(async (name) => [name, await store.read(`${RUN}/${meta.checkpoint}/${name}`)])),
+    ),
   };
 }

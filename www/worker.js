@@ -73,12 +73,13 @@ function loadModel(model) {
   return info;
 }
 
-// Core events: the checkpoint (after the head phase) goes to the API to keep; the rest is progress.
+// Core events: checkpoints (after the head phase, after each epoch) go to the API to keep; the
+// rest is progress.
 function events(reply) {
   return (event) => {
     if (event.kind !== 'checkpoint') return reply({ type: 'progress', event });
-    const checkpoint = { model: event.files['model.safetensors'], config: new TextDecoder().decode(event.files['config.json']) };
-    reply({ type: 'checkpoint', phase: event.phase, checkpoint, recipe: event.recipe, report: event.report });
+    const { phase, epoch, files, recipe, report } = event;
+    reply({ type: 'checkpoint', phase, epoch, files, recipe, report });
   };
 }
 
@@ -113,7 +114,7 @@ async function call(data, reply) {
         const { run } = data;
         loadModel(run.base);
         setDataset(run.dataset);
-        return await session.resume(run.checkpoint, run.recipe, run.report, events(reply), controller.signal);
+        return await session.resume(run.checkpoint, events(reply), controller.signal);
       } finally {
         controllers.delete(data.id);
       }

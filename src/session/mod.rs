@@ -20,7 +20,9 @@ use crate::data::split::Split;
 use crate::data::{Summary, TextSet};
 use crate::models::{ModelInfo, TextOptions};
 use crate::train::pipeline::Miss;
-use crate::train::{Control, Metrics, PhaseReport, Progress, Recipe, RunReport};
+use crate::train::{
+    Checkpoints, Control, EpochState, Metrics, PhaseReport, Progress, Recipe, Resume, RunReport,
+};
 use crate::{Error, Result};
 
 /// A labelled dataset for a session.
@@ -132,18 +134,37 @@ impl Dataset {
     }
 }
 
-/// The model and data a run can continue from: written after the head phase.
+/// What a run can continue from: written after the head phase and after every epoch of the
+/// fine-tuning phase but its last.
 #[derive(Debug, Clone)]
 pub struct Checkpoint {
-    /// The phase that just ended ("head").
+    /// The phase it was taken in ("head" at its end, "finetune" after an epoch).
     pub phase: String,
-    /// The model's files as [`Session::export`] writes them (report.json holds the recipe
-    /// and the report so far).
+    /// The epoch of the fine-tuning phase done, for a checkpoint taken in it.
+    pub epoch: Option<usize>,
+    /// The files: the model the fine-tuning phase starts from as [`Session::export`] writes it
+    /// (report.json holds the recipe and the report of the phases before), and after an epoch
+    /// the phase's state beside it ([`EpochState::files`]).
     pub files: Vec<(String, Vec<u8>)>,
     /// The whole recipe of the run.
     pub recipe: Recipe,
-    /// The report of the phases done.
-    pub report: RunReport,
+    /// The report of the phases done before the fine-tuning phase.
+    pub report: Option<RunReport>,
+}
+
+/// The model a run's fine-tuning phase starts from, as checkpoint files, with its recipe and
+/// the report so far: what every checkpoint of that phase repeats.
+struct PhaseStart {
+    files: Vec<(String, Vec<u8>)>,
+    recipe: Recipe,
+    report: Option<RunReport>,
+}
+
+/// report.json of a checkpoint.
+#[derive(Serialize, serde::Deserialize)]
+struct SavedRun {
+    recipe: Recipe,
+    report: Option<RunReport>,
 }
 
 /// One event of a session's run.
@@ -326,16 +347,13 @@ impl Session {
         self.run(model, recipe, extras, on).await
     }
 
-    /// Continue a run from the checkpoint its head phase left: `weights` and `config` (the
-    /// checkpoint's model.safetensors and config.json), the run's `recipe` and the `report` so
-    /// far. The dataset must be the run's; the tokenizer and its companions are the loaded
-    /// model's.
+    /// Continue a run from one of its checkpoints (the files of a [`Checkpoint`]): after its
+    /// head phase, or after an epoch of its fine-tuning phase. The dataset must be the run's;
+    /// the tokenizer and its companions are the loaded model's. The report says where it
+    /// took up (`resumed_after`).
     pub async fn resume(
         &mut self,
-        weights: Vec<u8>,
-        config: String,
-        recipe: &Recipe,
-        report: RunReport,
+        checkpoint: Vec<(String, Vec<u8>)>,
         on: &mut dyn FnMut(Event) -> Control,
     ) -> Result<RunReport> {
         let base = self
@@ -343,15 +361,26 @@ impl Session {
             .as_ref()
             .ok_or_else(|| Error::Data("no model is loaded".into()))?;
         self.ready()?;
-        if recipe.finetune.is_none() {
+        let file = |name: &str| {
+            checkpoint
+                .iter()
+                .find(|(n, _)| n == name)
+                .map(|(_, bytes)| bytes.clone())
+                .ok_or_else(|| Error::Data(format!("the checkpoint has no {name}")))
+        };
+        let saved: SavedRun = serde_json::from_slice(&file("report.json")?)
+            .map_err(|e| Error::Data(format!("the checkpoint's report.json: {e}")))?;
+        saved.recipe.validate()?;
+        if saved.recipe.finetune.is_none() {
             return Err(Error::Recipe {
                 field: "finetune".into(),
                 message: "the run to resume has no fine-tuning phase left".into(),
             });
         }
+        let from = EpochState::from_files(&checkpoint)?;
         let mut named = vec![
-            ("model.safetensors".to_string(), weights),
-            ("config.json".to_string(), config.into_bytes()),
+            ("model.safetensors".to_string(), file("model.safetensors")?),
+            ("config.json".to_string(), file("config.json")?),
         ];
         if let Some(tokenizer) = &base.tokenizer {
             named.push(("tokenizer.json".into(), tokenizer.clone()));
@@ -359,12 +388,23 @@ impl Session {
         let extras = base.extras.clone();
         let name = format!("{} (checkpoint)", base.name);
         let files = ModelFiles::from_named(&name, named, Some(base.kind()))?;
-        let model = Model::load(&files, Some(&recipe.text), &self.device)?;
-        let rest = after_head(recipe);
-        let after = report.phases.last().map(|p| p.phase.clone());
-        let (model, mut report) = self.phases(model, &rest, Some(report), on).await?;
-        report.resumed_after = after;
-        self.keep(model, recipe, report, extras)
+        let model = Model::load(&files, Some(&saved.recipe.text), &self.device)?;
+        let after = match &from {
+            Some(s) => format!("{} epoch {}", s.state.phase, s.state.epoch),
+            None => "head".into(),
+        };
+        let start = PhaseStart {
+            files: checkpoint
+                .into_iter()
+                .filter(|(name, _)| !EpochState::is_state_file(name))
+                .collect(),
+            recipe: saved.recipe,
+            report: saved.report,
+        };
+        let recipe = start.recipe.clone();
+        let (model, mut report) = self.finetune(model, start, from, on).await?;
+        report.resumed_after = Some(after);
+        self.keep(model, &recipe, report, extras)
     }
 
     fn ready(&self) -> Result<&Dataset> {
@@ -385,34 +425,76 @@ impl Session {
         extras: Vec<(String, Vec<u8>)>,
         on: &mut dyn FnMut(Event) -> Control,
     ) -> Result<RunReport> {
-        let (model, report) = if recipe.finetune.is_some() && recipe.head.epochs > 0 {
-            // The head phase alone, a checkpoint, then the rest from that model: the same
-            // steps as one uninterrupted call, and what a resumed run does after a reload.
+        if recipe.finetune.is_none() {
+            let (model, report) = self.phases(model, recipe, Resume::default(), None, on).await?;
+            return self.keep(model, recipe, report, extras);
+        }
+        // The head phase alone, a checkpoint, then the rest from that model: the same steps as
+        // one uninterrupted call, and what a resumed run does after a reload.
+        let start = if recipe.head.epochs > 0 {
             let head_only = Recipe {
                 finetune: None,
                 ..recipe.clone()
             };
-            let (mut model, first) = self.phases(model, &head_only, None, on).await?;
+            let (mut model, first) = self
+                .phases(model, &head_only, Resume::default(), None, on)
+                .await?;
             if let Model::Text(m) = &mut model {
                 m.labels = Some(first.classes.clone());
             }
+            let files = model
+                .files(&first.classes, Some((recipe, &first)), &extras)
+                .await?;
             let checkpoint = Checkpoint {
                 phase: "head".into(),
-                files: model
-                    .files(&first.classes, Some((recipe, &first)), &extras)
-                    .await?,
+                epoch: None,
+                files,
                 recipe: recipe.clone(),
-                report: first.clone(),
+                report: Some(first),
             };
             if on(Event::Checkpoint(&checkpoint)) == Control::Cancel {
                 return Err(Error::Cancelled);
             }
-            let rest = after_head(recipe);
-            self.phases(model, &rest, Some(first), on).await?
+            (model, checkpoint.files, checkpoint.report)
         } else {
-            self.phases(model, recipe, None, on).await?
+            // The model keeps its own head: its files (and the recipe) start the checkpoints.
+            let mut files = model.files(self.ready()?.classes(), None, &extras).await?;
+            let saved = SavedRun {
+                recipe: recipe.clone(),
+                report: None,
+            };
+            let json = serde_json::to_vec_pretty(&saved).map_err(|e| Error::Data(e.to_string()))?;
+            files.push(("report.json".into(), json));
+            (model, files, None)
         };
+        let (model, files, report) = start;
+        let start = PhaseStart {
+            files,
+            recipe: recipe.clone(),
+            report,
+        };
+        let (model, report) = self.finetune(model, start, None, on).await?;
         self.keep(model, recipe, report, extras)
+    }
+
+    /// The fine-tuning phase of `start.recipe` on `model`, from its beginning or from the
+    /// epoch state `from`, with a checkpoint after every epoch but the last.
+    async fn finetune(
+        &mut self,
+        model: Model,
+        start: PhaseStart,
+        from: Option<EpochState>,
+        on: &mut dyn FnMut(Event) -> Control,
+    ) -> Result<(Model, RunReport)> {
+        let rest = after_head(&start.recipe);
+        let resume = Resume {
+            prior: start.report.clone(),
+            checkpoints: Checkpoints {
+                from,
+                every_epoch: true,
+            },
+        };
+        self.phases(model, &rest, resume, Some(&start), on).await
     }
 
     fn keep(
@@ -431,15 +513,18 @@ impl Session {
         Ok(report)
     }
 
-    /// The phases `recipe` names, on the dataset, in one core call; phase ends as events.
+    /// The phases `recipe` names, on the dataset, in one core call; phase ends as events, and
+    /// the fine-tuning phase's epoch states as checkpoints beside `start`'s files.
     async fn phases(
         &self,
         model: Model,
         recipe: &Recipe,
-        prior: Option<RunReport>,
+        resume: Resume,
+        start: Option<&PhaseStart>,
         on: &mut dyn FnMut(Event) -> Control,
     ) -> Result<(Model, RunReport)> {
         let dataset = self.ready()?;
+        let prior = &resume.prior;
         let done = prior.as_ref().map_or(0, |p| p.phases.len());
         // Rows a table left out were in its summary already.
         let listed = match dataset {
@@ -449,7 +534,20 @@ impl Session {
         let skipped = prior
             .as_ref()
             .map_or(listed, |p| p.skipped.len().max(listed));
-        let mut progress = |p: &Progress| on(Event::Progress(p));
+        let mut progress = |p: &Progress| match (p, start) {
+            (Progress::Saved(state), Some(start)) => match state.files() {
+                Ok(files) => on(Event::Checkpoint(&Checkpoint {
+                    phase: state.state.phase.clone(),
+                    epoch: Some(state.state.epoch),
+                    files: [start.files.clone(), files].concat(),
+                    recipe: start.recipe.clone(),
+                    report: start.report.clone(),
+                })),
+                Err(err) => on(Event::Warning(&format!("no checkpoint after this epoch: {err}"))),
+            },
+            (Progress::Saved(_), None) => Control::Continue,
+            _ => on(Event::Progress(p)),
+        };
         let (model, report) = match (model, dataset) {
             (Model::Image(m), Dataset::Images { source, split, .. }) => {
                 let batch = self.batch(ModelKind::Image);
@@ -458,7 +556,7 @@ impl Session {
                     source.as_ref(),
                     split.clone(),
                     recipe,
-                    prior,
+                    resume,
                     batch,
                     &self.device,
                     &mut progress,
@@ -473,7 +571,7 @@ impl Session {
                     set,
                     split.clone(),
                     recipe,
-                    prior,
+                    resume,
                     batch,
                     &self.device,
                     &mut progress,

@@ -8,6 +8,7 @@ use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 
 use super::run::{PhaseReport, PhaseRun, Predictions};
+use super::snapshot::EpochState;
 use super::{Control, Progress};
 use crate::Result;
 
@@ -32,9 +33,20 @@ pub(crate) trait Steps {
     async fn validate(&mut self, model: &Self::Model) -> Result<Option<Predictions>>;
 }
 
-/// Run `run`'s epochs of `steps` on `model` over `train_rows`, shuffled by `rng` each epoch.
-/// Returns the kept model (the best validation epoch's, else the last; eval mode), the report
-/// and the kept epoch's validation predictions.
+/// Epoch checkpoints of a phase: where to take up (a checkpoint's state of this phase), and
+/// whether to deliver the state after each epoch but the last (as [`Progress::Saved`]).
+#[derive(Debug, Clone, Default)]
+pub struct Checkpoints {
+    /// The state to resume from.
+    pub from: Option<EpochState>,
+    /// Deliver the state after every epoch.
+    pub every_epoch: bool,
+}
+
+/// Run `run`'s epochs of `steps` on `model` over `train_rows`, shuffled by `rng` each epoch,
+/// from the start or from `checkpoints.from`. Returns the kept model (the best validation
+/// epoch's, else the last; eval mode), the report and the kept epoch's validation predictions.
+#[allow(clippy::too_many_arguments)]
 pub(crate) async fn run_epochs<S: Steps>(
     steps: &mut S,
     mut model: S::Model,
@@ -42,12 +54,24 @@ pub(crate) async fn run_epochs<S: Steps>(
     epochs: usize,
     mut rng: ChaCha8Rng,
     mut run: PhaseRun,
+    checkpoints: Checkpoints,
     on_progress: &mut dyn FnMut(&Progress) -> Control,
 ) -> Result<(S::Model, PhaseReport, Option<Predictions>)> {
     let mut order = train_rows.to_vec();
     let mut kept = None;
-    for epoch in 1..=epochs {
+    let mut first = 1;
+    if let Some(state) = &checkpoints.from {
+        let (resumed, resumed_kept) = run.restore(state, model)?;
+        (model, kept) = (resumed, Some(resumed_kept));
+        // The orders the epochs done were shuffled into, drawn again.
+        for _ in 0..state.state.epoch {
+            order.shuffle(&mut rng);
+        }
+        first = state.state.epoch + 1;
+    }
+    for epoch in first..=epochs {
         order.shuffle(&mut rng);
+        run.start_epoch(epoch);
         model = steps
             .train_epoch(model, &order, epoch, &mut run, on_progress)
             .await?;
@@ -61,6 +85,12 @@ pub(crate) async fn run_epochs<S: Steps>(
         }
         if end.stop {
             break;
+        }
+        if checkpoints.every_epoch && epoch < epochs {
+            let state = run.snapshot(epoch, &model, kept.as_ref()).await?;
+            if on_progress(&Progress::Saved(Box::new(state))) == Control::Cancel {
+                return Err(crate::Error::Cancelled);
+            }
         }
     }
     let (report, predictions) = run.finish();

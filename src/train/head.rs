@@ -8,7 +8,7 @@ use burn::tensor::TensorData;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
-use super::epochs::{Steps, run_epochs};
+use super::epochs::{Checkpoints, Steps, run_epochs};
 use super::recipe::PhaseSpec;
 use super::run::{PhaseReport, PhaseRun, Predictions, compute};
 use super::{Control, Progress, Recipe};
@@ -68,7 +68,7 @@ pub async fn train_head_rows(
         .with_hidden(spec.head_hidden)
         .with_dropout(spec.head_dropout)
         .init_seeded(seed, &ad);
-    let run = PhaseRun::new(spec, train_rows.len(), val_rows.len(), None, &ad);
+    let run = PhaseRun::new(spec, train_rows.len(), val_rows.len(), None, seed, &ad);
     let rng = ChaCha8Rng::seed_from_u64(seed);
     let truth: Vec<u32> = val_rows.iter().map(|&r| set.labels()[r]).collect();
     let mut steps = HeadSteps {
@@ -86,6 +86,7 @@ pub async fn train_head_rows(
         spec.epochs,
         rng,
         run,
+        Checkpoints::default(),
         on_progress,
     )
     .await

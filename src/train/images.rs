@@ -7,7 +7,7 @@ use burn::prelude::*;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
-use super::epochs::{Steps, run_epochs};
+use super::epochs::{Checkpoints, Steps, run_epochs};
 use super::recipe::{PhaseSpec, Unfreeze};
 use super::run::{PhaseReport, PhaseRun, Predictions, compute};
 use super::{Control, Progress};
@@ -19,6 +19,7 @@ use crate::{Error, Result};
 /// Train `model` (on `device`, plain) on `train_rows` of `source`: with `unfreeze = None` only
 /// the classifier trains. Validates on `val_rows` after each epoch and returns the kept model
 /// (best validation epoch; plain device), the report and the kept epoch's predictions.
+/// `checkpoints`: the epoch to take up from, and whether to deliver the state after each.
 #[allow(clippy::too_many_arguments)]
 pub async fn train_images(
     model: ImageModel,
@@ -31,6 +32,7 @@ pub async fn train_images(
     pre: &Preprocess,
     device: &Device,
     skipped: &mut Vec<(String, String)>,
+    checkpoints: Checkpoints,
     on_progress: &mut dyn FnMut(&Progress) -> Control,
 ) -> Result<(ImageModel, PhaseReport, Option<Predictions>)> {
     if train_rows.is_empty() {
@@ -40,14 +42,13 @@ pub async fn train_images(
     // `train()` leaves the validation state a kept (`valid()`) model carries.
     let (model, head_group) = model.fork(&ad).train().trainable(unfreeze)?;
     let head_group = unfreeze.map(|_| head_group);
-    let run = PhaseRun::new(spec, train_rows.len(), val_rows.len(), head_group, &ad);
+    let run = PhaseRun::new(spec, train_rows.len(), val_rows.len(), head_group, seed, &ad);
     // A stream of its own, so phase 2's order differs from phase 1's for the same seed.
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     rng.set_stream(if unfreeze.is_some() { 2 } else { 1 });
     // The original architecture's dropout before the classifier (torchvision's model.train()),
-    // its masks drawn from the device's generator, seeded for repeatable runs.
+    // its masks drawn from the device's generator, seeded each epoch for repeatable runs.
     let dropout = DropoutConfig::new(model.arch().dropout()).init();
-    ad.seed(seed);
     let mut steps = ImageSteps {
         source,
         val_rows,
@@ -66,6 +67,7 @@ pub async fn train_images(
         spec.epochs,
         rng,
         run,
+        checkpoints,
         on_progress,
     )
     .await

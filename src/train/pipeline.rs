@@ -43,6 +43,16 @@ pub struct RunReport {
     pub resumed_after: Option<String>,
 }
 
+/// Where a run takes up and what it keeps on the way.
+#[derive(Debug, Clone, Default)]
+pub struct Resume {
+    /// The report of the phases the model already went through (a checkpoint's), continued.
+    pub prior: Option<RunReport>,
+    /// The fine-tuning phase's epoch checkpoints: its state to take up from, and whether to
+    /// deliver its state after every epoch.
+    pub checkpoints: super::Checkpoints,
+}
+
 /// A validation example the kept model got wrong.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Miss {
@@ -148,8 +158,8 @@ pub(crate) fn split_rows(
 
 /// Fine-tune `model` on `source` per `recipe`: `split` gives (train rows, validation rows)
 /// (a validation folder), else the recipe's stratified split is used. `feature_batch` images
-/// go through the backbone at a time when caching features. `prior`: the report of the phases
-/// `model` already went through (a checkpoint's), continued here. Returns the kept model (the
+/// go through the backbone at a time when caching features. `resume`: the checkpoint's report
+/// and phase-2 state to continue from, and whether to checkpoint. Returns the kept model (the
 /// best validation epoch of the last phase, with the new head) and the report.
 #[allow(clippy::too_many_arguments)]
 pub async fn finetune_images(
@@ -157,7 +167,7 @@ pub async fn finetune_images(
     source: &dyn ImageSource,
     split: Option<crate::data::split::Split>,
     recipe: &Recipe,
-    prior: Option<RunReport>,
+    resume: Resume,
     feature_batch: usize,
     device: &Device,
     on_progress: &mut dyn FnMut(&Progress) -> Control,
@@ -187,7 +197,7 @@ pub async fn finetune_images(
         misclassified: Vec::new(),
         resumed_after: None,
     };
-    report.continue_from(prior);
+    report.continue_from(resume.prior);
     check_kept_head(recipe, model.classes(), classes.len())?;
 
     // Phase 1: the new head, seeded, on the frozen backbone (unless the recipe keeps the
@@ -209,6 +219,7 @@ pub async fn finetune_images(
             &pre,
             device,
             &mut report.skipped,
+            Default::default(),
             on_progress,
         )
         .await?;
@@ -278,6 +289,7 @@ pub async fn finetune_images(
             &pre,
             device,
             &mut report.skipped,
+            resume.checkpoints,
             on_progress,
         )
         .await?;

@@ -45,6 +45,10 @@ pub enum Progress {
         /// Validation accuracy in [0, 1]; `None` without validation rows.
         val_accuracy: Option<f64>,
     },
+    /// A phase's state after an epoch, to resume from (only when asked for; the session turns
+    /// it into a checkpoint, and it is never serialized).
+    #[serde(skip)]
+    Saved(Box<super::EpochState>),
 }
 
 /// What the caller answers to each event.

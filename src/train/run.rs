@@ -4,16 +4,16 @@
 
 use burn::module::{Module, ParamGroup};
 use burn::nn::loss::{CrossEntropyLoss, CrossEntropyLossConfig};
-use burn::optim::decay::WeightDecayConfig;
+use burn::optim::GradientsParams;
 use burn::optim::lr_scheduler::module_lr_scheduler::{ModuleLearningRate, ModuleLrScheduler};
-use burn::optim::momentum::MomentumConfig;
-use burn::optim::{AdamWConfig, GradientsParams, ModuleOptimizer, SgdConfig};
 use burn::prelude::*;
 use burn::tensor::TensorData;
 use serde::{Deserialize, Serialize};
 use web_time::Instant;
 
-use super::recipe::{OptimizerKind, PhaseSpec};
+use super::optim::Optimizer;
+use super::recipe::PhaseSpec;
+use super::snapshot::{EpochState, LoopState, load_params, save_params, trainable_paths};
 use super::{Control, Progress};
 use crate::{Error, Result};
 
@@ -76,10 +76,14 @@ pub(crate) struct EpochEnd {
 pub(crate) struct PhaseRun {
     spec: PhaseSpec,
     head_group: Option<ParamGroup>,
-    optim: ModuleOptimizer,
+    optim: Optimizer,
     loss_fn: CrossEntropyLoss,
     total_steps: usize,
+    seed: u64,
+    device: Device,
     start: Instant,
+    /// Seconds of the phase before a resume.
+    earlier_seconds: f64,
     rows_done: usize,
     epoch_loss: (f32, usize),
     best: Option<f64>,
@@ -98,27 +102,20 @@ impl PhaseRun {
         train_rows: usize,
         val_rows: usize,
         head_group: Option<ParamGroup>,
+        seed: u64,
         device: &Device,
     ) -> Self {
-        let optim = match spec.optimizer {
-            OptimizerKind::Adamw => AdamWConfig::new()
-                .with_weight_decay(spec.weight_decay)
-                .init(),
-            OptimizerKind::Sgd => SgdConfig::new()
-                .with_momentum(Some(MomentumConfig::new().with_momentum(spec.momentum)))
-                .with_weight_decay(
-                    (spec.weight_decay > 0.0).then(|| WeightDecayConfig::new(spec.weight_decay)),
-                )
-                .init(),
-        };
         let smoothing = (spec.label_smoothing > 0.0).then_some(spec.label_smoothing);
         Self {
             spec: spec.clone(),
             head_group,
-            optim,
+            optim: Optimizer::new(spec),
             loss_fn: CrossEntropyLossConfig::new()
                 .with_smoothing(smoothing)
                 .init(device),
+            seed,
+            device: device.clone(),
+            earlier_seconds: 0.0,
             total_steps: train_rows.div_ceil(spec.batch_size) * spec.epochs,
             start: Instant::now(),
             rows_done: 0,
@@ -182,12 +179,12 @@ impl PhaseRun {
         }
         let lrs = self.learning_rates();
         let grads = GradientsParams::from_grads(loss.backward(), &model);
-        let model = self.optim.step(lrs, model, grads);
+        let model = self.optim.step(&lrs, model, grads);
         self.report.losses.push(value);
         self.epoch_loss.0 += value;
         self.epoch_loss.1 += 1;
         self.rows_done += labels.len();
-        let elapsed = self.start.elapsed().as_secs_f64().max(1e-9);
+        let elapsed = self.seconds().max(1e-9);
         let event = Progress::Step {
             phase: self.spec.name.into(),
             epoch,
@@ -246,9 +243,91 @@ impl PhaseRun {
         Ok(EpochEnd { improved, stop })
     }
 
+    /// Seconds of the phase so far (before a resume too).
+    fn seconds(&self) -> f64 {
+        self.earlier_seconds + self.start.elapsed().as_secs_f64()
+    }
+
+    /// Seed the device's generator (dropout masks) for `epoch`, so that a run resumed at an
+    /// epoch draws what an uninterrupted one does.
+    pub fn start_epoch(&self, epoch: usize) {
+        let stream = (epoch as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        self.device.seed(self.seed ^ stream);
+    }
+
+    /// The state after `epoch` of the training `model` and the `kept` one (`None`: the kept
+    /// epoch is this one), read back awaited.
+    pub async fn snapshot<M: Module>(
+        &self,
+        epoch: usize,
+        model: &M,
+        kept: Option<&M>,
+    ) -> Result<EpochState> {
+        let paths = trainable_paths(model);
+        let kept = match kept {
+            Some(kept) if self.report.best_epoch != epoch => Some(save_params(kept, &paths).await?),
+            _ => None,
+        };
+        let mut report = self.report.clone();
+        report.seconds = self.seconds();
+        Ok(EpochState {
+            state: LoopState {
+                phase: self.spec.name.into(),
+                epoch,
+                report,
+                best: self.best,
+                since_best: self.since_best,
+                best_predictions: self.best_predictions.clone(),
+                rows_done: self.rows_done,
+            },
+            model: save_params(model, &paths).await?,
+            kept,
+            optimizer: self.optim.save().await?,
+        })
+    }
+
+    /// Take up `state` (from `snapshot` of this phase): the training model and the kept one
+    /// (eval mode) from `model` (the model the phase started from, trainable).
+    pub fn restore<M: Module>(&mut self, state: &EpochState, model: M) -> Result<(M, M)> {
+        let loop_state = &state.state;
+        let what = |n: &str| format!("the checkpoint's {n} of {} epoch {}", loop_state.phase, loop_state.epoch);
+        if loop_state.phase != self.spec.name
+            || loop_state.epoch >= self.spec.epochs
+            || loop_state.report.train_rows != self.report.train_rows
+            || loop_state.report.val_rows != self.report.val_rows
+        {
+            return Err(Error::Data(format!(
+                "the checkpoint is from epoch {} of the {} phase on {} training and {} validation \
+                 rows; this run's {} phase has {} epochs on {} and {} rows: resume it with the \
+                 recipe and data of its run",
+                loop_state.epoch,
+                loop_state.phase,
+                loop_state.report.train_rows,
+                loop_state.report.val_rows,
+                self.spec.name,
+                self.spec.epochs,
+                self.report.train_rows,
+                self.report.val_rows
+            )));
+        }
+        let model = load_params(model, &state.model, &what("parameters"))?;
+        let kept = match &state.kept {
+            Some(kept) => load_params(model.clone(), kept, &what("kept parameters"))?.valid(),
+            None => model.valid(),
+        };
+        self.optim.load(&state.optimizer, &self.device.clone().inner())?;
+        self.report = loop_state.report.clone();
+        self.earlier_seconds = loop_state.report.seconds;
+        self.best = loop_state.best;
+        self.since_best = loop_state.since_best;
+        self.best_predictions = loop_state.best_predictions.clone();
+        self.rows_done = loop_state.rows_done;
+        Ok((model, kept))
+    }
+
     /// The report, with time and throughput filled in.
     pub fn finish(mut self) -> (PhaseReport, Option<Predictions>) {
-        self.report.seconds = self.start.elapsed().as_secs_f64();
+        self.report.seconds = self.seconds();
         self.report.throughput = self.rows_done as f64 / self.report.seconds.max(1e-9);
         (self.report, self.best_predictions)
     }

@@ -8,8 +8,8 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use web_time::Instant;
 
-use super::epochs::{Steps, run_epochs};
-use super::pipeline::{RunReport, split_rows};
+use super::epochs::{Checkpoints, Steps, run_epochs};
+use super::pipeline::{Resume, RunReport, split_rows};
 use super::recipe::{PhaseSpec, Unfreeze};
 use super::run::{PhaseReport, PhaseRun, Predictions, compute};
 use super::{Control, Progress, Recipe, head};
@@ -20,8 +20,8 @@ use crate::{Error, Result};
 
 /// Fine-tune `model` on `set` per `recipe` (its `text` options must be the model's: load the
 /// model with them). `split` gives (train rows, validation rows); else the recipe's stratified
-/// split. `batch` rows at a time go through the encoder when caching features. `prior`: the
-/// report of the phases `model` already went through (a checkpoint's), continued here. Returns
+/// split. `batch` rows at a time go through the encoder when caching features. `resume`: the
+/// checkpoint's report and phase-2 state to continue from, and whether to checkpoint. Returns
 /// the kept model (the best validation epoch of the last phase) and the report.
 #[allow(clippy::too_many_arguments)]
 pub async fn finetune_text(
@@ -29,7 +29,7 @@ pub async fn finetune_text(
     set: &TextSet,
     split: Option<Split>,
     recipe: &Recipe,
-    prior: Option<RunReport>,
+    resume: Resume,
     batch: usize,
     device: &Device,
     on_progress: &mut dyn FnMut(&Progress) -> Control,
@@ -78,7 +78,7 @@ pub async fn finetune_text(
         misclassified: Vec::new(),
         resumed_after: None,
     };
-    report.continue_from(prior);
+    report.continue_from(resume.prior);
     let outputs = model.net.classifier.classes();
     super::pipeline::check_kept_head(recipe, outputs, classes.len())?;
     if recipe.head.epochs == 0 {
@@ -137,6 +137,7 @@ pub async fn finetune_text(
             finetune.unfreeze,
             recipe.seed,
             device,
+            resume.checkpoints,
             on_progress,
         )
         .await?;
@@ -217,6 +218,7 @@ pub async fn train_text(
     unfreeze: Unfreeze,
     seed: u64,
     device: &Device,
+    checkpoints: Checkpoints,
     on_progress: &mut dyn FnMut(&Progress) -> Control,
 ) -> Result<(TextModel, PhaseReport, Option<Predictions>)> {
     let ad = device.clone().autodiff();
@@ -226,12 +228,12 @@ pub async fn train_text(
         train_rows.len(),
         val_rows.len(),
         Some(head_group),
+        seed,
         &ad,
     );
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     rng.set_stream(2);
-    // Dropout masks from the device's generator, seeded for repeatable runs.
-    ad.seed(seed);
+    // Dropout masks come from the device's generator, seeded each epoch for repeatable runs.
     let mut steps = TextSteps {
         set,
         tokenizer: &model.tokenizer,
@@ -247,6 +249,7 @@ pub async fn train_text(
         spec.epochs,
         rng,
         run,
+        checkpoints,
         on_progress,
     )
     .await?;

@@ -214,7 +214,9 @@ export function onProgress(e) {
       break;
     }
     case 'checkpoint':
-      say('Checkpoint saved after the head phase: if this tab closes, the run can be resumed.');
+      say(e.error
+        ? `No checkpoint could be saved (${e.error}): a reload would lose this run.`
+        : `Checkpoint saved ${e.epoch ? `after epoch ${e.epoch} of the fine-tuning phase` : 'after the head phase'}: if this tab closes, the run can be resumed.`);
       break;
     default:
       break;
@@ -308,7 +310,7 @@ export function showPending(run) {
   state.pending = run;
   const when = run.saved_at ? new Date(run.saved_at) : null;
   $('resume-text').textContent =
-    `A ${run.kind ?? ''} training run of ${run.model} stopped after its ${phaseName(run.phase)} checkpoint` +
+    `A ${run.kind ?? ''} training run of ${run.model} stopped after its ${run.epoch ? `fine-tuning epoch ${run.epoch}` : phaseName(run.phase)} checkpoint` +
     `${when && !Number.isNaN(when.getTime()) ? ` (${when.toLocaleString()})` : ''}. Continue it?`;
   $('resume-banner').hidden = false;
 }

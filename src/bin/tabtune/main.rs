@@ -31,7 +31,7 @@ mod cli {
     use tabtune::data::features::SyntheticSpec;
     use tabtune::device::{self, DeviceChoice};
     use tabtune::session::{Checkpoint, Dataset, Event, ModelFiles, ModelKind, Session};
-    use tabtune::train::{self, Control, Recipe, RunReport};
+    use tabtune::train::{self, Control, Recipe};
 
     use super::args::{Command, ModelArgs, RecipeArgs};
     use super::print::{self, Bar};
@@ -68,19 +68,16 @@ mod cli {
                 };
                 let report = match resume {
                     Some(dir) => {
-                        let (weights, config, recipe, report) = load_checkpoint(&dir)?;
-                        let after = report.phases.last().map_or("-", |p| p.phase.as_str());
-                        println!("resuming after the {after} phase from {}", dir.display());
-                        block_on(session.resume(weights, config, &recipe, report, &mut on))?
+                        let checkpoint = load_checkpoint(&dir)?;
+                        println!("resuming from the checkpoint in {}", dir.display());
+                        block_on(session.resume(checkpoint, &mut on))?
                     }
-                    None => {
-                        let recipe = build_recipe(&recipe, kind)?;
-                        block_on(session.train(&recipe, &mut on))?
-                    }
+                    None => block_on(session.train(&build_recipe(&recipe, kind)?, &mut on))?,
                 };
                 print::report(&report, unit);
                 write_files(&out, &block_on(session.export())?)?;
                 std::fs::remove_dir_all(out.join(CHECKPOINT)).ok();
+                std::fs::remove_dir_all(out.join(".checkpoint.old")).ok();
                 println!("wrote {}", out.display());
             }
             Command::Eval { model, data, batch } => {
@@ -201,44 +198,43 @@ mod cli {
         Ok(())
     }
 
-    /// The head phase's checkpoint into `out/checkpoint` (its report.json holds the recipe and
-    /// the report so far); a run killed in phase 2 continues with `--resume out`.
-    fn save_checkpoint(out: &Path, checkpoint: &Checkpoint) -> Control {
-        match write_files(&out.join(CHECKPOINT), &checkpoint.files) {
-            Ok(()) => println!(
-                "checkpoint after the {} phase: {}",
-                checkpoint.phase,
-                out.join(CHECKPOINT).display()
-            ),
+    /// A run's checkpoint into `out/checkpoint`, replaced whole (written beside, then swapped
+    /// in) so that a kill never leaves half of one; `--resume out` continues from it.
+    fn save_checkpoint(out: &Path, c: &Checkpoint) -> Control {
+        let [dir, new, old] = [CHECKPOINT, ".checkpoint.new", ".checkpoint.old"].map(|d| out.join(d));
+        let swap = || -> Result<(), AnyError> {
+            std::fs::remove_dir_all(&new).ok();
+            write_files(&new, &c.files)?;
+            std::fs::remove_dir_all(&old).ok();
+            if dir.exists() {
+                std::fs::rename(&dir, &old)?;
+            }
+            std::fs::rename(&new, &dir)?;
+            std::fs::remove_dir_all(&old).ok();
+            Ok(())
+        };
+        let epoch = c.epoch.map_or(String::new(), |e| format!(" epoch {e}"));
+        match swap() {
+            Ok(()) => println!("checkpoint after {}{epoch}: {}", c.phase, dir.display()),
             Err(err) => println!("warning: no checkpoint written: {err}"),
         }
         Control::Continue
     }
 
-    fn load_checkpoint(out: &Path) -> Result<(Vec<u8>, String, Recipe, RunReport), AnyError> {
-        let dir = out.join(CHECKPOINT);
-        let read = |name: &str| {
-            std::fs::read(dir.join(name)).map_err(|e| {
-                format!(
-                    "{}: no checkpoint to resume ({e})",
-                    dir.join(name).display()
-                )
-            })
-        };
-        #[derive(serde::Deserialize)]
-        struct Saved {
-            recipe: Recipe,
-            report: RunReport,
+    /// The files of the checkpoint in `out` (or of the one a kill left mid-swap).
+    fn load_checkpoint(out: &Path) -> Result<Vec<(String, Vec<u8>)>, AnyError> {
+        let dir = [CHECKPOINT, ".checkpoint.old"].map(|d| out.join(d)).into_iter().find(|d| d.is_dir());
+        let dir = dir.ok_or_else(|| format!("{}: no checkpoint to resume", out.join(CHECKPOINT).display()))?;
+        let mut files = Vec::new();
+        for entry in std::fs::read_dir(&dir)? {
+            let path = entry?.path();
+            let name = path.file_name().and_then(|n| n.to_str()).unwrap_or(".").to_string();
+            if path.is_file() && !name.starts_with('.') {
+                let bytes = std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+                files.push((name, bytes));
+            }
         }
-        let saved: Saved = serde_json::from_slice(&read("report.json")?)
-            .map_err(|e| format!("{}: {e}", dir.join("report.json").display()))?;
-        let config = String::from_utf8(read("config.json")?)?;
-        Ok((
-            read("model.safetensors")?,
-            config,
-            saved.recipe,
-            saved.report,
-        ))
+        Ok(files)
     }
 
     fn head_demo(device: DeviceChoice, args: &RecipeArgs) -> Result<(), AnyError> {

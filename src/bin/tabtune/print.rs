@@ -157,7 +157,7 @@ impl Bar {
                 );
                 self.line(phase, *step, *total_steps, &detail);
             }
-            Progress::Step { .. } => {}
+            Progress::Step { .. } | Progress::Saved(_) => {}
             Progress::Epoch {
                 phase,
                 epoch,
