@@ -153,7 +153,14 @@ impl Bench {
                     State::ImageStep {
                         dropout: DropoutConfig::new(model.arch().dropout()).init(),
                         model: Some(model),
-                        run: Box::new(PhaseRun::new(&phase, usize::MAX / 2, 0, Some(head), spec.seed, &on)),
+                        run: Box::new(PhaseRun::new(
+                            &phase,
+                            usize::MAX / 2,
+                            0,
+                            Some(head),
+                            spec.seed,
+                            &on,
+                        )),
                         images,
                         labels: labels(&mut rng, spec.batch, IMAGE_CLASSES),
                     }
@@ -176,7 +183,14 @@ impl Bench {
                     let head = burn::module::ParamGroup::ids_from_module(net.classifier.clone());
                     State::TextStep {
                         net: Some(net.train()),
-                        run: Box::new(PhaseRun::new(&phase, usize::MAX / 2, 0, Some(head), spec.seed, &on)),
+                        run: Box::new(PhaseRun::new(
+                            &phase,
+                            usize::MAX / 2,
+                            0,
+                            Some(head),
+                            spec.seed,
+                            &on,
+                        )),
                         tokens,
                         labels: labels(&mut rng, spec.batch, TEXT_CLASSES),
                     }

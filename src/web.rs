@@ -35,26 +35,6 @@ fn to_js<T: Serialize>(value: &T) -> Result<JsValue, JsError> {
         .map_err(js_err)
 }
 
-fn from_js<T: serde::de::DeserializeOwned + Default>(
-    value: JsValue,
-    what: &str,
-) -> Result<T, JsError> {
-    if value.is_undefined() || value.is_null() {
-        return Ok(T::default());
-    }
-    serde_wasm_bindgen::from_value(value).map_err(|err| js_err(format!("{what}: {err}")))
-}
-
-/// A JS value as JSON text (`None` for undefined/null).
-fn json(value: &JsValue, what: &str) -> Result<Option<String>, JsError> {
-    if value.is_undefined() || value.is_null() {
-        return Ok(None);
-    }
-    let text = js_sys::JSON::stringify(value)
-        .map_err(|e| js_err(format!("{what}: {}", describe_js(&e))))?;
-    Ok(Some(text.into()))
-}
-
 fn get(value: &JsValue, key: &str) -> JsValue {
     Reflect::get(value, &key.into()).unwrap_or(JsValue::UNDEFINED)
 }
@@ -71,13 +51,14 @@ fn describe_js(value: &JsValue) -> String {
         .unwrap_or_else(|| format!("{value:?}"))
 }
 
-/// `{files: {name: Uint8Array}}` of named files.
-fn files_to_js(files: &[(String, Vec<u8>)]) -> Result<JsValue, JsValue> {
-    let map = Object::new();
+/// `head` for JS with `files: {name: Uint8Array}` beside its fields.
+fn with_files(head: &impl Serialize, files: &[(String, Vec<u8>)]) -> Result<JsValue, JsValue> {
+    let (value, map) = (to_js(head)?, Object::new());
     for (name, data) in files {
         Reflect::set(&map, &name.into(), &Uint8Array::from(data.as_slice()))?;
     }
-    Ok(map.into())
+    Reflect::set(&value, &"files".into(), &map)?;
+    Ok(value)
 }
 
 /// Named files `{file name: Uint8Array | string}`.
@@ -88,20 +69,17 @@ fn named_files(files: &JsValue, what: &str) -> Result<Vec<(String, Vec<u8>)>, Js
     let mut named = Vec::new();
     for key in Object::keys(files.unchecked_ref::<Object>()).iter() {
         let value = Reflect::get(files, &key).unwrap_or(JsValue::UNDEFINED);
-        let data = value.as_string().map(String::into_bytes).or_else(|| bytes(&value));
+        let data = value
+            .as_string()
+            .map(String::into_bytes)
+            .or_else(|| bytes(&value));
         let name = key.as_string().unwrap_or_default();
-        named.push((name, data.ok_or_else(|| js_err(format!("{what}: files are bytes or text")))?));
+        named.push((
+            name,
+            data.ok_or_else(|| js_err(format!("{what}: files are bytes or text")))?,
+        ));
     }
     Ok(named)
-}
-
-/// The page's model `{name, kind?, files: {file name: Uint8Array | string}}`.
-fn model_files(model: &JsValue) -> Result<ModelFiles, JsError> {
-    let name = get(model, "name").as_string().unwrap_or_else(|| "model".into());
-    let named = named_files(&get(model, "files"), "model: `files`")?;
-    let kind = get(model, "kind").as_string().map(|k| ModelKind::parse(&k));
-    let kind = kind.transpose().map_err(js_err)?;
-    ModelFiles::from_named(&name, named, kind).map_err(js_err)
 }
 
 /// `f` on the session in a promise of its result; a second call while one runs (a training
@@ -129,12 +107,11 @@ fn forwarder(on_event: Function, signal: JsValue) -> impl FnMut(Event) -> Contro
                 to_js(&serde_json::json!({"kind": "phase_end", "phase": p.phase, "report": p})).ok()
             }
             Event::Warning(w) => to_js(&serde_json::json!({"kind": "warning", "message": w})).ok(),
-            Event::Checkpoint(c) => (|| {
-                let json = serde_json::json!({"kind": "checkpoint", "phase": c.phase, "epoch": c.epoch, "recipe": c.recipe, "report": c.report});
-                let value = to_js(&json).ok()?;
-                Reflect::set(&value, &"files".into(), &files_to_js(&c.files).ok()?).ok()?;
-                Some(value)
-            })(),
+            Event::Checkpoint(c) => {
+                let head = serde_json::json!({"kind": "checkpoint", "phase": c.phase,
+                    "epoch": c.epoch, "recipe": c.recipe, "report": c.report});
+                with_files(&head, &c.files).ok()
+            }
         };
         if let Some(value) = value {
             let _ = on_event.call1(&JsValue::NULL, &value);
@@ -197,28 +174,39 @@ impl Session {
         f(&mut *self.inner.try_borrow_mut().map_err(|_| js_err(BUSY))?).map_err(js_err)
     }
 
-    /// Load a model (see `model_files`): resolves to `{kind, name, arch, parameters, tensors,
-    /// bytes, outputs, classes}`; a fine-tuned classifier predicts at once.
+    /// Load the model `name` from `files` (`{file name: Uint8Array | string}`; `kind` "image"
+    /// or "text" when its files leave it open): resolves to `{kind, name, arch, parameters,
+    /// tensors, bytes, outputs, classes}`; a fine-tuned classifier predicts at once.
     #[wasm_bindgen(js_name = loadModel)]
-    pub fn load_model(&self, files: JsValue) -> Result<JsValue, JsError> {
-        let files = model_files(&files)?;
-        to_js(&self.with(|s| s.load(files).cloned())?)
+    pub fn load_model(
+        &self,
+        name: String,
+        kind: Option<String>,
+        files: JsValue,
+    ) -> Result<JsValue, JsError> {
+        let named = named_files(&files, "model: `files`")?;
+        let kind = kind
+            .map(|k| ModelKind::parse(&k))
+            .transpose()
+            .map_err(js_err)?;
+        to_js(&self.with(|s| s.load(ModelFiles::from_named(&name, named, kind)?).cloned())?)
     }
 
     /// Set (or, with `append`, extend) the image dataset: item `names` and `labels` (class
-    /// names; `classes` fixes their order), `split` `[train rows, val rows]`, `load(i)` the
-    /// page's decoder.
+    /// names; `classes` fixes their order), the `train` and `val` rows when given, `load(i)`
+    /// the page's decoder.
     #[wasm_bindgen(js_name = setImages)]
     pub fn set_images(
         &self,
         names: Vec<String>,
         labels: Vec<String>,
         classes: Option<Vec<String>>,
-        split: JsValue,
+        train: Option<Vec<usize>>,
+        val: Option<Vec<usize>>,
         append: bool,
         load: Function,
     ) -> Result<JsValue, JsError> {
-        let split: Option<(Vec<usize>, Vec<usize>)> = from_js(split, "split")?;
+        let split = train.zip(val);
         let items = names.into_iter().zip(labels).collect();
         to_js(&self.with(|s| match append {
             true => s.extend_images(items),
@@ -233,16 +221,17 @@ impl Session {
         })?)
     }
 
-    /// Set a text table (CSV/TSV/JSONL bytes; `name` tells the format) with `columns`
-    /// (`{text?, label?, per_class?}`, detected when left out): resolves to its summary.
+    /// Set a text table (CSV/TSV/JSONL bytes; `name` tells the format) with `columns` (JSON
+    /// `{text?, label?, per_class?}`, detected when left out): resolves to its summary.
     #[wasm_bindgen(js_name = setText)]
     pub fn set_text(
         &self,
         data: Uint8Array,
         name: String,
-        columns: JsValue,
+        columns: String,
     ) -> Result<JsValue, JsError> {
-        let columns: Columns = from_js(columns, "columns")?;
+        let columns: Columns =
+            serde_json::from_str(&columns).map_err(|e| js_err(format!("columns: {e}")))?;
         to_js(&self.with(|s| {
             let set = TextSet::parse(&data.to_vec(), &name, &columns)?;
             s.set_dataset(Dataset::Text { set, split: None })
@@ -255,31 +244,29 @@ impl Session {
         to_js(&self.with(|s| Ok(s.default_recipe()))?)
     }
 
-    /// `recipe` over the defaults, validated against the dataset: the whole recipe, or an
-    /// error naming the field.
+    /// `recipe` (JSON) over the defaults, validated against the dataset: the whole recipe, or
+    /// an error naming the field.
     #[wasm_bindgen(js_name = checkRecipe)]
-    pub fn check_recipe(&self, recipe: JsValue) -> Result<JsValue, JsError> {
-        let recipe = json(&recipe, "recipe")?;
+    pub fn check_recipe(&self, recipe: Option<String>) -> Result<JsValue, JsError> {
         to_js(&self.with(|s| s.check_recipe(recipe.as_deref()))?)
     }
 
-    /// Run `recipe`; `onEvent` gets every event (see `forwarder`). Resolves to the report.
-    pub fn train(
-        &self,
-        recipe: JsValue,
-        on_event: Function,
-        signal: JsValue,
-    ) -> Result<Promise, JsError> {
-        let recipe = json(&recipe, "recipe")?;
-        Ok(spawn(&self.inner, async move |s| {
+    /// Run `recipe` (JSON); `onEvent` gets every event (see `forwarder`). Resolves to the report.
+    pub fn train(&self, recipe: Option<String>, on_event: Function, signal: JsValue) -> Promise {
+        spawn(&self.inner, async move |s| {
             let recipe = s.check_recipe(recipe.as_deref())?;
             s.train(&recipe, &mut forwarder(on_event, signal)).await
-        }))
+        })
     }
 
     /// Continue a run from one of its checkpoints (the `files` of a `checkpoint` event); the
     /// model and the dataset must be set again first.
-    pub fn resume(&self, files: JsValue, on_event: Function, signal: JsValue) -> Result<Promise, JsError> {
+    pub fn resume(
+        &self,
+        files: JsValue,
+        on_event: Function,
+        signal: JsValue,
+    ) -> Result<Promise, JsError> {
         let files = named_files(&files, "checkpoint")?;
         Ok(spawn(&self.inner, async move |s| {
             s.resume(files, &mut forwarder(on_event, signal)).await
@@ -312,17 +299,12 @@ impl Session {
     pub fn export_model(&self) -> Promise {
         let inner = Rc::clone(&self.inner);
         future_to_promise(async move {
-            let files = inner
-                .try_borrow_mut()
-                .map_err(|_| js_err(BUSY))?
-                .export()
-                .await;
-            let files = files.map_err(js_err)?;
+            let mut session = inner.try_borrow_mut().map_err(|_| js_err(BUSY))?;
+            let files = session.export().await.map_err(js_err)?;
             let zip = crate::weights::zip_files(&files).map_err(js_err)?;
-            let out = Object::new();
-            Reflect::set(&out, &"files".into(), &files_to_js(&files)?)?;
+            let out = with_files(&serde_json::json!({}), &files)?;
             Reflect::set(&out, &"zip".into(), &Uint8Array::from(zip.as_slice()))?;
-            Ok(out.into())
+            Ok(out)
         })
     }
 }

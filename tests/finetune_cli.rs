@@ -355,7 +355,8 @@ fn a_killed_run_resumes_from_its_checkpoint_to_the_uninterrupted_weights() {
     let mut seen = Vec::new();
     for line in BufReader::new(child.stdout.take().unwrap()).lines() {
         let line = line.unwrap();
-        let in_epoch_2 = line.starts_with("finetune epoch 1:");
+        // The checkpoint after epoch 1 is written: the run is in epoch 2.
+        let in_epoch_2 = line.starts_with("checkpoint after finetune epoch 1");
         seen.push(line);
         if in_epoch_2 {
             child.kill().unwrap();
@@ -369,8 +370,7 @@ fn a_killed_run_resumes_from_its_checkpoint_to_the_uninterrupted_weights() {
         seen.join("\n")
     );
     assert!(
-        seen.iter()
-            .any(|l| l.starts_with("checkpoint after the head phase")),
+        seen.iter().any(|l| l.starts_with("checkpoint after head")),
         "{}",
         seen.join("\n")
     );
@@ -380,13 +380,17 @@ fn a_killed_run_resumes_from_its_checkpoint_to_the_uninterrupted_weights() {
     resume.extend(["--resume".into(), killed.display().to_string()]);
     let (ok, out) = run(&resume.iter().map(String::as_str).collect::<Vec<_>>());
     assert!(ok, "{out}");
-    assert!(out.contains("resuming after the head phase"), "{out}");
+    assert!(out.contains("resuming from the checkpoint in"), "{out}");
     assert!(
-        !out.contains("head epoch"),
-        "the head phase ran again:\n{out}"
+        !out.contains("head epoch") && !out.contains("finetune epoch 1:"),
+        "the head phase or epoch 1 ran again:\n{out}"
     );
+    assert!(out.contains("finetune epoch 2:"), "{out}");
     let report = std::fs::read_to_string(killed.join("report.json")).unwrap();
-    assert!(report.contains("\"resumed_after\": \"head\""), "{report}");
+    assert!(
+        report.contains("\"resumed_after\": \"finetune epoch 1\""),
+        "{report}"
+    );
     let diff = common::max_diff(
         &std::fs::read(killed.join("model.safetensors")).unwrap(),
         &std::fs::read(whole.join("model.safetensors")).unwrap(),

@@ -109,12 +109,14 @@ fn file<'a>(files: &'a [(String, Vec<u8>)], name: &str) -> &'a [u8] {
         .1
 }
 
+type Files = Vec<(String, Vec<u8>)>;
+
 /// `recipe` on a fresh session from `open`, uninterrupted: its report, export and checkpoints
 /// (phase, epoch).
 fn uninterrupted(
     open: &dyn Fn() -> Session,
     recipe: &Recipe,
-) -> (RunReport, Vec<(String, Vec<u8>)>, Vec<(String, Option<usize>)>) {
+) -> (RunReport, Files, Vec<(String, Option<usize>)>) {
     let mut whole = open();
     let (mut checkpoints, mut phases, mut epochs) = (Vec::new(), Vec::new(), 0);
     let report = block_on(whole.train(recipe, &mut |e| {
@@ -165,15 +167,21 @@ fn resumes_to(
     after: &str,
 ) {
     let mut second = open();
-    let resumed = block_on(second.resume(checkpoint.files.clone(), &mut |_| Control::Continue))
-        .unwrap();
+    let resumed =
+        block_on(second.resume(checkpoint.files.clone(), &mut |_| Control::Continue)).unwrap();
     assert_eq!(resumed.resumed_after.as_deref(), Some(after));
     assert_eq!(resumed.phases.len(), 2);
     assert_eq!(resumed.phases[0].losses, report.phases[0].losses);
-    assert_eq!(resumed.phases[1].losses.len(), report.phases[1].losses.len());
+    assert_eq!(
+        resumed.phases[1].losses.len(),
+        report.phases[1].losses.len()
+    );
     let loss_diff = common::max_abs_diff(&resumed.phases[1].losses, &report.phases[1].losses);
     assert!(loss_diff <= 1e-6, "phase-2 losses differ by {loss_diff}");
-    assert_eq!(resumed.phases[1].val_accuracy, report.phases[1].val_accuracy);
+    assert_eq!(
+        resumed.phases[1].val_accuracy,
+        report.phases[1].val_accuracy
+    );
     assert_eq!(resumed.phases[1].best_epoch, report.phases[1].best_epoch);
     assert_eq!(resumed.metrics, report.metrics);
     let exported = block_on(second.export()).unwrap();
@@ -196,11 +204,17 @@ fn an_image_run_interrupted_in_epoch_2_of_3_resumes_to_the_uninterrupted_weights
     assert_eq!(report.classes, ["2", "9", "10"]);
     let want = [("head", None), ("finetune", Some(1)), ("finetune", Some(2))];
     let want: Vec<_> = want.iter().map(|(p, e)| (p.to_string(), *e)).collect();
-    assert_eq!(checkpoints, want, "a checkpoint after the head and each epoch but the last");
+    assert_eq!(
+        checkpoints, want,
+        "a checkpoint after the head and each epoch but the last"
+    );
 
     // Killed in epoch 2 of 3: it continues from the checkpoint after epoch 1.
     let checkpoint = interrupted(&open, &recipe, 2);
-    assert_eq!((checkpoint.phase.as_str(), checkpoint.epoch), ("finetune", Some(1)));
+    assert_eq!(
+        (checkpoint.phase.as_str(), checkpoint.epoch),
+        ("finetune", Some(1))
+    );
     resumes_to(&open, &checkpoint, &report, &whole, "finetune epoch 1");
 
     // From the head phase's checkpoint too.
@@ -214,7 +228,10 @@ fn an_image_run_interrupted_in_epoch_2_of_3_resumes_to_the_uninterrupted_weights
     let err = block_on(wrong.resume(checkpoint.files.clone(), &mut |_| Control::Continue))
         .unwrap_err()
         .to_string();
-    assert!(err.contains("resume it with the recipe and data of its run"), "{err}");
+    assert!(
+        err.contains("resume it with the recipe and data of its run"),
+        "{err}"
+    );
     let partial: Vec<_> = checkpoint
         .files
         .iter()
@@ -233,13 +250,23 @@ fn an_image_run_interrupted_in_epoch_2_of_3_resumes_to_the_uninterrupted_weights
 fn a_text_run_with_adamw_interrupted_in_epoch_2_of_3_resumes_to_the_uninterrupted_weights() {
     let _turn = GENERATOR.lock().unwrap_or_else(|e| e.into_inner());
     let csv = common::asset("datasets/rotten_tomatoes.csv");
-    let set = TextSet::open(&csv, &Columns { per_class: Some(6), ..Columns::default() }).unwrap();
+    let set = TextSet::open(
+        &csv,
+        &Columns {
+            per_class: Some(6),
+            ..Columns::default()
+        },
+    )
+    .unwrap();
     let open = || {
         let mut session = Session::new(Device::flex());
         let model = ModelFiles::open(&common::asset("models/all-MiniLM-L6-v2")).unwrap();
         session.load(model).unwrap();
         session
-            .set_dataset(Dataset::Text { set: set.clone(), split: None })
+            .set_dataset(Dataset::Text {
+                set: set.clone(),
+                split: None,
+            })
             .unwrap();
         session
     };
@@ -249,7 +276,10 @@ fn a_text_run_with_adamw_interrupted_in_epoch_2_of_3_resumes_to_the_uninterrupte
         tabtune::train::Modality::Text,
     )
     .unwrap();
-    assert_eq!(recipe.finetune.as_ref().unwrap().optimizer, OptimizerKind::Adamw);
+    assert_eq!(
+        recipe.finetune.as_ref().unwrap().optimizer,
+        OptimizerKind::Adamw
+    );
     let (report, whole, _) = uninterrupted(&open, &recipe);
     let checkpoint = interrupted(&open, &recipe, 2);
     assert_eq!(checkpoint.epoch, Some(1));

@@ -49,8 +49,8 @@ function setImages(spec, append) {
     label: String(typeof item.label === 'number' && spec.classes ? spec.classes[item.label] : item.label),
   }));
   const added = spec.items.map((item) => item.source);
-  const split = spec.split ? [spec.split.train, spec.split.val] : null;
-  const summary = session.setImages(items.map((i) => i.name), items.map((i) => i.label), spec.classes ?? undefined, split, append, (i) => decode(sources[i]));
+  const [train, val] = spec.split ? [spec.split.train, spec.split.val] : [];
+  const summary = session.setImages(items.map((i) => i.name), items.map((i) => i.label), spec.classes ?? undefined, train, val, append, (i) => decode(sources[i]));
   sources = append ? sources.concat(added) : added;
   return summary;
 }
@@ -58,7 +58,7 @@ function setImages(spec, append) {
 function setDataset(spec) {
   if (spec.kind === 'text') {
     sources = [];
-    return session.setText(spec.data, spec.name, spec.columns ?? {});
+    return session.setText(spec.data, spec.name, JSON.stringify(spec.columns ?? {}));
   }
   return setImages(spec, Boolean(spec.append) && sources.length > 0);
 }
@@ -68,7 +68,7 @@ function loadModel(model) {
   const files = { ...(model.extras ?? {}), 'model.safetensors': model.weights };
   if (model.config !== undefined) files['config.json'] = model.config;
   if (model.tokenizer !== undefined) files['tokenizer.json'] = model.tokenizer;
-  const info = session.loadModel({ name: model.name, kind: model.kind, files });
+  const info = session.loadModel(model.name, model.kind, files);
   kind = info.kind;
   return info;
 }
@@ -104,13 +104,13 @@ async function call(data, reply) {
     case 'default-recipe':
       return session.defaultRecipe();
     case 'check-recipe':
-      return session.checkRecipe(data.recipe ?? {});
+      return session.checkRecipe(JSON.stringify(data.recipe ?? {}));
     case 'train':
     case 'resume': {
       const controller = new AbortController();
       controllers.set(data.id, controller);
       try {
-        if (data.type === 'train') return await session.train(data.recipe ?? {}, events(reply), controller.signal);
+        if (data.type === 'train') return await session.train(JSON.stringify(data.recipe ?? {}), events(reply), controller.signal);
         const { run } = data;
         loadModel(run.base);
         setDataset(run.dataset);

@@ -68,6 +68,13 @@ impl Preprocess {
     }
 }
 
+/// The image file at `path`, decoded as [`decode`] does.
+#[cfg(not(target_arch = "wasm32"))]
+pub fn open(path: &str) -> Result<RgbImage> {
+    let bytes = std::fs::read(path).map_err(|e| Error::Data(format!("{path}: {e}")))?;
+    decode(&bytes, path)
+}
+
 /// Decode an encoded image (PNG, JPEG, WebP, GIF, BMP) to RGB: grayscale is replicated to three
 /// channels, alpha dropped as PIL's `convert("RGB")` does, so a transparent PNG gives what
 /// torchvision would see. The error names the item.

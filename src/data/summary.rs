@@ -49,6 +49,24 @@ pub struct Summary {
 }
 
 impl Summary {
+    /// As text: "25 images in 3 classes from DIR", a line per class, then what was left out.
+    pub fn describe(&self, from: &str) -> String {
+        let unit = if self.kind == "text" {
+            "texts"
+        } else {
+            "images"
+        };
+        let (total, classes) = (self.total, self.classes.len());
+        let mut out = format!("{total} {unit} in {classes} classes from {from}\n");
+        for (class, count) in self.classes.iter().zip(&self.counts) {
+            out += &format!("  {class}: {count}\n");
+        }
+        for (at, why) in &self.skipped {
+            out += &format!("  skipped {at}: {why}\n");
+        }
+        out
+    }
+
     /// An image dataset of `classes` whose items have `labels`.
     pub fn images(classes: &[String], labels: &[u32]) -> Self {
         let counts = counts(classes.len(), labels);
@@ -133,17 +151,18 @@ pub fn warnings(classes: &[String], counts: &[usize], unit: &str) -> Vec<String>
     }
     let largest = counts.iter().enumerate().max_by_key(|(_, n)| **n);
     let smallest = counts.iter().enumerate().min_by_key(|(_, n)| **n);
-    if let (Some((a, &max)), Some((b, &min))) = (largest, smallest) {
-        if min > 0 && max >= UNBALANCED * min {
-            out.push(format!(
-                "unbalanced classes: \"{}\" has {max} {unit}, \"{}\" {min} ({:.1}x); the model \
+    if let (Some((a, &max)), Some((b, &min))) = (largest, smallest)
+        && min > 0
+        && max >= UNBALANCED * min
+    {
+        out.push(format!(
+            "unbalanced classes: \"{}\" has {max} {unit}, \"{}\" {min} ({:.1}x); the model \
                  will favour the larger classes: add {unit} to the small ones or cap the large \
                  ones (per class)",
-                classes[a],
-                classes[b],
-                max as f64 / min as f64
-            ));
-        }
+            classes[a],
+            classes[b],
+            max as f64 / min as f64
+        ));
     }
     out
 }

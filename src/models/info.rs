@@ -28,6 +28,18 @@ pub struct ModelInfo {
     pub classes: Option<Vec<String>>,
 }
 
+impl ModelInfo {
+    /// As text: "mobilenet_v2 from DIR (image kind, 3504872 parameters, 314 tensors)".
+    pub fn describe(&self, from: &str) -> String {
+        let classes = self.classes.as_ref();
+        let classes = classes.map_or(String::new(), |c| format!(", {} classes", c.len()));
+        format!(
+            "{} from {from} ({} kind, {} parameters, {} tensors{classes})",
+            self.arch, self.kind, self.parameters, self.tensors
+        )
+    }
+}
+
 /// Buffers, not parameters.
 const BUFFERS: [&str; 4] = [
     "running_mean",

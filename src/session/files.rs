@@ -27,6 +27,14 @@ pub enum ModelKind {
 }
 
 impl ModelKind {
+    /// What its examples are called: "images" or "texts".
+    pub fn unit(self) -> &'static str {
+        match self {
+            Self::Image => "images",
+            Self::Text => "texts",
+        }
+    }
+
     /// "image" or "text".
     pub fn name(self) -> &'static str {
         match self {

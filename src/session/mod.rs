@@ -12,7 +12,10 @@ use burn::prelude::Device;
 use serde::Serialize;
 
 pub use files::{ModelFiles, ModelKind, TOKENIZER_EXTRAS};
-pub use model::{Model, Scored, ranked};
+pub use model::{Model, Scored, ranked, top};
+
+#[cfg(not(target_arch = "wasm32"))]
+pub mod folder;
 
 use crate::data::classes::remap;
 use crate::data::source::ImageSource;
@@ -426,7 +429,9 @@ impl Session {
         on: &mut dyn FnMut(Event) -> Control,
     ) -> Result<RunReport> {
         if recipe.finetune.is_none() {
-            let (model, report) = self.phases(model, recipe, Resume::default(), None, on).await?;
+            let (model, report) = self
+                .phases(model, recipe, Resume::default(), None, on)
+                .await?;
             return self.keep(model, recipe, report, extras);
         }
         // The head phase alone, a checkpoint, then the rest from that model: the same steps as
@@ -543,7 +548,9 @@ impl Session {
                     recipe: start.recipe.clone(),
                     report: start.report.clone(),
                 })),
-                Err(err) => on(Event::Warning(&format!("no checkpoint after this epoch: {err}"))),
+                Err(err) => on(Event::Warning(&format!(
+                    "no checkpoint after this epoch: {err}"
+                ))),
             },
             (Progress::Saved(_), None) => Control::Continue,
             _ => on(Event::Progress(p)),

@@ -32,6 +32,16 @@ pub struct Scored {
     pub probability: f32,
 }
 
+/// "label 97.1%, label 2.9%" for the `n` most probable classes of `scored`.
+pub fn top(scored: &[Scored], n: usize) -> String {
+    let shown: Vec<String> = scored
+        .iter()
+        .take(n.max(1))
+        .map(|s| format!("{} {:.1}%", s.label, s.probability * 100.0))
+        .collect();
+    shown.join(", ")
+}
+
 /// Each row of probabilities as (label, probability), most probable first.
 pub fn ranked(rows: Vec<Vec<f32>>, labels: &[String]) -> Vec<Vec<Scored>> {
     rows.into_iter()

@@ -42,7 +42,14 @@ pub async fn train_images(
     // `train()` leaves the validation state a kept (`valid()`) model carries.
     let (model, head_group) = model.fork(&ad).train().trainable(unfreeze)?;
     let head_group = unfreeze.map(|_| head_group);
-    let run = PhaseRun::new(spec, train_rows.len(), val_rows.len(), head_group, seed, &ad);
+    let run = PhaseRun::new(
+        spec,
+        train_rows.len(),
+        val_rows.len(),
+        head_group,
+        seed,
+        &ad,
+    );
     // A stream of its own, so phase 2's order differs from phase 1's for the same seed.
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     rng.set_stream(if unfreeze.is_some() { 2 } else { 1 });

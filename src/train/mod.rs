@@ -13,9 +13,9 @@ pub mod run;
 pub mod snapshot;
 pub mod text;
 
+pub use epochs::Checkpoints;
 pub use head::train_head;
 pub use metrics::Metrics;
-pub use epochs::Checkpoints;
 pub use pipeline::{Resume, RunReport, finetune_images};
 pub use progress::{Control, Progress};
 pub use recipe::{FinetunePhase, HeadPhase, Modality, Recipe};

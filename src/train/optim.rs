@@ -63,7 +63,12 @@ impl Optimizer {
     }
 
     /// Update every parameter of `model` that has a gradient in `grads`, at its learning rate.
-    pub fn step<M: Module>(&mut self, lrs: &ModuleLearningRate, model: M, grads: GradientsParams) -> M {
+    pub fn step<M: Module>(
+        &mut self,
+        lrs: &ModuleLearningRate,
+        model: M,
+        grads: GradientsParams,
+    ) -> M {
         model.map(&mut Stepper {
             rule: self.rule,
             states: &mut self.states,
@@ -92,7 +97,10 @@ impl Optimizer {
 
     /// Put back a state `save` wrote, its tensors on `device` (the parameters' inner device).
     pub fn load(&mut self, bytes: &[u8], device: &Device) -> Result<()> {
-        let Named { mut tensors, metadata } = read_named(bytes, "the optimiser state", device)?;
+        let Named {
+            mut tensors,
+            metadata,
+        } = read_named(bytes, "the optimiser state", device)?;
         self.states.clear();
         for (path, time) in metadata {
             let bad = || crate::Error::Data(format!("the optimiser state of {path} is incomplete"));
@@ -102,7 +110,14 @@ impl Optimizer {
                 return Err(bad());
             }
             let time = time.parse().map_err(|_| bad())?;
-            self.states.insert(path, State { time, first, second });
+            self.states.insert(
+                path,
+                State {
+                    time,
+                    first,
+                    second,
+                },
+            );
         }
         Ok(())
     }
@@ -110,7 +125,13 @@ impl Optimizer {
 
 impl Rule {
     /// New weights and state from weights `w`, gradient `g` and the previous state.
-    fn apply(self, lr: f64, w: Tensor<1>, g: Tensor<1>, state: Option<State>) -> (Tensor<1>, State) {
+    fn apply(
+        self,
+        lr: f64,
+        w: Tensor<1>,
+        g: Tensor<1>,
+        state: Option<State>,
+    ) -> (Tensor<1>, State) {
         match self {
             Rule::Sgd { momentum, decay } => {
                 let g = match decay {
@@ -122,7 +143,14 @@ impl Rule {
                     None => (g, 1),
                 };
                 let w = w - v.clone().mul_scalar(lr);
-                (w, State { time, first: v, second: None })
+                (
+                    w,
+                    State {
+                        time,
+                        first: v,
+                        second: None,
+                    },
+                )
             }
             Rule::AdamW { decay } => {
                 let (m, v, time) = match state {
@@ -131,8 +159,12 @@ impl Rule {
                         first,
                         second: Some(second),
                     }) => (
-                        first.mul_scalar(BETA_1).add(g.clone().mul_scalar(1.0 - BETA_1)),
-                        second.mul_scalar(BETA_2).add(g.square().mul_scalar(1.0 - BETA_2)),
+                        first
+                            .mul_scalar(BETA_1)
+                            .add(g.clone().mul_scalar(1.0 - BETA_1)),
+                        second
+                            .mul_scalar(BETA_2)
+                            .add(g.square().mul_scalar(1.0 - BETA_2)),
                         time + 1,
                     ),
                     _ => (
@@ -146,7 +178,11 @@ impl Rule {
                 let v_hat = v.clone().div_scalar(1f32 - BETA_2.powi(t));
                 let delta = m_hat.div(v_hat.sqrt().add_scalar(EPSILON));
                 let rate = lr * decay as f64;
-                let decayed = if rate == 0.0 { w } else { w.mul_scalar(1.0 - rate) };
+                let decayed = if rate == 0.0 {
+                    w
+                } else {
+                    w.mul_scalar(1.0 - rate)
+                };
                 let w = decayed - delta.mul_scalar(lr);
                 (
                     w,
@@ -190,7 +226,9 @@ impl ModuleMapper for Stepper<'_> {
         let shape = tensor.shape();
         let n = shape.num_elements();
         let w = tensor.inner().reshape([n]);
-        let (w, state) = self.rule.apply(lr, w, grad.reshape([n]), self.states.remove(&path));
+        let (w, state) = self
+            .rule
+            .apply(lr, w, grad.reshape([n]), self.states.remove(&path));
         self.states.insert(path, state);
         let mut updated = Tensor::from_inner(w.reshape(shape));
         if let Some(strategy) = strategy {

@@ -70,6 +70,49 @@ pub struct Miss {
 pub const MAX_MISSES: usize = 100;
 
 impl RunReport {
+    /// As text: truncations, the feature cache's throughput, a line per phase, the metrics
+    /// table; `unit` names the rows ("images").
+    pub fn describe(&self, unit: &str) -> String {
+        let mut out = String::new();
+        if self.truncated > 0 {
+            out += &format!(
+                "truncated: {} inputs were cut at the maximum length\n",
+                self.truncated
+            );
+        }
+        if let Some((n, s)) = self.features {
+            out += &format!(
+                "features: {n} {unit} in {s:.1} s ({:.1} {unit}/s)\n",
+                n as f64 / s
+            );
+        }
+        for p in &self.phases {
+            let acc = p
+                .best_val_accuracy()
+                .map_or("-".into(), |a| format!("{:.2}%", a * 100.0));
+            out += &format!(
+                "{}: {} train / {} val {unit}, {} steps in {:.2} s ({:.1} {unit}/s), kept epoch {}, \
+                 val accuracy {acc}{}\n",
+                p.phase,
+                p.train_rows,
+                p.val_rows,
+                p.losses.len(),
+                p.seconds,
+                p.throughput,
+                p.best_epoch,
+                if p.stopped_early {
+                    " (stopped early)"
+                } else {
+                    ""
+                }
+            );
+        }
+        if let Some(m) = &self.metrics {
+            out += &m.table();
+        }
+        out
+    }
+
     /// Carry on from `prior`, the report of the phases a checkpoint already holds: its feature
     /// cache, phases, rows left out and truncations come first in this one.
     pub(crate) fn continue_from(&mut self, prior: Option<RunReport>) {

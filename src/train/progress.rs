@@ -51,6 +51,60 @@ pub enum Progress {
     Saved(Box<super::EpochState>),
 }
 
+impl Progress {
+    /// The event as a line of text (`unit` names the rows), or `None` for a saved state.
+    pub fn describe(&self, unit: &str) -> Option<String> {
+        Some(match self {
+            Self::Features {
+                done,
+                total,
+                throughput,
+                eta_s,
+            } => {
+                format!(
+                    "features {done}/{total}: {throughput:.1} {unit}/s, ETA {}",
+                    eta(*eta_s)
+                )
+            }
+            Self::Step {
+                phase,
+                epoch,
+                step,
+                total_steps,
+                loss,
+                throughput,
+                eta_s,
+            } => format!(
+                "{phase} {step}/{total_steps}: epoch {epoch}, loss {loss:.4}, {throughput:.1}/s, ETA {}",
+                eta(*eta_s)
+            ),
+            Self::Epoch {
+                phase,
+                epoch,
+                train_loss,
+                val_accuracy,
+            } => {
+                let acc = val_accuracy.map_or("-".into(), |a| format!("{:.2}%", a * 100.0));
+                format!("{phase} epoch {epoch}: loss {train_loss:.4}, val accuracy {acc}")
+            }
+            Self::Saved(_) => return None,
+        })
+    }
+}
+
+/// Seconds as "1m05s" or "2h03m"; "-" when unknown.
+pub fn eta(seconds: f64) -> String {
+    if !seconds.is_finite() {
+        return "-".into();
+    }
+    let s = seconds.round() as u64;
+    if s >= 3600 {
+        format!("{}h{:02}m", s / 3600, s % 3600 / 60)
+    } else {
+        format!("{}m{:02}s", s / 60, s % 60)
+    }
+}
+
 /// What the caller answers to each event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Control {

@@ -290,7 +290,12 @@ impl PhaseRun {
     /// (eval mode) from `model` (the model the phase started from, trainable).
     pub fn restore<M: Module>(&mut self, state: &EpochState, model: M) -> Result<(M, M)> {
         let loop_state = &state.state;
-        let what = |n: &str| format!("the checkpoint's {n} of {} epoch {}", loop_state.phase, loop_state.epoch);
+        let what = |n: &str| {
+            format!(
+                "the checkpoint's {n} of {} epoch {}",
+                loop_state.phase, loop_state.epoch
+            )
+        };
         if loop_state.phase != self.spec.name
             || loop_state.epoch >= self.spec.epochs
             || loop_state.report.train_rows != self.report.train_rows
@@ -315,7 +320,8 @@ impl PhaseRun {
             Some(kept) => load_params(model.clone(), kept, &what("kept parameters"))?.valid(),
             None => model.valid(),
         };
-        self.optim.load(&state.optimizer, &self.device.clone().inner())?;
+        self.optim
+            .load(&state.optimizer, &self.device.clone().inner())?;
         self.report = loop_state.report.clone();
         self.earlier_seconds = loop_state.report.seconds;
         self.best = loop_state.best;

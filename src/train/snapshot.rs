@@ -59,7 +59,8 @@ impl EpochState {
 
     /// The state as named files (beside the model files of a checkpoint).
     pub fn files(&self) -> Result<Vec<(String, Vec<u8>)>> {
-        let state = serde_json::to_vec_pretty(&self.state).map_err(|e| Error::Data(e.to_string()))?;
+        let state =
+            serde_json::to_vec_pretty(&self.state).map_err(|e| Error::Data(e.to_string()))?;
         let mut files = vec![
             (STATE.to_string(), state),
             (MODEL.to_string(), self.model.clone()),
@@ -74,7 +75,12 @@ impl EpochState {
     /// The state among a checkpoint's `files`, if it holds one (a checkpoint taken at the
     /// phase boundary does not).
     pub fn from_files(files: &[(String, Vec<u8>)]) -> Result<Option<Self>> {
-        let find = |name: &str| files.iter().find(|(n, _)| n == name).map(|(_, b)| b.clone());
+        let find = |name: &str| {
+            files
+                .iter()
+                .find(|(n, _)| n == name)
+                .map(|(_, b)| b.clone())
+        };
         let Some(state) = find(STATE) else {
             return Ok(None);
         };
@@ -82,7 +88,9 @@ impl EpochState {
             .map_err(|e| Error::Data(format!("checkpoint {STATE}: {e}")))?;
         let need = |name: &str| {
             find(name).ok_or_else(|| {
-                Error::Data(format!("the checkpoint has {STATE} but no {name}: it is incomplete"))
+                Error::Data(format!(
+                    "the checkpoint has {STATE} but no {name}: it is incomplete"
+                ))
             })
         };
         Ok(Some(Self {
@@ -134,7 +142,9 @@ pub(crate) fn read_named(bytes: &[u8], what: &str, device: &Device) -> Result<Na
     let mut tensors = HashMap::new();
     for (name, view) in file.iter() {
         if view.dtype() != Dtype::F32 || view.shape().len() != 1 {
-            return Err(Error::Data(format!("{what}: {name} is not a flat f32 tensor")));
+            return Err(Error::Data(format!(
+                "{what}: {name} is not a flat f32 tensor"
+            )));
         }
         let values: Vec<f32> = view
             .data()
@@ -147,7 +157,12 @@ pub(crate) fn read_named(bytes: &[u8], what: &str, device: &Device) -> Result<Na
             Tensor::from_data(TensorData::new(values, [n]), device),
         );
     }
-    let metadata = header.metadata().clone().unwrap_or_default().into_iter().collect();
+    let metadata = header
+        .metadata()
+        .clone()
+        .unwrap_or_default()
+        .into_iter()
+        .collect();
     Ok(Named { tensors, metadata })
 }
 
@@ -189,8 +204,11 @@ pub(crate) fn load_params<M: Module>(model: M, bytes: &[u8], what: &str) -> Resu
         errors: Vec::new(),
     };
     let model = model.map(&mut put);
-    put.errors
-        .extend(put.tensors.keys().map(|name| format!("{name} is not a parameter of this model")));
+    put.errors.extend(
+        put.tensors
+            .keys()
+            .map(|name| format!("{name} is not a parameter of this model")),
+    );
     match put.errors.is_empty() {
         true => Ok(model),
         false => Err(Error::Data(format!(

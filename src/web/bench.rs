@@ -9,18 +9,24 @@ use js_sys::{Object, Promise, Reflect};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::future_to_promise;
 
-use super::{Session, from_js, js_err, model_files, to_js};
+use super::{Session, get, js_err, named_files, to_js};
 use crate::bench::{Bench, BenchSpec};
 
 #[wasm_bindgen]
 impl Session {
     /// Tests: token ids, hidden states and sentence embeddings of `sentences` under the text
-    /// model in `files` (see `bench::embed_text`).
+    /// model `{name, files}` (see `bench::embed_text`).
     #[wasm_bindgen(js_name = embedText)]
     pub fn embed_text(&self, files: JsValue, sentences: Vec<String>) -> Promise {
         let inner = Rc::clone(&self.inner);
         future_to_promise(async move {
-            let files = model_files(&files)?;
+            let name = get(&files, "name")
+                .as_string()
+                .unwrap_or_else(|| "model".into());
+            let named = named_files(&get(&files, "files"), "model: `files`")?;
+            let kind = Some(crate::session::ModelKind::Text);
+            let files =
+                crate::session::ModelFiles::from_named(&name, named, kind).map_err(js_err)?;
             let device = inner.borrow().device().clone();
             let embedded = crate::bench::embed_text(&files, &sentences, &device)
                 .await
@@ -42,7 +48,8 @@ impl Session {
 
     /// The bench: a speed workload (`{workload, batch?, tokens?, seed?}`) on this device.
     pub fn bench(&self, spec: JsValue) -> Result<BenchRun, JsError> {
-        let spec: BenchSpec = from_js(spec, "bench")?;
+        let spec: BenchSpec =
+            serde_wasm_bindgen::from_value(spec).map_err(|e| js_err(format!("bench: {e}")))?;
         let bench = Bench::new(spec, self.inner.borrow().device()).map_err(js_err)?;
         Ok(BenchRun {
             bench: Rc::new(RefCell::new(Some(bench))),

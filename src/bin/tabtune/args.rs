@@ -98,54 +98,46 @@ pub struct RecipeArgs {
 impl RecipeArgs {
     /// Every setting as `path=value`, the shorthands after the `--set`s.
     pub fn sets(&self) -> Result<Vec<String>, String> {
-        let mut sets = self.sets.clone();
-        let mut set = |path: &str, value: String| sets.push(format!("{path}={value}"));
-        if let Some(n) = self.epochs {
-            set("head.epochs", n.to_string());
-        }
-        if let Some(n) = self.finetune_epochs {
-            set("finetune.epochs", n.to_string());
-        }
-        if let Some(u) = &self.unfreeze {
-            let value = match u.as_str() {
-                "all" => "\"all\"".to_string(),
-                n => match n.parse::<usize>() {
-                    Ok(n) => format!("{{\"last\": {n}}}"),
-                    Err(_) => {
-                        return Err(format!(
-                            "--unfreeze: expected \"all\" or a number of blocks, got {n:?}"
-                        ));
-                    }
-                },
-            };
-            set("finetune.unfreeze", value);
-        }
-        if self.augment {
-            set("head.augment", "true".into());
-            if !self.no_finetune {
-                set("finetune.augment", "true".into());
-            }
-        }
-        if let Some(v) = self.val_fraction {
-            set("val_fraction", v.to_string());
-        }
-        if let Some(v) = self.seed {
-            set("seed", v.to_string());
-        }
-        if let Some(v) = self.max_length {
-            set("text.max_length", v.to_string());
-        }
-        if let Some(p) = &self.pooling {
-            set("text.pooling", format!("{p:?}"));
-        }
-        if self.no_finetune {
-            set("finetune", "null".into());
-        }
-        Ok(sets)
+        let unfreeze = match self.unfreeze.as_deref() {
+            None => None,
+            Some("all") => Some("\"all\"".to_string()),
+            Some(n) => Some(match n.parse::<usize>() {
+                Ok(n) => format!("{{\"last\": {n}}}"),
+                Err(_) => {
+                    return Err(format!(
+                        "--unfreeze: expected \"all\" or a number of blocks, got {n:?}"
+                    ));
+                }
+            }),
+        };
+        let augment = self.augment.then(|| "true".to_string());
+        let shorthands = [
+            ("head.epochs", self.epochs.map(|n| n.to_string())),
+            (
+                "finetune.epochs",
+                self.finetune_epochs.map(|n| n.to_string()),
+            ),
+            ("finetune.unfreeze", unfreeze),
+            ("head.augment", augment.clone()),
+            ("finetune.augment", augment.filter(|_| !self.no_finetune)),
+            ("val_fraction", self.val_fraction.map(|v| v.to_string())),
+            ("seed", self.seed.map(|v| v.to_string())),
+            ("text.max_length", self.max_length.map(|v| v.to_string())),
+            (
+                "text.pooling",
+                self.pooling.as_ref().map(|p| format!("{p:?}")),
+            ),
+            ("finetune", self.no_finetune.then(|| "null".to_string())),
+        ];
+        let set = shorthands
+            .into_iter()
+            .filter_map(|(path, v)| Some(format!("{path}={}", v?)));
+        Ok(self.sets.iter().cloned().chain(set).collect())
     }
 }
 
 #[derive(Subcommand)]
+#[allow(clippy::large_enum_variant)] // parsed once
 pub enum Command {
     /// Say which compute device would be used.
     Devices {

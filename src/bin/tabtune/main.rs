@@ -30,11 +30,11 @@ mod cli {
     use tabtune::data::FeatureSet;
     use tabtune::data::features::SyntheticSpec;
     use tabtune::device::{self, DeviceChoice};
-    use tabtune::session::{Checkpoint, Dataset, Event, ModelFiles, ModelKind, Session};
+    use tabtune::session::{Checkpoint, Dataset, Event, ModelFiles, ModelKind, Session, folder};
     use tabtune::train::{self, Control, Recipe};
 
     use super::args::{Command, ModelArgs, RecipeArgs};
-    use super::print::{self, Bar};
+    use super::print::Bar;
 
     type AnyError = Box<dyn std::error::Error>;
 
@@ -59,8 +59,13 @@ mod cli {
                 session.feature_batch = feature_batch;
                 let kind = session.kind();
                 let dataset = Dataset::open(kind, &data.data, val.as_deref(), &data.columns())?;
-                print::summary(&session.set_dataset(dataset)?, &data.data);
-                let unit = unit(kind);
+                print!(
+                    "data: {}",
+                    session
+                        .set_dataset(dataset)?
+                        .describe(&data.data.display().to_string())
+                );
+                let unit = kind.unit();
                 let mut bar = Bar::new(unit);
                 let mut on = |e: Event| match e {
                     Event::Checkpoint(c) => save_checkpoint(&out, c),
@@ -68,23 +73,26 @@ mod cli {
                 };
                 let report = match resume {
                     Some(dir) => {
-                        let checkpoint = load_checkpoint(&dir)?;
+                        let checkpoint = folder::read(&dir.join(CHECKPOINT))
+                            .map_err(|e| format!("no checkpoint to resume: {e}"))?;
                         println!("resuming from the checkpoint in {}", dir.display());
                         block_on(session.resume(checkpoint, &mut on))?
                     }
                     None => block_on(session.train(&build_recipe(&recipe, kind)?, &mut on))?,
                 };
-                print::report(&report, unit);
-                write_files(&out, &block_on(session.export())?)?;
-                std::fs::remove_dir_all(out.join(CHECKPOINT)).ok();
-                std::fs::remove_dir_all(out.join(".checkpoint.old")).ok();
+                print!("{}", report.describe(unit));
+                folder::write(&out, &block_on(session.export())?)?;
+                folder::remove(&out.join(CHECKPOINT));
                 println!("wrote {}", out.display());
             }
             Command::Eval { model, data, batch } => {
                 let mut session = open(&model)?;
                 session.feature_batch = batch;
                 let dataset = Dataset::open(session.kind(), &data.data, None, &data.columns())?;
-                print::summary(&dataset.summary(), &data.data);
+                print!(
+                    "data: {}",
+                    dataset.summary().describe(&data.data.display().to_string())
+                );
                 let evaluation = block_on(session.evaluate(&dataset))?;
                 for (name, why) in &evaluation.skipped {
                     println!("skipped {name}: {why}");
@@ -96,7 +104,7 @@ mod cli {
             Command::Predict { model, top, inputs } => predict(&model, top, &inputs)?,
             Command::Export { model, out } => {
                 let mut session = open(&model)?;
-                write_files(&out, &block_on(session.export())?)?;
+                folder::write(&out, &block_on(session.export())?)?;
                 println!("wrote {}", out.display());
             }
             Command::Bench { device } => {
@@ -106,13 +114,6 @@ mod cli {
             Command::HeadDemo { device, recipe } => head_demo(device, &recipe)?,
         }
         Ok(())
-    }
-
-    fn unit(kind: ModelKind) -> &'static str {
-        match kind {
-            ModelKind::Image => "images",
-            ModelKind::Text => "texts",
-        }
     }
 
     fn build_recipe(args: &RecipeArgs, kind: ModelKind) -> Result<Recipe, AnyError> {
@@ -137,20 +138,13 @@ mod cli {
         let mut session = Session::new(selected.device);
         let info = session.load(ModelFiles::open(&args.model)?)?;
         println!(
-            "model: {} from {} ({} kind, {} parameters, {} tensors{})",
-            info.arch,
-            args.model.display(),
-            info.kind,
-            info.parameters,
-            info.tensors,
-            info.classes
-                .as_ref()
-                .map_or(String::new(), |c| format!(", {} classes", c.len()))
+            "model: {}",
+            info.describe(&args.model.display().to_string())
         );
         Ok(session)
     }
 
-    fn predict(args: &ModelArgs, top: usize, inputs: &[String]) -> Result<(), AnyError> {
+    fn predict(args: &ModelArgs, n: usize, inputs: &[String]) -> Result<(), AnyError> {
         let mut session = open(args)?;
         if session.kind() == ModelKind::Text {
             let ranked = block_on(session.predict_texts(inputs))?;
@@ -158,16 +152,13 @@ mod cli {
                 println!("text: max length {}, {:?} pooling", o.max_length, o.pooling);
             }
             for (text, scored) in inputs.iter().zip(&ranked) {
-                println!("{text:?}: {}", print::top(scored, top));
+                println!("{text:?}: {}", tabtune::session::top(scored, n));
             }
             return Ok(());
         }
         let (mut names, mut images) = (Vec::new(), Vec::new());
         for file in inputs {
-            let image = std::fs::read(file)
-                .map_err(|e| tabtune::Error::Data(format!("{file}: {e}")))
-                .and_then(|bytes| tabtune::data::image::decode(&bytes, file));
-            match image {
+            match tabtune::data::image::open(file) {
                 Ok(image) => {
                     names.push(file);
                     images.push(image);
@@ -179,62 +170,24 @@ mod cli {
             return Err(format!("none of the {} files could be read", inputs.len()).into());
         }
         for (name, scored) in names.iter().zip(block_on(session.predict_images(images))?) {
-            println!("{name}: {}", print::top(&scored, top));
+            println!("{name}: {}", tabtune::session::top(&scored, n));
         }
         Ok(())
     }
 
-    /// Write `out/name` for each file: beside, then renamed, so an interrupted export never
-    /// leaves a half file.
-    fn write_files(out: &Path, files: &[(String, Vec<u8>)]) -> Result<(), AnyError> {
-        std::fs::create_dir_all(out)
-            .map_err(|e| format!("cannot create {}: {e}", out.display()))?;
-        for (name, data) in files {
-            let tmp = out.join(format!(".{name}.tmp"));
-            std::fs::write(&tmp, data)
-                .and_then(|_| std::fs::rename(&tmp, out.join(name)))
-                .map_err(|e| format!("cannot write {}: {e}", out.join(name).display()))?;
-        }
-        Ok(())
-    }
-
-    /// A run's checkpoint into `out/checkpoint`, replaced whole (written beside, then swapped
-    /// in) so that a kill never leaves half of one; `--resume out` continues from it.
+    /// A run's checkpoint into `out/checkpoint`, replaced whole so that a kill never leaves
+    /// half of one; `--resume out` continues from it.
     fn save_checkpoint(out: &Path, c: &Checkpoint) -> Control {
-        let [dir, new, old] = [CHECKPOINT, ".checkpoint.new", ".checkpoint.old"].map(|d| out.join(d));
-        let swap = || -> Result<(), AnyError> {
-            std::fs::remove_dir_all(&new).ok();
-            write_files(&new, &c.files)?;
-            std::fs::remove_dir_all(&old).ok();
-            if dir.exists() {
-                std::fs::rename(&dir, &old)?;
-            }
-            std::fs::rename(&new, &dir)?;
-            std::fs::remove_dir_all(&old).ok();
-            Ok(())
-        };
         let epoch = c.epoch.map_or(String::new(), |e| format!(" epoch {e}"));
-        match swap() {
-            Ok(()) => println!("checkpoint after {}{epoch}: {}", c.phase, dir.display()),
+        match folder::replace(&out.join(CHECKPOINT), &c.files) {
+            Ok(()) => println!(
+                "checkpoint after {}{epoch}: {}",
+                c.phase,
+                out.join(CHECKPOINT).display()
+            ),
             Err(err) => println!("warning: no checkpoint written: {err}"),
         }
         Control::Continue
-    }
-
-    /// The files of the checkpoint in `out` (or of the one a kill left mid-swap).
-    fn load_checkpoint(out: &Path) -> Result<Vec<(String, Vec<u8>)>, AnyError> {
-        let dir = [CHECKPOINT, ".checkpoint.old"].map(|d| out.join(d)).into_iter().find(|d| d.is_dir());
-        let dir = dir.ok_or_else(|| format!("{}: no checkpoint to resume", out.join(CHECKPOINT).display()))?;
-        let mut files = Vec::new();
-        for entry in std::fs::read_dir(&dir)? {
-            let path = entry?.path();
-            let name = path.file_name().and_then(|n| n.to_str()).unwrap_or(".").to_string();
-            if path.is_file() && !name.starts_with('.') {
-                let bytes = std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-                files.push((name, bytes));
-            }
-        }
-        Ok(files)
     }
 
     fn head_demo(device: DeviceChoice, args: &RecipeArgs) -> Result<(), AnyError> {
