@@ -140,6 +140,17 @@ impl Bench {
             ..FinetunePhase::default()
         }
         .spec();
+        // The training workloads' loop state: one endless phase, no validation rows.
+        let step_run = |head| {
+            Box::new(PhaseRun::new(
+                &phase,
+                usize::MAX / 2,
+                0,
+                Some(head),
+                spec.seed,
+                &on,
+            ))
+        };
         let state = match spec.workload {
             Workload::ImageFeatures | Workload::ImageStep => {
                 let model = ImageModel::new(Arch::MobileNetV2, IMAGE_CLASSES, &on)?;
@@ -153,14 +164,7 @@ impl Bench {
                     State::ImageStep {
                         dropout: DropoutConfig::new(model.arch().dropout()).init(),
                         model: Some(model),
-                        run: Box::new(PhaseRun::new(
-                            &phase,
-                            usize::MAX / 2,
-                            0,
-                            Some(head),
-                            spec.seed,
-                            &on,
-                        )),
+                        run: step_run(head),
                         images,
                         labels: labels(&mut rng, spec.batch, IMAGE_CLASSES),
                     }
@@ -183,14 +187,7 @@ impl Bench {
                     let head = burn::module::ParamGroup::ids_from_module(net.classifier.clone());
                     State::TextStep {
                         net: Some(net.train()),
-                        run: Box::new(PhaseRun::new(
-                            &phase,
-                            usize::MAX / 2,
-                            0,
-                            Some(head),
-                            spec.seed,
-                            &on,
-                        )),
+                        run: step_run(head),
                         tokens,
                         labels: labels(&mut rng, spec.batch, TEXT_CLASSES),
                     }

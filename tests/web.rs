@@ -443,3 +443,78 @@ async fn a_bert_training_step_on_webgpu_equals_the_cpu_backend() {
         );
     }
 }
+
+/// A session on WebGPU with MobileNetV2 and the digits.
+async fn digits_session() -> tabtune::session::Session {
+    use tabtune::session::{Dataset, ModelFiles, Session};
+    let device = device::select(DeviceChoice::Gpu).await.unwrap().device;
+    let mut session = Session::new(device);
+    let named = vec![("model.safetensors".to_string(), MOBILENET_V2.to_vec())];
+    session
+        .load(ModelFiles::from_named("mobilenet_v2", named, None).unwrap())
+        .unwrap();
+    let source = Box::new(Digits::new());
+    let dataset = Dataset::Images {
+        source,
+        split: None,
+        skipped: Vec::new(),
+    };
+    session.set_dataset(dataset).unwrap();
+    session
+}
+
+// An epoch checkpoint taken on WebGPU (parameters and optimiser moments read back with awaited
+// reads: the browser cannot read the GPU synchronously) resumes to the uninterrupted run.
+#[wasm_bindgen_test]
+async fn an_epoch_checkpoint_on_webgpu_resumes_to_the_uninterrupted_run() {
+    use tabtune::session::{Checkpoint, Event};
+    let recipe = Recipe {
+        val_fraction: 0.4,
+        finetune: Some(FinetunePhase {
+            epochs: 2,
+            batch_size: 3,
+            unfreeze: Unfreeze::Last(1),
+            ..Default::default()
+        }),
+        ..small_recipe()
+    };
+    let mut checkpoints: Vec<Checkpoint> = Vec::new();
+    let mut whole = digits_session().await;
+    let report = whole
+        .train(&recipe, &mut |e| {
+            if let Event::Checkpoint(c) = e {
+                checkpoints.push(c.clone());
+            }
+            Control::Continue
+        })
+        .await
+        .unwrap();
+    let epochs: Vec<_> = checkpoints.iter().map(|c| c.epoch).collect();
+    assert_eq!(epochs, [None, Some(1)]);
+    let names: Vec<&str> = checkpoints[1]
+        .files
+        .iter()
+        .map(|(n, _)| n.as_str())
+        .collect();
+    for name in [
+        "epoch.json",
+        "epoch-model.safetensors",
+        "epoch-optimizer.safetensors",
+    ] {
+        assert!(names.contains(&name), "{names:?}");
+    }
+    let mut second = digits_session().await;
+    let resumed = second
+        .resume(checkpoints[1].files.clone(), &mut |_| Control::Continue)
+        .await
+        .unwrap();
+    assert_eq!(resumed.resumed_after.as_deref(), Some("finetune epoch 1"));
+    let (a, b) = (&resumed.phases[1].losses, &report.phases[1].losses);
+    log(&format!(
+        "webgpu phase 2 losses: uninterrupted {b:?}, resumed {a:?}"
+    ));
+    assert_eq!(a.len(), b.len());
+    for (x, y) in a.iter().zip(b) {
+        assert!((x - y).abs() <= 1e-4 * y.abs().max(1.0), "{a:?} vs {b:?}");
+    }
+}

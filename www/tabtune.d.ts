@@ -89,8 +89,9 @@ export type Progress =
   | { kind: 'phase_end'; phase: string; report: PhaseReport }
   /** Something to know: an example left out (unreadable), with the reason. */
   | { kind: 'warning'; message: string }
-  /** The API saved a checkpoint (the model after the head phase) that resume() can continue from. */
-  | { kind: 'checkpoint'; phase: string };
+  /** The API saved a checkpoint that resume() can continue from: after the head phase, or
+   *  (`epoch`) after that epoch of the fine-tuning phase; `error` when it could not be kept. */
+  | { kind: 'checkpoint'; phase: string; epoch?: number | null; error?: string };
 
 export interface PhaseReport {
   phase: 'head' | 'finetune';
@@ -140,7 +141,7 @@ export interface RunReport {
   phases: PhaseReport[];
   metrics: Metrics | null;
   misclassified: Miss[];
-  /** A resumed run: the phase of the checkpoint it continued after. */
+  /** A resumed run: where its checkpoint was taken ("head", "finetune epoch 2"). */
   resumed_after?: string;
   skipped: [string, string][];
   truncated: number;
@@ -168,6 +169,8 @@ export interface PendingRun {
   model: string;
   kind: 'image' | 'text';
   phase: string;
+  /** The fine-tuning epoch after which it was taken; null after the head phase. */
+  epoch: number | null;
   saved_at: string;
   recipe: Recipe;
 }
@@ -194,8 +197,9 @@ export class FineTuner {
   setDataset(dataset: ImageDataset | TextDataset, options?: { onProgress?: (done: number, total: number) => void }): Promise<DatasetSummary>;
   /** Add images of one class (by hand, webcam frames) to the image dataset. */
   addData(label: string, images: (Blob | string | URL)[]): Promise<DatasetSummary>;
-  /** Train per `recipe` (fields over the defaults). Saves a checkpoint after the head phase
-   *  when the recipe has a fine-tuning phase. Resolves to the run's report. */
+  /** Train per `recipe` (fields over the defaults). With a fine-tuning phase, saves a
+   *  checkpoint after the head phase and after every fine-tuning epoch but the last. Resolves
+   *  to the run's report. */
   train(recipe?: Recipe, options?: { onProgress?: (event: Progress) => void; signal?: AbortSignal }): Promise<RunReport>;
   /** The kept model's validation metrics and misclassified examples of the last run. */
   evaluate(): Promise<{ metrics: Metrics | null; misclassified: Miss[]; classes: string[]; skipped: [string, string][] }>;
@@ -206,9 +210,9 @@ export class FineTuner {
   export(): Promise<{ files: Record<string, Uint8Array>; zip: Blob }>;
   /** Save the fine-tuned model in this browser (OPFS, else IndexedDB); resolves to its name. */
   save(name?: string): Promise<string>;
-  /** Continue the run whose checkpoint was saved (after a reload): phase 2 from the head
-   *  phase's checkpoint. The pending run is forgotten when it finishes; a cancelled or failed
-   *  resume keeps it. */
+  /** Continue the run whose checkpoint was saved (after a reload) from its last checkpoint, to
+   *  the weights it would have had uninterrupted. The pending run is forgotten when it
+   *  finishes; a cancelled or failed resume keeps it (with the checkpoints it made). */
   resume(options?: { onProgress?: (event: Progress) => void; signal?: AbortSignal }): Promise<RunReport>;
   /** Stop the worker; pending calls are rejected. */
   terminate(): void;
