@@ -18,6 +18,7 @@ use web_time::Instant;
 use crate::data::tokenize::Tokens;
 use crate::models::bert::{Bert, BertConfig};
 use crate::models::{Arch, HeadConfig, ImageModel, TextClassifier, TextOptions};
+use crate::train::memory::Footprint;
 use crate::train::recipe::{FinetunePhase, Unfreeze};
 use crate::train::run::{PhaseRun, compute};
 use crate::train::{Control, Progress};
@@ -60,6 +61,9 @@ pub struct BenchSpec {
     pub tokens: usize,
     /// Seed of the weights and inputs.
     pub seed: u64,
+    /// Training workloads: examples per micro-batch; by default what the recipe's default
+    /// memory budget gives (`train::memory`), 0 for the whole batch at once.
+    pub micro_batch: Option<usize>,
 }
 
 impl Default for BenchSpec {
@@ -69,6 +73,7 @@ impl Default for BenchSpec {
             batch: 32,
             tokens: 128,
             seed: 0,
+            micro_batch: None,
         }
     }
 }
@@ -141,15 +146,14 @@ impl Bench {
         }
         .spec();
         // The training workloads' loop state: one endless phase, no validation rows.
-        let step_run = |head| {
-            Box::new(PhaseRun::new(
-                &phase,
-                usize::MAX / 2,
-                0,
-                Some(head),
-                spec.seed,
-                &on,
-            ))
+        let step_run = |head, footprint: Footprint| {
+            let mut run = PhaseRun::new(&phase, usize::MAX / 2, 0, Some(head), spec.seed, &on);
+            let memory = crate::train::recipe::MEMORY_MIB;
+            run.set_micro_batch(
+                spec.micro_batch
+                    .unwrap_or_else(|| footprint.micro_batch(spec.batch, memory)),
+            );
+            Box::new(run)
         };
         let state = match spec.workload {
             Workload::ImageFeatures | Workload::ImageStep => {
@@ -161,10 +165,11 @@ impl Bench {
                 );
                 if training {
                     let (model, head) = model.train().trainable(Some(Unfreeze::All))?;
+                    let footprint = Footprint::image(224, model.num_params());
                     State::ImageStep {
                         dropout: DropoutConfig::new(model.arch().dropout()).init(),
+                        run: step_run(head, footprint),
                         model: Some(model),
-                        run: step_run(head),
                         images,
                         labels: labels(&mut rng, spec.batch, IMAGE_CLASSES),
                     }
@@ -185,9 +190,10 @@ impl Bench {
                 let tokens = random_tokens(&mut rng, spec.batch, spec.tokens, config.vocab_size);
                 if training {
                     let head = burn::module::ParamGroup::ids_from_module(net.classifier.clone());
+                    let footprint = Footprint::text(384, 6, spec.tokens, net.num_params());
                     State::TextStep {
+                        run: step_run(head, footprint),
                         net: Some(net.train()),
-                        run: step_run(head),
                         tokens,
                         labels: labels(&mut rng, spec.batch, TEXT_CLASSES),
                     }
@@ -220,8 +226,10 @@ impl Bench {
                 labels,
             } => {
                 let m = model.take().ok_or_else(failed_before)?;
-                let logits = m.logits(dropout.forward(m.features(images.clone())));
-                let m = run.step(m, logits, labels, 1, &mut quiet).await?;
+                let mut forward = |m: &ImageModel, r| {
+                    Ok(m.logits(dropout.forward(m.features(crate::train::run::rows(images, r)))))
+                };
+                let m = run.step(m, labels, 1, &mut forward, &mut quiet).await?;
                 // The step's updates are queued; reading one updated weight waits for them.
                 read(m.head().linear.weight.val().sum()).await?;
                 *model = Some(m);
@@ -236,8 +244,10 @@ impl Bench {
                 labels,
             } => {
                 let n = net.take().ok_or_else(failed_before)?;
-                let logits = n.forward(tokens, device)?;
-                let n = run.step(n, logits, labels, 1, &mut quiet).await?;
+                let mut forward = |n: &TextClassifier, r: std::ops::Range<usize>| {
+                    n.forward(&tokens.rows(r), device)
+                };
+                let n = run.step(n, labels, 1, &mut forward, &mut quiet).await?;
                 read(n.classifier.linear.weight.val().sum()).await?;
                 *net = Some(n);
             }
@@ -437,6 +447,7 @@ mod tests {
                 batch: 2,
                 tokens: 8,
                 seed: 1,
+                micro_batch: Some(1),
             };
             let mut bench = Bench::new(spec, &device).unwrap();
             for _ in 0..2 {

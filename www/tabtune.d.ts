@@ -103,6 +103,11 @@ export interface PhaseReport {
   val_rows: number;
   seconds: number;
   throughput: number;
+  /** Examples through the model at once (the recipe's memory_mib decides; the batch's
+   *  gradients are summed over them). */
+  micro_batch: number;
+  /** The GPU memory pool's largest size during the phase; null on the CPU backend. */
+  peak_device_bytes: number | null;
 }
 
 export interface ClassMetrics {

@@ -45,6 +45,19 @@ pub struct Tokens {
 }
 
 impl Tokens {
+    /// Rows `r` of the batch (the padded length kept).
+    pub fn rows(&self, r: std::ops::Range<usize>) -> Self {
+        let cut = |v: &[i64]| v[r.start * self.len..r.end * self.len].to_vec();
+        Self {
+            batch: r.len(),
+            len: self.len,
+            ids: cut(&self.ids),
+            mask: cut(&self.mask),
+            types: cut(&self.types),
+            truncated: 0,
+        }
+    }
+
     /// (ids, mask, types) as `[batch, len]` int tensors on `device`.
     pub fn tensors(&self, device: &Device) -> (Tensor<2, Int>, Tensor<2, Int>, Tensor<2, Int>) {
         let t = |v: &Vec<i64>| {

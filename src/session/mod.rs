@@ -553,6 +553,7 @@ impl Session {
                 ))),
             },
             (Progress::Saved(_), None) => Control::Continue,
+            (Progress::Notice { message }, _) => on(Event::Warning(message)),
             _ => on(Event::Progress(p)),
         };
         let (model, report) = match (model, dataset) {

@@ -117,8 +117,8 @@ impl Steps for HeadSteps<'_> {
         for batch in order.chunks(self.batch) {
             let (x, y) = self.set.gather(batch);
             let x = Tensor::<2>::from_data(TensorData::new(x, [batch.len(), dim]), &self.ad);
-            let logits = head.forward(x);
-            head = run.step(head, logits, &y, epoch, on_progress).await?;
+            let mut forward = |h: &Head, r| Ok(h.forward(super::run::rows(&x, r)));
+            head = run.step(head, &y, epoch, &mut forward, on_progress).await?;
         }
         Ok(head)
     }

@@ -42,7 +42,7 @@ pub async fn train_images(
     // `train()` leaves the validation state a kept (`valid()`) model carries.
     let (model, head_group) = model.fork(&ad).train().trainable(unfreeze)?;
     let head_group = unfreeze.map(|_| head_group);
-    let run = PhaseRun::new(
+    let mut run = PhaseRun::new(
         spec,
         train_rows.len(),
         val_rows.len(),
@@ -50,6 +50,8 @@ pub async fn train_images(
         seed,
         &ad,
     );
+    let footprint = super::memory::Footprint::image(pre.crop as usize, model.num_params());
+    run.set_micro_batch(footprint.micro_batch(spec.batch_size, spec.memory_mib));
     // A stream of its own, so phase 2's order differs from phase 1's for the same seed.
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     rng.set_stream(if unfreeze.is_some() { 2 } else { 1 });
@@ -114,9 +116,12 @@ impl Steps for ImageSteps<'_> {
                 continue;
             }
             let x = b.tensor(side, &self.ad);
-            let logits = model.logits(self.dropout.forward(model.features(x)));
+            let dropout = &self.dropout;
+            let mut forward = |m: &ImageModel, r| {
+                Ok(m.logits(dropout.forward(m.features(super::run::rows(&x, r)))))
+            };
             model = run
-                .step(model, logits, &b.labels, epoch, on_progress)
+                .step(model, &b.labels, epoch, &mut forward, on_progress)
                 .await?;
         }
         Ok(model)

@@ -4,6 +4,7 @@ mod epochs;
 pub mod features;
 pub mod head;
 pub mod images;
+pub mod memory;
 pub mod metrics;
 mod optim;
 pub mod pipeline;

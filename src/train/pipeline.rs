@@ -245,7 +245,7 @@ pub async fn finetune_images(
 
     // Phase 1: the new head, seeded, on the frozen backbone (unless the recipe keeps the
     // model's own head).
-    let head_spec = recipe.head.spec();
+    let head_spec = recipe.phase_spec(recipe.head.spec());
     let (mut model, mut predicted, mut train, mut val) = if recipe.head.epochs == 0 {
         (model, None, train, val)
     } else if head_spec.augment {
@@ -326,7 +326,7 @@ pub async fn finetune_images(
             source,
             &train,
             &val,
-            &finetune.spec(),
+            &recipe.phase_spec(finetune.spec()),
             Some(finetune.unfreeze),
             recipe.seed,
             &pre,

@@ -45,6 +45,11 @@ pub enum Progress {
         /// Validation accuracy in [0, 1]; `None` without validation rows.
         val_accuracy: Option<f64>,
     },
+    /// Something the user should know that did not stop the run (a smaller micro-batch).
+    Notice {
+        /// What happened and what the run does about it.
+        message: String,
+    },
     /// A phase's state after an epoch, to resume from (only when asked for; the session turns
     /// it into a checkpoint, and it is never serialized).
     #[serde(skip)]
@@ -87,6 +92,7 @@ impl Progress {
                 let acc = val_accuracy.map_or("-".into(), |a| format!("{:.2}%", a * 100.0));
                 format!("{phase} epoch {epoch}: loss {train_loss:.4}, val accuracy {acc}")
             }
+            Self::Notice { message } => message.clone(),
             Self::Saved(_) => return None,
         })
     }

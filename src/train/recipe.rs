@@ -22,7 +22,14 @@ pub struct Recipe {
     pub seed: u64,
     /// Text models only: input length and pooling.
     pub text: TextOptions,
+    /// Device memory a training step may take, in MiB: each batch goes through the model in
+    /// micro-batches that fit it, their gradients summed (the step is the whole batch's). The
+    /// default fits a GPU with 2 GiB.
+    pub memory_mib: usize,
 }
+
+/// The default `memory_mib`.
+pub const MEMORY_MIB: usize = 1536;
 
 impl Default for Recipe {
     fn default() -> Self {
@@ -32,6 +39,7 @@ impl Default for Recipe {
             val_fraction: 0.2,
             seed: 42,
             text: TextOptions::default(),
+            memory_mib: MEMORY_MIB,
         }
     }
 }
@@ -67,6 +75,14 @@ impl Recipe {
                 ..FinetunePhase::default()
             }),
             ..Self::default()
+        }
+    }
+
+    /// `spec` (of one of this recipe's phases) with the recipe's run-wide settings.
+    pub fn phase_spec(&self, spec: PhaseSpec) -> PhaseSpec {
+        PhaseSpec {
+            memory_mib: self.memory_mib,
+            ..spec
         }
     }
 
@@ -291,6 +307,8 @@ impl Default for FinetunePhase {
 pub struct PhaseSpec {
     /// "head" or "finetune", for progress events and messages.
     pub name: &'static str,
+    /// The recipe's `memory_mib`.
+    pub memory_mib: usize,
     /// Passes over the data.
     pub epochs: usize,
     /// Rows per step.
@@ -327,6 +345,7 @@ impl HeadPhase {
     /// This phase as the loop sees it.
     pub fn spec(&self) -> PhaseSpec {
         PhaseSpec {
+            memory_mib: MEMORY_MIB,
             name: "head",
             epochs: self.epochs,
             batch_size: self.batch_size,
@@ -351,6 +370,7 @@ impl FinetunePhase {
     /// This phase as the loop sees it.
     pub fn spec(&self) -> PhaseSpec {
         PhaseSpec {
+            memory_mib: MEMORY_MIB,
             name: "finetune",
             epochs: self.epochs,
             batch_size: self.batch_size,
@@ -498,6 +518,12 @@ impl Recipe {
 
     /// Check every field's range before any work starts.
     pub fn validate(&self) -> Result<()> {
+        if self.memory_mib == 0 {
+            return Err(Error::Recipe {
+                field: "memory_mib".into(),
+                message: "0 MiB leaves no memory to train in".into(),
+            });
+        }
         if self.text.max_length < 2 {
             return Err(Error::Recipe {
                 field: "text.max_length".into(),

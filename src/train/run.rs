@@ -4,11 +4,12 @@
 
 use burn::module::{Module, ParamGroup};
 use burn::nn::loss::{CrossEntropyLoss, CrossEntropyLossConfig};
-use burn::optim::GradientsParams;
 use burn::optim::lr_scheduler::module_lr_scheduler::{ModuleLearningRate, ModuleLrScheduler};
+use burn::optim::{GradientsAccumulator, GradientsParams};
 use burn::prelude::*;
 use burn::tensor::TensorData;
 use serde::{Deserialize, Serialize};
+use std::ops::Range;
 use web_time::Instant;
 
 use super::optim::Optimizer;
@@ -38,6 +39,12 @@ pub struct PhaseReport {
     pub seconds: f64,
     /// Training rows per second over the whole phase (loading and validation included).
     pub throughput: f64,
+    /// Examples through the model at once (the batch's gradients are summed over them).
+    #[serde(default)]
+    pub micro_batch: usize,
+    /// The device memory pool's largest size during the phase (GPU backends).
+    #[serde(default)]
+    pub peak_device_bytes: Option<u64>,
 }
 
 impl PhaseReport {
@@ -64,6 +71,14 @@ pub type Predictions = (Vec<u32>, Vec<u32>);
 
 pub(crate) use crate::error::compute;
 
+/// Rows `r` of `x` (along its first axis); all of them as they are.
+pub(crate) fn rows<const D: usize>(x: &Tensor<D>, r: Range<usize>) -> Tensor<D> {
+    match r.start == 0 && r.end == x.dims()[0] {
+        true => x.clone(),
+        false => x.clone().narrow(0, r.start, r.len()),
+    }
+}
+
 /// How an epoch ended.
 pub(crate) struct EpochEnd {
     /// This epoch is the best so far (keep its model).
@@ -84,6 +99,8 @@ pub(crate) struct PhaseRun {
     start: Instant,
     /// Seconds of the phase before a resume.
     earlier_seconds: f64,
+    /// Examples per micro-batch (0: the whole batch).
+    micro: usize,
     rows_done: usize,
     epoch_loss: (f32, usize),
     best: Option<f64>,
@@ -116,6 +133,7 @@ impl PhaseRun {
             seed,
             device: device.clone(),
             earlier_seconds: 0.0,
+            micro: 0,
             total_steps: train_rows.div_ceil(spec.batch_size) * spec.epochs,
             start: Instant::now(),
             rows_done: 0,
@@ -133,6 +151,8 @@ impl PhaseRun {
                 val_rows,
                 seconds: 0.0,
                 throughput: 0.0,
+                micro_batch: spec.batch_size,
+                peak_device_bytes: None,
             },
         }
     }
@@ -149,27 +169,51 @@ impl PhaseRun {
         }
     }
 
-    /// One optimiser step on `model` from `logits` of a batch labelled `labels`: the loss is
-    /// read back (awaited, so the browser can deliver a cancel in between), checked, and
-    /// reported. Returns the updated model.
+    /// Examples per micro-batch (0: the whole batch).
+    pub fn set_micro_batch(&mut self, micro: usize) {
+        self.micro = micro;
+        self.report.micro_batch = micro.min(self.spec.batch_size).max(1);
+    }
+
+    /// One optimiser step on `model` for a batch labelled `labels`: `forward(model, rows)`
+    /// gives the logits of the batch's `rows`, a micro-batch at a time, whose gradients (each
+    /// loss weighted by its share of the batch) add up to the whole batch's. The loss is read
+    /// back (awaited, so the browser can deliver a cancel in between), checked and reported. A
+    /// micro-batch the device cannot allocate halves the micro-batch and retries the step,
+    /// with a notice. Returns the updated model.
     pub async fn step<M: Module>(
         &mut self,
         model: M,
-        logits: Tensor<2>,
         labels: &[i64],
         epoch: usize,
+        forward: &mut dyn FnMut(&M, Range<usize>) -> Result<Tensor<2>>,
         on_progress: &mut dyn FnMut(&Progress) -> Control,
     ) -> Result<M> {
-        let y = Tensor::<1, Int>::from_data(
-            TensorData::new(labels.to_vec(), [labels.len()]),
-            &logits.device(),
-        );
-        let loss = self.loss_fn.forward(logits, y);
-        let value = loss
-            .clone()
-            .into_scalar_async::<f32>()
-            .await
-            .map_err(compute)?;
+        let n = labels.len();
+        let (value, grads) = loop {
+            let micro = if self.micro == 0 {
+                n
+            } else {
+                self.micro.min(n)
+            };
+            match self.gradients(&model, labels, micro, forward).await {
+                Ok(done) => break done,
+                Err(err) if micro > 1 && super::memory::is_allocation_failure(&err) => {
+                    self.device.memory_cleanup();
+                    self.set_micro_batch(micro / 2);
+                    let message = format!(
+                        "{}: the device ran out of memory for {micro} examples at once ({err}); \
+                         going on with micro-batches of {} (the same batch of {n} per step)",
+                        self.spec.name,
+                        micro / 2
+                    );
+                    if on_progress(&Progress::Notice { message }) == Control::Cancel {
+                        return Err(Error::Cancelled);
+                    }
+                }
+                Err(err) => return Err(err),
+            }
+        };
         let step = self.report.losses.len() + 1;
         if !value.is_finite() {
             return Err(Error::Compute(format!(
@@ -178,8 +222,11 @@ impl PhaseRun {
             )));
         }
         let lrs = self.learning_rates();
-        let grads = GradientsParams::from_grads(loss.backward(), &model);
         let model = self.optim.step(&lrs, model, grads);
+        if let Some(usage) = self.device.memory_pool_usage() {
+            let peak = self.report.peak_device_bytes.unwrap_or(0);
+            self.report.peak_device_bytes = Some(peak.max(usage.bytes_reserved));
+        }
         self.report.losses.push(value);
         self.epoch_loss.0 += value;
         self.epoch_loss.1 += 1;
@@ -198,6 +245,37 @@ impl PhaseRun {
             return Err(Error::Cancelled);
         }
         Ok(model)
+    }
+
+    /// The loss and the gradients of a batch labelled `labels`, `micro` examples at a time.
+    async fn gradients<M: Module>(
+        &self,
+        model: &M,
+        labels: &[i64],
+        micro: usize,
+        forward: &mut dyn FnMut(&M, Range<usize>) -> Result<Tensor<2>>,
+    ) -> Result<(f32, GradientsParams)> {
+        let n = labels.len();
+        let mut sum = GradientsAccumulator::<M>::new();
+        let mut value = 0.0;
+        for start in (0..n).step_by(micro.max(1)) {
+            let rows = start..(start + micro).min(n);
+            super::memory::simulated_failure(rows.len())?;
+            let logits = forward(model, rows.clone())?;
+            let y = labels[rows.clone()].to_vec();
+            let y = Tensor::<1, Int>::from_data(TensorData::new(y, [rows.len()]), &logits.device());
+            let mut loss = self.loss_fn.forward(logits, y);
+            if rows.len() < n {
+                loss = loss.mul_scalar(rows.len() as f32 / n as f32);
+            }
+            value += loss
+                .clone()
+                .into_scalar_async::<f32>()
+                .await
+                .map_err(compute)?;
+            sum.accumulate(model, GradientsParams::from_grads(loss.backward(), model));
+        }
+        Ok((value, sum.grads()))
     }
 
     /// Close an epoch: `truth`/`predicted` are the validation rows' labels and predictions.
@@ -331,8 +409,10 @@ impl PhaseRun {
         Ok((model, kept))
     }
 
-    /// The report, with time and throughput filled in.
+    /// The report, with time and throughput filled in; the device's pool gives back what the
+    /// phase no longer holds.
     pub fn finish(mut self) -> (PhaseReport, Option<Predictions>) {
+        self.device.memory_cleanup();
         self.report.seconds = self.seconds();
         self.report.throughput = self.rows_done as f64 / self.report.seconds.max(1e-9);
         (self.report, self.best_predictions)

@@ -133,7 +133,7 @@ pub async fn finetune_text(
             set,
             &train,
             &val,
-            &finetune.spec(),
+            &recipe.phase_spec(finetune.spec()),
             finetune.unfreeze,
             recipe.seed,
             device,
@@ -223,7 +223,7 @@ pub async fn train_text(
 ) -> Result<(TextModel, PhaseReport, Option<Predictions>)> {
     let ad = device.clone().autodiff();
     let (net, head_group) = model.trainable(Some(unfreeze), &ad)?;
-    let run = PhaseRun::new(
+    let mut run = PhaseRun::new(
         spec,
         train_rows.len(),
         val_rows.len(),
@@ -231,6 +231,13 @@ pub async fn train_text(
         seed,
         &ad,
     );
+    let footprint = super::memory::Footprint::text(
+        model.feature_dim(),
+        model.block_count(),
+        model.options.max_length,
+        net.num_params(),
+    );
+    run.set_micro_batch(footprint.micro_batch(spec.batch_size, spec.memory_mib));
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     rng.set_stream(2);
     // Dropout masks come from the device's generator, seeded each epoch for repeatable runs.
@@ -280,9 +287,13 @@ impl Steps for TextSteps<'_> {
         for chunk in order.chunks(self.batch) {
             let texts: Vec<&str> = chunk.iter().map(|&r| self.set.texts[r].as_str()).collect();
             let labels: Vec<i64> = chunk.iter().map(|&r| self.set.labels[r] as i64).collect();
-            let tokens = self.tokenizer.encode(&texts)?;
-            let logits = net.forward(&tokens, &self.ad)?;
-            net = run.step(net, logits, &labels, epoch, on_progress).await?;
+            let (tokenizer, ad) = (self.tokenizer, &self.ad);
+            let mut forward = |n: &TextClassifier, r: std::ops::Range<usize>| {
+                n.forward(&tokenizer.encode(&texts[r])?, ad)
+            };
+            net = run
+                .step(net, &labels, epoch, &mut forward, on_progress)
+                .await?;
         }
         Ok(net)
     }

@@ -218,6 +218,9 @@ export function onProgress(e) {
         ? `No checkpoint could be saved (${e.error}): a reload would lose this run.`
         : `Checkpoint saved ${e.epoch ? `after epoch ${e.epoch} of the fine-tuning phase` : 'after the head phase'}: if this tab closes, the run can be resumed.`);
       break;
+    case 'warning':
+      say(e.message);
+      break;
     default:
       break;
   }
@@ -257,7 +260,9 @@ export async function run(start, phases) {
     if (tuner !== state.tuner) return;
     state.ready = true;
     const secs = (performance.now() - started) / 1000;
-    setPhase('done', `Done in ${formatSeconds(secs)}${report.metrics ? ` — validation accuracy ${percent(report.metrics.accuracy)}` : ''}`);
+    const peak = Math.max(0, ...report.phases.map((ph) => ph.peak_device_bytes ?? 0));
+    setPhase('done', `Done in ${formatSeconds(secs)}${report.metrics ? ` — validation accuracy ${percent(report.metrics.accuracy)}` : ''}` +
+      `${peak ? ` · peak GPU memory ${Math.round(peak / 2 ** 20)} MiB` : ''}`);
     $('progress').value = 1;
     renderReport(report, { sourceOf: missSource });
     if (state.model && report.classes) {

@@ -1,0 +1,113 @@
+//! How many examples go through the model at once while training: the recipe's `batch_size` is
+//! the batch an optimiser step sees; it is cut into micro-batches whose gradients add up to the
+//! whole batch's, so that a step fits the recipe's `memory_mib` on the device. An allocation
+//! that fails anyway halves the micro-batch and retries the step.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use crate::Error;
+
+/// What one example holds on the device through a training step (the activations the
+/// backward pass keeps and their gradients), in bytes, besides the model and its optimiser.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Footprint {
+    /// Bytes per example.
+    pub per_example: u64,
+    /// Bytes that do not grow with the batch (weights, gradients, optimiser moments).
+    pub fixed: u64,
+}
+
+const MIB: u64 = 1 << 20;
+
+impl Footprint {
+    /// An image model of `params` parameters on `side` x `side` inputs.
+    /// Measured in burn's WebGPU pool for MobileNetV2 at 224x224, every layer training: about
+    /// 150 MiB an example (4.9 GiB at batch 32, BENCHMARKS.md); scaled by the pixels.
+    pub fn image(side: usize, params: usize) -> Self {
+        let pixels = (side * side) as u64;
+        Self {
+            per_example: 150 * MIB * pixels / (224 * 224),
+            fixed: weights(params),
+        }
+    }
+
+    /// A text encoder of `layers` layers of width `hidden` on inputs of `tokens` tokens:
+    /// about 150 MiB an example for all-MiniLM-L6-v2 at 128 tokens (5.0 GiB at batch 32),
+    /// scaled by width, depth and length.
+    pub fn text(hidden: usize, layers: usize, tokens: usize, params: usize) -> Self {
+        let size = (hidden * layers.max(1) * tokens) as u64;
+        Self {
+            per_example: 150 * MIB * size / (384 * 6 * 128),
+            fixed: weights(params),
+        }
+    }
+
+    /// Examples per micro-batch for batches of `batch` within `budget_mib`: at least 1.
+    pub fn micro_batch(&self, batch: usize, budget_mib: usize) -> usize {
+        let budget = (budget_mib as u64 * MIB).saturating_sub(self.fixed);
+        let fits = (budget / self.per_example.max(1)) as usize;
+        fits.clamp(1, batch.max(1))
+    }
+}
+
+/// f32 weights, their gradients and two optimiser moments.
+fn weights(params: usize) -> u64 {
+    16 * params as u64
+}
+
+/// Whether `err` says the device could not allocate a buffer (out of memory, a buffer larger
+/// than the adapter allows): what a smaller micro-batch can avoid.
+pub fn is_allocation_failure(err: &Error) -> bool {
+    let text = err.to_string();
+    [
+        "could not allocate",
+        "can't allocate",
+        "BufferTooBig",
+        "out of memory",
+        "Out of memory",
+    ]
+    .iter()
+    .any(|needle| text.contains(needle))
+}
+
+/// Test hook: micro-batches above this many examples fail as a device that cannot allocate
+/// their buffers would (0: none).
+static SIMULATED_LIMIT: AtomicUsize = AtomicUsize::new(0);
+
+/// Make every micro-batch of more than `rows` examples fail to allocate (`None`: stop), as a
+/// GPU with too little memory would: for tests of the retry.
+#[doc(hidden)]
+pub fn simulate_allocation_limit(rows: Option<usize>) {
+    SIMULATED_LIMIT.store(rows.unwrap_or(0), Ordering::SeqCst);
+}
+
+/// The simulated failure for a micro-batch of `rows` examples, if one is set.
+pub(crate) fn simulated_failure(rows: usize) -> crate::Result<()> {
+    let limit = SIMULATED_LIMIT.load(Ordering::SeqCst);
+    if limit > 0 && rows > limit {
+        return Err(Error::Compute(format!(
+            "the device could not allocate a buffer for {rows} examples (simulated: at most \
+             {limit})"
+        )));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_micro_batch_fits_the_budget() {
+        let mobilenet = Footprint::image(224, 3_504_872);
+        // 1536 MiB less 53 MiB of weights and moments, 150 MiB an example: 9.
+        assert_eq!(mobilenet.micro_batch(32, 1536), 9);
+        assert_eq!(mobilenet.micro_batch(4, 1536), 4);
+        assert_eq!(mobilenet.micro_batch(32, 1), 1);
+        assert!(is_allocation_failure(&simulated_failure_for_test()));
+    }
+
+    fn simulated_failure_for_test() -> Error {
+        Error::Compute("the device could not allocate a buffer of 147.0 MiB".into())
+    }
+}
