@@ -35,7 +35,11 @@ fn run(data: &std::path::Path, memory_mib: usize) -> (RunReport, Vec<u8>, Vec<St
     }))
     .unwrap();
     let files = block_on(session.export()).unwrap();
-    let weights = files.into_iter().find(|(n, _)| n == "model.safetensors").unwrap().1;
+    let weights = files
+        .into_iter()
+        .find(|(n, _)| n == "model.safetensors")
+        .unwrap()
+        .1;
     (report, weights, warnings)
 }
 
@@ -61,10 +65,16 @@ fn a_tiny_budget_and_a_failed_allocation_train_the_weights_of_the_whole_batch() 
     simulate_allocation_limit(None);
     assert_eq!(failed.phases[1].micro_batch, 2);
     assert_eq!(warnings.len(), 4, "{warnings:?}");
-    for (warning, phase) in warnings.iter().zip(["head", "head", "finetune", "finetune"]) {
+    for (warning, phase) in warnings
+        .iter()
+        .zip(["head", "head", "finetune", "finetune"])
+    {
         assert!(warning.starts_with(phase), "{warnings:?}");
     }
-    assert!(warnings[2].contains("ran out of memory for 8 examples"), "{warnings:?}");
+    assert!(
+        warnings[2].contains("ran out of memory for 8 examples"),
+        "{warnings:?}"
+    );
     assert!(warnings[3].contains("micro-batches of 2"), "{warnings:?}");
     let diff = common::max_diff(&failed_weights, &weights);
     println!("after two failed allocations: weights differ by {diff:e}");

@@ -257,7 +257,8 @@ impl PhaseRun {
     ) -> Result<(f32, GradientsParams)> {
         let n = labels.len();
         let mut sum = GradientsAccumulator::<M>::new();
-        let mut value = 0.0;
+        // Each micro-batch's loss, kept (detached) and read back once for the whole step.
+        let mut losses = Vec::new();
         for start in (0..n).step_by(micro.max(1)) {
             let rows = start..(start + micro).min(n);
             super::memory::simulated_failure(rows.len())?;
@@ -268,13 +269,14 @@ impl PhaseRun {
             if rows.len() < n {
                 loss = loss.mul_scalar(rows.len() as f32 / n as f32);
             }
-            value += loss
-                .clone()
-                .into_scalar_async::<f32>()
-                .await
-                .map_err(compute)?;
+            losses.push(loss.clone().detach());
             sum.accumulate(model, GradientsParams::from_grads(loss.backward(), model));
         }
+        let read = Tensor::cat(losses, 0)
+            .into_data_async()
+            .await
+            .map_err(compute)?;
+        let value = read.iter::<f32>().fold(0.0, |a, b| a + b);
         Ok((value, sum.grads()))
     }
 
