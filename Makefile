@@ -14,7 +14,10 @@ assets:
 build: setup
 	@bash scripts/build-wasm.sh
 
-demo: build
+# The demo serves the module without wasm-opt's size pass (minutes on a fresh machine; the page
+# is served from this machine), or the optimised one when `make build` made it.
+demo: setup
+	@TABTUNE_WASM_OPT=off bash scripts/build-wasm.sh
 	@node scripts/serve.mjs --port 8080
 
 test: setup
@@ -26,9 +29,10 @@ test: setup
 test-native:
 	cargo test --release
 
-# 2. wasm-bindgen-test in headless Chromium on WebGPU (SwiftShader without a GPU).
+# 2. wasm-bindgen-test in headless Chromium on WebGPU (SwiftShader without a GPU), built as the
+#    page's module is (the `wasm` profile).
 test-wasm:
-	$(WASM_TEST_ENV) cargo test --release --target wasm32-unknown-unknown --test web -- --nocapture
+	$(WASM_TEST_ENV) cargo test --profile wasm --target wasm32-unknown-unknown --test web -- --nocapture
 
 # 3. End to end: the page in headless Chromium, driven by Playwright.
 test-e2e:

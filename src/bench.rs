@@ -151,7 +151,7 @@ impl Bench {
             let memory = crate::train::recipe::MEMORY_MIB;
             run.set_micro_batch(
                 spec.micro_batch
-                    .unwrap_or_else(|| footprint.micro_batch(spec.batch, memory)),
+                    .unwrap_or_else(|| footprint.micro_batch(spec.batch, memory, crate::device::max_buffer(&on))),
             );
             Box::new(run)
         };

@@ -73,6 +73,10 @@ pub struct DeviceInfo {
     pub adapter: Option<AdapterReport>,
     /// Why the GPU was not used, when `auto` fell back to the CPU.
     pub fallback_reason: Option<String>,
+    /// The largest buffer the GPU device takes, in bytes: the smaller of its `maxBufferSize`
+    /// and `maxStorageBufferBindingSize` (no single tensor can be larger).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_buffer_bytes: Option<u64>,
 }
 
 impl DeviceInfo {
@@ -81,6 +85,7 @@ impl DeviceInfo {
             backend: BackendKind::Cpu,
             adapter: None,
             fallback_reason,
+            max_buffer_bytes: None,
         }
     }
 
@@ -103,6 +108,9 @@ impl DeviceInfo {
             ),
             (kind, None) => format!("{kind:?}"),
         };
+        if let Some(max) = self.max_buffer_bytes {
+            line.push_str(&format!("; largest buffer {} MiB", max >> 20));
+        }
         if let Some(reason) = &self.fallback_reason {
             line.push_str(&format!("; GPU not used: {reason}"));
         }
@@ -147,6 +155,20 @@ async fn gpu_once() -> Result<Selected> {
     Ok(selected)
 }
 
+/// The largest buffer `device` takes, when it is the selected GPU (None on the CPU).
+pub fn max_buffer(device: &Device) -> Option<u64> {
+    let selected = GPU.lock().ok()?;
+    let gpu = selected.as_ref()?;
+    (gpu.device == device.clone().inner()).then_some(gpu.info.max_buffer_bytes)?
+}
+
+/// The smaller of the device's two buffer limits.
+fn buffer_limit(limits: &burn::tensor::wgpu::wgpu::Limits) -> u64 {
+    limits
+        .max_buffer_size
+        .min(limits.max_storage_buffer_binding_size)
+}
+
 fn poisoned() -> Error {
     Error::Device("the GPU device registry was poisoned by an earlier panic".into())
 }
@@ -164,6 +186,7 @@ async fn gpu() -> Result<Selected> {
         .init_with_setup()
         .map_err(|err| Error::Device(format!("no native GPU through wgpu: {err}")))?;
     let info = setup.adapter.get_info();
+    let max_buffer_bytes = Some(buffer_limit(&setup.device.limits()));
     let software = matches!(info.device_type, burn::tensor::wgpu::wgpu::DeviceType::Cpu);
     Ok(Selected {
         device,
@@ -180,6 +203,7 @@ async fn gpu() -> Result<Selected> {
                 software,
             }),
             fallback_reason: None,
+            max_buffer_bytes,
         },
     })
 }
@@ -189,8 +213,8 @@ async fn gpu() -> Result<Selected> {
     // Ask the browser first: it says *why* there is no GPU (no navigator.gpu, no adapter), and
     // reports vendor/architecture, which wgpu's web backend does not pass through.
     let adapter = web_adapter::probe().await.map_err(Error::Device)?;
-    let device = Device::wgpu_options()
-        .init_async()
+    let (device, setup) = Device::wgpu_options()
+        .init_with_setup_async()
         .await
         .map_err(|err| Error::Device(format!("WebGPU device could not be created: {err}")))?;
     Ok(Selected {
@@ -199,6 +223,7 @@ async fn gpu() -> Result<Selected> {
             backend: BackendKind::Webgpu,
             adapter: Some(adapter),
             fallback_reason: None,
+            max_buffer_bytes: Some(buffer_limit(&setup.device.limits())),
         },
     })
 }

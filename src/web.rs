@@ -273,6 +273,15 @@ impl Session {
         }))
     }
 
+    /// The GPU memory pool after returning its free pages: `{in_use_bytes, reserved_bytes,
+    /// allocations}` (null on the CPU), with the module's `wasm_bytes`.
+    pub fn memory(&self) -> Result<JsValue, JsError> {
+        let memory = self.with(|s| Ok(s.memory()))?;
+        let wasm = wasm_bindgen::memory().unchecked_into::<js_sys::WebAssembly::Memory>();
+        let bytes = get(&wasm.buffer(), "byteLength");
+        to_js(&serde_json::json!({"device": memory, "wasm_bytes": bytes.as_f64()}))
+    }
+
     /// The last run's `{classes, metrics, misclassified, skipped}`.
     pub fn evaluate(&self) -> Result<JsValue, JsError> {
         to_js(&self.with(|s| s.last_evaluation())?)

@@ -6,6 +6,8 @@ export interface DeviceInfo {
   adapter: { vendor: string; architecture: string; device: string; description: string; software: boolean } | null;
   /** Why the CPU is used although WebGPU was asked for or preferred. */
   fallback_reason: string | null;
+  /** On WebGPU, the largest buffer the device takes (bytes): bounds the training micro-batch. */
+  max_buffer_bytes?: number;
 }
 
 /** Bytes as a URL (fetched), the bytes themselves, or a File/Blob. */
@@ -208,6 +210,8 @@ export class FineTuner {
   train(recipe?: Recipe, options?: { onProgress?: (event: Progress) => void; signal?: AbortSignal }): Promise<RunReport>;
   /** The kept model's validation metrics and misclassified examples of the last run. */
   evaluate(): Promise<{ metrics: Metrics | null; misclassified: Miss[]; classes: string[]; skipped: [string, string][] }>;
+  /** The GPU memory pool once its free pages are returned (null on the CPU) and the wasm heap. */
+  memory(): Promise<{ device: { in_use_bytes: number; reserved_bytes: number; allocations: number } | null; wasm_bytes: number }>;
   /** Top classes of one text or image (most probable first), or of each text of an array. */
   predict(input: string | Blob | ImageBitmap | URL): Promise<Scored[]>;
   predict(input: string[]): Promise<Scored[][]>;

@@ -170,6 +170,15 @@ export class FineTuner {
     return this.#call('evaluate');
   }
 
+  /**
+   * Memory in use: `{device: {in_use_bytes, reserved_bytes, allocations} | null, wasm_bytes}` —
+   * the GPU memory pool once its free pages are returned (null on the CPU) and the module's
+   * linear memory.
+   */
+  memory() {
+    return this.#call('memory');
+  }
+
   async predict(input) {
     // Strings are texts for a text model and image URLs for an image model.
     const text = this.model?.kind === 'text';

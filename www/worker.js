@@ -121,6 +121,8 @@ async function call(data, reply) {
     }
     case 'evaluate':
       return session.evaluate();
+    case 'memory':
+      return session.memory();
     case 'predict': {
       const input = data.input;
       if (kind === 'text') {

@@ -204,6 +204,17 @@ struct Trained {
     extras: Vec<(String, Vec<u8>)>,
 }
 
+/// The device memory pool's level ([`Session::memory`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct DeviceMemory {
+    /// Bytes live tensors use.
+    pub in_use_bytes: u64,
+    /// Bytes the pool holds on the device (at least `in_use_bytes`).
+    pub reserved_bytes: u64,
+    /// Live allocations.
+    pub allocations: u64,
+}
+
 /// One fine-tuning session on one device.
 pub struct Session {
     device: Device,
@@ -229,6 +240,18 @@ impl Session {
     /// The device.
     pub fn device(&self) -> &Device {
         &self.device
+    }
+
+    /// What the device's memory pool holds once its free pages are returned (None on the CPU):
+    /// after a run, the level later runs should come back to.
+    pub fn memory(&self) -> Option<DeviceMemory> {
+        self.device.memory_cleanup();
+        let usage = self.device.memory_pool_usage()?;
+        Some(DeviceMemory {
+            in_use_bytes: usage.bytes_in_use,
+            reserved_bytes: usage.bytes_reserved,
+            allocations: usage.number_allocs,
+        })
     }
 
     /// Take `files` as the model to fine-tune. A fine-tuned classifier (config.json names its

@@ -15,6 +15,9 @@ pub struct Footprint {
     pub per_example: u64,
     /// Bytes that do not grow with the batch (weights, gradients, optimiser moments).
     pub fixed: u64,
+    /// The largest single buffer per example (one tensor, which must fit the adapter's
+    /// `maxBufferSize` and `maxStorageBufferBindingSize` whatever the budget).
+    pub largest: u64,
 }
 
 const MIB: u64 = 1 << 20;
@@ -28,6 +31,10 @@ impl Footprint {
         Self {
             per_example: 150 * MIB * pixels / (224 * 224),
             fixed: weights(params),
+            // The widest activation (and its gradient): MobileNetV2's first expansion, 96
+            // channels at half resolution, 96 x (side/2)^2 floats. (Its depthwise and 1x1
+            // convolutions unfold nothing: batch 32 ran in single buffers of 128 MiB on llvmpipe.)
+            largest: 4 * 96 * pixels / 4,
         }
     }
 
@@ -36,17 +43,26 @@ impl Footprint {
     /// scaled by width, depth and length.
     pub fn text(hidden: usize, layers: usize, tokens: usize, params: usize) -> Self {
         let size = (hidden * layers.max(1) * tokens) as u64;
+        let (hidden, tokens) = (hidden as u64, tokens as u64);
         Self {
             per_example: 150 * MIB * size / (384 * 6 * 128),
             fixed: weights(params),
+            // Attention scores (one head per 64 dimensions, tokens x tokens each) or the
+            // feed-forward layer's 4 x hidden activations, whichever is larger.
+            largest: 4 * ((hidden / 64).max(1) * tokens * tokens).max(4 * hidden * tokens),
         }
     }
 
-    /// Examples per micro-batch for batches of `batch` within `budget_mib`: at least 1.
-    pub fn micro_batch(&self, batch: usize, budget_mib: usize) -> usize {
+    /// Examples per micro-batch for batches of `batch` within `budget_mib` and, on a GPU,
+    /// the adapter's largest buffer `max_buffer` (bytes): at least 1.
+    pub fn micro_batch(&self, batch: usize, budget_mib: usize, max_buffer: Option<u64>) -> usize {
         let budget = (budget_mib as u64 * MIB).saturating_sub(self.fixed);
-        let fits = (budget / self.per_example.max(1)) as usize;
-        fits.clamp(1, batch.max(1))
+        let fits = budget / self.per_example.max(1);
+        let fits = match max_buffer {
+            Some(max) => fits.min(max / self.largest.max(1)),
+            None => fits,
+        };
+        (fits as usize).clamp(1, batch.max(1))
     }
 }
 
@@ -101,9 +117,17 @@ mod tests {
     fn the_micro_batch_fits_the_budget() {
         let mobilenet = Footprint::image(224, 3_504_872);
         // 1536 MiB less 53 MiB of weights and moments, 150 MiB an example: 9.
-        assert_eq!(mobilenet.micro_batch(32, 1536), 9);
-        assert_eq!(mobilenet.micro_batch(4, 1536), 4);
-        assert_eq!(mobilenet.micro_batch(32, 1), 1);
+        assert_eq!(mobilenet.micro_batch(32, 1536, None), 9);
+        assert_eq!(mobilenet.micro_batch(4, 1536, None), 4);
+        assert_eq!(mobilenet.micro_batch(32, 1, None), 1);
+        // 4.6 MiB for the widest activation of one example: a 16 MiB buffer limit takes 3,
+        // Chromium's default 128 MiB leaves the budget's 9.
+        assert_eq!(mobilenet.largest, 4_816_896);
+        assert_eq!(mobilenet.micro_batch(32, 1536, Some(16 << 20)), 3);
+        assert_eq!(mobilenet.micro_batch(32, 1536, Some(128 << 20)), 9);
+        let minilm = Footprint::text(384, 6, 128, 22_700_000);
+        assert_eq!(minilm.largest, 786_432);
+        assert_eq!(minilm.micro_batch(32, 1536, Some(1 << 20)), 1);
         assert!(is_allocation_failure(&simulated_failure_for_test()));
     }
 
