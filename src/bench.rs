@@ -149,10 +149,9 @@ impl Bench {
         let step_run = |head, footprint: Footprint| {
             let mut run = PhaseRun::new(&phase, usize::MAX / 2, 0, Some(head), spec.seed, &on);
             let memory = crate::train::recipe::MEMORY_MIB;
-            run.set_micro_batch(
-                spec.micro_batch
-                    .unwrap_or_else(|| footprint.micro_batch(spec.batch, memory, crate::device::max_buffer(&on))),
-            );
+            run.set_micro_batch(spec.micro_batch.unwrap_or_else(|| {
+                footprint.micro_batch(spec.batch, memory, crate::device::max_buffer(&on))
+            }));
             Box::new(run)
         };
         let state = match spec.workload {
