@@ -5,9 +5,11 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
+#[cfg(not(target_arch = "wasm32"))]
+use burn::store::PytorchStore;
 use burn::store::{
     BurnToPyTorchAdapter, KeyRemapper, ModuleSnapshot, ModuleStore, PyTorchToBurnAdapter,
-    PytorchStore, SafetensorsStore,
+    SafetensorsStore,
 };
 
 use crate::{Error, Result};
@@ -102,6 +104,8 @@ pub fn inspect(source: &WeightSource) -> Result<BTreeMap<String, Vec<usize>>> {
                 store.get_all_tensors().map_err(|e| fail(e.to_string()))?,
             ))
         }
+        // The browser has no paths (burn's .pth reader is not in its module).
+        #[cfg(not(target_arch = "wasm32"))]
         (_, WeightSource::Path(path)) => {
             // The names as they are in the file (burn-store renumbers `classifier.1` to
             // `classifier.0` by default).
@@ -110,7 +114,7 @@ pub fn inspect(source: &WeightSource) -> Result<BTreeMap<String, Vec<usize>>> {
                 store.get_all_tensors().map_err(|e| fail(e.to_string()))?,
             ))
         }
-        (_, WeightSource::Bytes { .. }) => Err(fail(PTH_BYTES.into())),
+        _ => Err(fail(PTH_BYTES.into())),
     }
 }
 
@@ -245,6 +249,8 @@ pub fn load_into<M: ModuleSnapshot>(
                 .load_from(&mut store)
                 .map_err(|err| fail(err.to_string()))?
         }
+        // The browser has no paths (burn's .pth reader is not in its module).
+        #[cfg(not(target_arch = "wasm32"))]
         (_, WeightSource::Path(path)) => {
             let mut store = PytorchStore::from_file(path.clone())
                 .remap(remapper)
@@ -255,7 +261,7 @@ pub fn load_into<M: ModuleSnapshot>(
                 .load_from(&mut store)
                 .map_err(|err| fail(err.to_string()))?
         }
-        (_, WeightSource::Bytes { .. }) => return Err(fail(PTH_BYTES.into())),
+        _ => return Err(fail(PTH_BYTES.into())),
     };
 
     if let Some(err) = result.errors.first() {
