@@ -8,6 +8,8 @@
 // BENCHMARKS.md between its bench markers.
 //
 //   node bench/run.mjs [--reps 3] [--cap 300] [--only 1,2,6] [--contenders a,b] [--sizes 1000,2000]
+//   node bench/run.mjs --before /bench/before/ ...   (another core build beside this one, below)
+//   node bench/run.mjs --whole-batch --only 2,5 ...  (training steps without micro-batches too)
 //   node bench/run.mjs --render bench/results/<run>.json   (the table of a saved run)
 import { spawn, execFileSync } from 'node:child_process';
 import { createInterface } from 'node:readline';
@@ -33,6 +35,8 @@ const { values: opt } = parseArgs({
     'browser-sizes': { type: 'string', default: '1000,2000,5000' }, // workload 7 in the tab
     'no-update': { type: 'boolean', default: false }, // leave BENCHMARKS.md alone
     before: { type: 'string' }, // another core build's URL path (see contenders())
+    'whole-batch': { type: 'boolean', default: false }, // rows with micro-batches off (see contenders())
+    pause: { type: 'string', default: '0' }, // workload 6: seconds between the model and the data, as a user picking files
     render: { type: 'string' }, // print (and write into BENCHMARKS.md) the table of a results JSON
   },
 });
@@ -188,7 +192,7 @@ async function cliHeadPhase(device, n) {
 }
 
 /** tabtune native: the `tabtune bench` worker for the micro workloads, the CLI for the rest. */
-function nativeContender(name, label, device) {
+function nativeContender(name, label, device, micro) {
   let worker = null;
   let head = null; // n for head_phase
   return {
@@ -206,7 +210,7 @@ function nativeContender(name, label, device) {
         const warm = await cliHeadPhase(device, 64);
         return { setup_s: 0, warmup_s: warm.seconds, note: 'each repetition is a new CLI process (model load included)' };
       }
-      return worker.call({ op: 'setup', workload: w.key, batch: spec.batch, tokens: spec.tokens, seed: spec.seed });
+      return worker.call({ op: 'setup', workload: w.key, batch: spec.batch, tokens: spec.tokens, seed: spec.seed, micro_batch: micro });
     },
     async rep() { return head ? cliHeadPhase(device, head) : worker.call({ op: 'rep' }); },
     async scale(n) { return cliHeadPhase(device, n); },
@@ -248,7 +252,7 @@ async function launch() {
 }
 
 /** A contender living in a page: `api` is the page's global (ttbench or tfbench). */
-function pageContender(name, label, path, api, backend, supports) {
+function pageContender(name, label, path, api, backend, supports, { micro, workerUrl } = {}) {
   let b = null;
   let page = null;
   const call = (fn, arg) => withTimeout(page.evaluate(([a, f, x]) => window[a][f](x), [api, fn, arg]), TIMEOUT_MS, `${name} ${fn}`);
@@ -265,7 +269,7 @@ function pageContender(name, label, path, api, backend, supports) {
       const info = await call('init', backend);
       return { ...info, chromium: b.browser.version() };
     },
-    async setup(w, spec) { return call('setup', { workload: w.key, ...spec }); },
+    async setup(w, spec) { return call('setup', { workload: w.key, ...spec, micro_batch: micro }); },
     async rep() {
       const [r, pss] = await sampling(() => treePss(b.pid), () => call('rep'));
       return { ...r, browser_pss_peak_bytes: pss };
@@ -277,7 +281,8 @@ function pageContender(name, label, path, api, backend, supports) {
         const p = await ctx.newPage();
         await p.goto(`${origin}${path}`);
         await p.waitForFunction((a) => window[a] !== undefined, api);
-        return await withTimeout(p.evaluate(([a, f, l, d]) => window[a].firstStep(f, l, d), [api, files, labels, backend]), TIMEOUT_MS, `${name} firstStep`);
+        const options = { workerUrl, pauseS: Number(opt.pause) };
+        return await withTimeout(p.evaluate(([a, f, l, d, o]) => window[a].firstStep(f, l, d, o), [api, files, labels, backend, options]), TIMEOUT_MS, `${name} firstStep`);
       } finally { await ctx.close(); }
     },
     done() {},
@@ -296,24 +301,37 @@ function contenders() {
     pageContender('tfjs-wasm', 'TF.js, Chromium WASM', '/bench/tfjs.html', 'tfbench', 'wasm', [1, 2, 3, 4, 5]),
     torchContender(),
   ];
-  // --before PATH: the micro workloads of another core build (e.g. a copy of www/pkg from
-  // before a change) as extra rows, for a before/after comparison in one run.
+  // --before PATH: another core build (a folder served under the repository, e.g. bench/before/
+  // made before a change: www's worker.js and decoder.js, and pkg/ a copy of www/pkg-bench) as
+  // extra rows, for a before/after comparison in one run: the micro workloads on its pkg/, the
+  // first step through its worker.
   if (opt.before) {
-    const q = `?pkg=${encodeURIComponent(opt.before)}`;
+    const q = `?pkg=${encodeURIComponent(`${opt.before}pkg/`)}`;
+    const workerUrl = `${opt.before}worker.js`;
     all.splice(2, 0,
-      pageContender('before-webgpu', `tabtune before (${opt.before}), WebGPU`, `/bench/tabtune.html${q}`, 'ttbench', 'gpu', [1, 2, 4, 5]),
-      pageContender('before-wasm', `tabtune before (${opt.before}), wasm CPU`, `/bench/tabtune.html${q}`, 'ttbench', 'cpu', [1, 2, 4, 5]));
+      pageContender('before-webgpu', `tabtune before (${opt.before}), WebGPU`, `/bench/tabtune.html${q}`, 'ttbench', 'gpu', [1, 2, 4, 5, 6], { workerUrl }),
+      pageContender('before-wasm', `tabtune before (${opt.before}), wasm CPU`, `/bench/tabtune.html${q}`, 'ttbench', 'cpu', [1, 2, 4, 5, 6], { workerUrl }));
+  }
+  // --whole-batch: the training steps (2, 5) also with micro-batches off (`micro_batch` 0: the
+  // whole batch at once, as before issue 16), beside the core's own choice.
+  if (opt['whole-batch']) {
+    all.push(
+      pageContender('whole-webgpu', 'tabtune, WebGPU, whole batch', '/bench/tabtune.html', 'ttbench', 'gpu', [2, 5], { micro: 0 }),
+      pageContender('whole-wasm', 'tabtune, wasm CPU, whole batch', '/bench/tabtune.html', 'ttbench', 'cpu', [2, 5], { micro: 0 }),
+      nativeContender('whole-native-cpu', 'tabtune native, CPU, whole batch', 'cpu', 0),
+      nativeContender('whole-lavapipe', 'tabtune native, lavapipe, whole batch', 'gpu', 0));
+    for (const c of all.slice(-2)) c.supports = [2, 5];
   }
   const want = opt.contenders?.split(',');
   return want ? all.filter((c) => want.includes(c.name)) : all;
 }
 // Which tabtune row each contender is compared with.
-const PAIR = { 'before-webgpu': 'tabtune-webgpu', 'before-wasm': 'tabtune-wasm', 'tfjs-webgpu': 'tabtune-webgpu', 'tfjs-wasm': 'tabtune-wasm', 'pytorch-cpu': 'tabtune-native-cpu', 'tabtune-native-lavapipe': 'tabtune-native-cpu' };
+const PAIR = { 'before-webgpu': 'tabtune-webgpu', 'before-wasm': 'tabtune-wasm', 'whole-webgpu': 'tabtune-webgpu', 'whole-wasm': 'tabtune-wasm', 'whole-native-cpu': 'tabtune-native-cpu', 'whole-lavapipe': 'tabtune-native-lavapipe', 'tfjs-webgpu': 'tabtune-webgpu', 'tfjs-wasm': 'tabtune-wasm', 'pytorch-cpu': 'tabtune-native-cpu', 'tabtune-native-lavapipe': 'tabtune-native-cpu' };
 
 async function main() {
   const started = new Date();
   const only = opt.only ? opt.only.split(',').map(Number) : WORKLOADS.map((w) => w.id);
-  const results = { date: started.toISOString(), command: `node bench/run.mjs ${process.argv.slice(2).join(' ')}`.trim(), options: { reps: REPS, cap_s: CAP_S }, machine: machine(), contenders: {}, workloads: {} };
+  const results = { date: started.toISOString(), command: `node bench/run.mjs ${process.argv.slice(2).join(' ')}`.trim(), options: { reps: REPS, cap_s: CAP_S, pause_s: Number(opt.pause) }, machine: machine(), contenders: {}, workloads: {} };
   server = await serve({ port: 0, quiet: true });
   origin = `http://127.0.0.1:${server.address().port}`;
   const list = contenders();
@@ -498,12 +516,14 @@ function render(results) {
   if (fs) {
     out.push(`**6. ${WORKLOADS[5].title}**`, '');
     out.push(`wasm: ${(fs.wasm.raw_bytes / 1024).toFixed(0)} KiB raw, ${(fs.wasm.gzip_bytes / 1024).toFixed(0)} KiB gzipped.`, '');
-    out.push('| contender | first step (s from navigation) | model loaded (s) | dataset set (s) | n |', '|---|---|---|---|---|');
+    if (results.options.pause_s) out.push(`${results.options.pause_s} s between the model loaded and the dataset given (\`--pause\`), as a user choosing files.`, '');
+    out.push('| contender | first step (s from navigation) | model loaded (s) | dataset set (s) | train() to first step (s) | n |', '|---|---|---|---|---|---|');
     for (const [name, cell] of Object.entries(fs)) {
       if (name === 'wasm') continue;
-      if (!cell.reps.length) { out.push(`| ${name} | error: ${cell.error} | | | |`); continue; }
+      if (!cell.reps.length) { out.push(`| ${name} | error: ${cell.error} | | | | |`); continue; }
       const col = (k) => fmt(median(cell.reps.map((r) => r[k])));
-      out.push(`| ${name} | ${col('firstStepS')} | ${col('modelLoadedS')} | ${col('datasetS')} | ${cell.reps.length} |`);
+      const wait = cell.reps.every((r) => r.trainS !== undefined) ? fmt(median(cell.reps.map((r) => r.firstStepS - r.trainS))) : '–';
+      out.push(`| ${name} | ${col('firstStepS')} | ${col('modelLoadedS')} | ${col('datasetS')} | ${wait} | ${cell.reps.length} |`);
     }
     out.push('', 'TF.js and PyTorch have no counterpart (no pre-trained model file is loaded there).', '');
   }
@@ -534,6 +554,8 @@ function describe(name, info) {
 function memory(reps) {
   const peak = (k) => Math.max(0, ...reps.map((r) => r[k] ?? r.memory?.[k] ?? 0));
   const parts = [];
+  const micro = [...new Set(reps.map((r) => r.micro_batch).filter((m) => m != null))];
+  if (micro.length) parts.push(`micro-batch ${micro.join('/')}`);
   if (peak('peak_rss_bytes')) parts.push(`RSS ${mib(peak('peak_rss_bytes'))}`);
   if (peak('browser_pss_peak_bytes')) parts.push(`Chromium PSS ${mib(peak('browser_pss_peak_bytes'))}`);
   if (peak('deviceBytesReserved')) parts.push(`GPU pool ${mib(peak('deviceBytesReserved'))}`);

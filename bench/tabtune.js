@@ -74,14 +74,14 @@ window.ttbench = {
     }
     const s = await core();
     // Only the fields the core's BenchSpec has, none undefined.
-    const run = s.bench(JSON.parse(JSON.stringify({ workload: spec.workload, batch: spec.batch, tokens: spec.tokens, seed: spec.seed })));
+    const run = s.bench(JSON.parse(JSON.stringify({ workload: spec.workload, batch: spec.batch, tokens: spec.tokens, seed: spec.seed, micro_batch: spec.micro_batch })));
     const setupS = seconds(t0);
     const w = performance.now();
     await run.rep();
     const warmupS = seconds(w);
     current = async () => {
       const r = await run.rep();
-      return { seconds: r.seconds, items: r.items, deviceBytesInUse: r.device_bytes_in_use, deviceBytesReserved: r.device_bytes_reserved };
+      return { seconds: r.seconds, items: r.items, deviceBytesInUse: r.device_bytes_in_use, deviceBytesReserved: r.device_bytes_reserved, micro_batch: r.micro_batch };
     };
     return { setupS, warmupS };
   },
@@ -94,15 +94,19 @@ window.ttbench = {
   },
 
   // Page load to the first finished training step of the app's path: the worker fetches and
-  // compiles the wasm, the model loads, the dataset's features are extracted (shaders
+  // compiles the wasm, the model loads, the first batch's features are extracted (shaders
   // compiled on the way), then the head's first step. Times are from navigation start.
-  async firstStep(files, labels, choice) {
+  // `workerUrl`: another build's worker (bench/run.mjs --before); `pauseS`: seconds between
+  // the model and the data, as a user choosing files (the core warms up meanwhile).
+  async firstStep(files, labels, choice, { workerUrl, pauseS = 0 } = {}) {
     const marks = { pageS: performance.now() / 1000 };
-    const t = await FineTuner.create({ model: 'mobilenet_v2', device: choice });
+    const t = await FineTuner.create({ model: 'mobilenet_v2', device: choice, workerUrl });
     marks.modelLoadedS = performance.now() / 1000;
+    await new Promise((r) => setTimeout(r, pauseS * 1000));
     await t.setDataset({ kind: 'image', items: files.map((url, i) => ({ url, label: String(labels[i]) })) });
     marks.datasetS = performance.now() / 1000;
     const controller = new AbortController();
+    marks.trainS = performance.now() / 1000;
     await t.train({ head: { epochs: 1, batch_size: 8 }, finetune: null, val_fraction: 0.2 }, {
       signal: controller.signal,
       onProgress: (e) => {

@@ -89,6 +89,9 @@ pub struct Rep {
     pub device_bytes_in_use: Option<u64>,
     /// Bytes the device's allocator has reserved (live tensors plus pages kept for reuse).
     pub device_bytes_reserved: Option<u64>,
+    /// Training workloads: examples per micro-batch in the step (smaller than asked for after
+    /// an allocation failure halved it).
+    pub micro_batch: Option<usize>,
 }
 
 /// A workload built on a device, ready to repeat.
@@ -253,7 +256,14 @@ impl Bench {
         }
         let seconds = start.elapsed().as_secs_f64();
         let usage = device.memory_pool_usage();
+        let micro_batch = match &self.state {
+            State::ImageStep { run, .. } | State::TextStep { run, .. } => {
+                Some(run.report.micro_batch)
+            }
+            _ => None,
+        };
         Ok(Rep {
+            micro_batch,
             seconds,
             items: self.spec.batch,
             device_bytes_in_use: usage.as_ref().map(|u| u.bytes_in_use),

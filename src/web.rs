@@ -192,6 +192,18 @@ impl Session {
         to_js(&self.with(|s| s.load(ModelFiles::from_named(&name, named, kind)?).cloned())?)
     }
 
+    /// Compile the first training step's kernels on a copy of the loaded model while the data
+    /// loads (the session stays free): resolves to true when done, false when `stop()` (asked
+    /// between the parts) said to stop, e.g. because another model was chosen.
+    #[wasm_bindgen(js_name = warmUp)]
+    pub fn warm_up(&self, stop: Function) -> Result<Promise, JsError> {
+        let warm = self.with(|s| s.warm_up())?;
+        Ok(future_to_promise(async move {
+            let stop = || stop.call0(&JsValue::NULL).ok().and_then(|v| v.as_bool()) == Some(true);
+            Ok(warm.run(&stop).await.map_err(js_err)?.into())
+        }))
+    }
+
     /// Set (or, with `append`, extend) the image dataset: item `names` and `labels` (class
     /// names; `classes` fixes their order), the `train` and `val` rows when given, `load(i)`
     /// the page's decoder.

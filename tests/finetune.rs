@@ -244,3 +244,100 @@ fn augmented_head_phase_and_a_validation_folder() {
         std::fs::remove_dir_all(dir).ok();
     }
 }
+
+/// The head phase's features stream: the first step waits for its own batch's features only
+/// (the rest follow as the first epoch asks), and the head ends where it ends when every
+/// image's features come first (the reference computed here: all images through the folded
+/// backbone in row order, then the head on that set).
+#[test]
+fn the_first_head_step_waits_for_its_own_batch_only_and_ends_as_if_all_features_came_first() {
+    use tabtune::data::FeatureSet;
+    use tabtune::data::source::{ImageSource, Loader};
+    use tabtune::train::{HeadPhase, Progress, head::train_head_rows};
+
+    let device = Device::flex();
+    let weights = WeightSource::Path(asset("models/mobilenet_v2/model.safetensors"));
+    let (model, _) = ImageModel::load(&weights, &device).unwrap();
+    let data = digits("stream", 3, 5);
+    let folder = ImageFolder::open(&data).unwrap();
+    let (source, _) = FolderSource::new(&folder, None).unwrap();
+    let recipe = Recipe {
+        val_fraction: 0.2,
+        head: HeadPhase {
+            epochs: 3,
+            batch_size: 4,
+            ..Default::default()
+        },
+        finetune: None,
+        ..Recipe::default()
+    };
+    let mut events = Vec::new();
+    let (tuned, report) = block_on(finetune_images(
+        model.clone(),
+        &source,
+        None,
+        &recipe,
+        Default::default(),
+        8,
+        &device,
+        &mut |e| {
+            events.push(e.clone());
+            Control::Continue
+        },
+    ))
+    .unwrap();
+    let first_step = events
+        .iter()
+        .position(|e| matches!(e, Progress::Step { .. }))
+        .unwrap();
+    match &events[..first_step] {
+        [Progress::Features { done, total, .. }] => assert_eq!((*done, *total), (4, 15)),
+        other => panic!("before the first step: {other:?}"),
+    }
+    assert_eq!(report.features.map(|f| f.0), Some(15));
+
+    // The reference: all 15 images' features first (row order, batches of 8).
+    let pre = model.arch().preprocess();
+    let folded = model.folded();
+    let rows: Vec<usize> = (0..source.len()).collect();
+    let mut loader = Loader::new(&source, &rows[..], 8);
+    let (mut x, mut y) = (Vec::new(), Vec::new());
+    while loader.remaining() > 0 {
+        let mut b = block_on(loader.batch(8, &pre, None, &mut Vec::new()));
+        let pooled = folded.features(b.tensor(pre.crop as usize, &device));
+        x.extend(pooled.into_data().iter::<f32>());
+        y.extend(b.labels.iter().map(|&l| l as u32));
+    }
+    let set = FeatureSet::new(folded.feature_dim(), source.classes().to_vec(), x, y).unwrap();
+    let (mut train, mut val) =
+        tabtune::data::split::stratified(&source.labels(), 3, recipe.val_fraction, recipe.seed);
+    train.sort_unstable();
+    val.sort_unstable();
+    let (head, phase, _) = block_on(train_head_rows(
+        &set,
+        &train,
+        &val,
+        &recipe.phase_spec(recipe.head.spec()),
+        recipe.seed,
+        &device,
+        &mut |_| Control::Continue,
+    ))
+    .unwrap();
+    assert_eq!(report.phases[0].losses.len(), phase.losses.len());
+    for (a, b) in report.phases[0].losses.iter().zip(&phase.losses) {
+        assert!(
+            (a - b).abs() <= 1e-5 * b.abs().max(1.0),
+            "losses {a} vs {b}"
+        );
+    }
+    let streamed = burn::store::ModuleSnapshot::collect(&tuned.head(), None, None, false);
+    let reference = burn::store::ModuleSnapshot::collect(&head, None, None, false);
+    assert_eq!(streamed.len(), reference.len());
+    for (a, b) in streamed.iter().zip(&reference) {
+        let a: Vec<f32> = burn::store::bridge::to_data(a).unwrap().iter().collect();
+        let b: Vec<f32> = burn::store::bridge::to_data(b).unwrap().iter().collect();
+        let diff = common::max_abs_diff(&a, &b);
+        assert!(diff <= 1e-5, "head weights differ by {diff}");
+    }
+    std::fs::remove_dir_all(data).ok();
+}

@@ -63,8 +63,23 @@ function setDataset(spec) {
   return setImages(spec, Boolean(spec.append) && sources.length > 0);
 }
 
+// The warm-up after a model loads, on a GPU only (there the first step would wait on shader
+// compilation): it runs while the page sets the data, a later model stops it, training waits
+// for it to end.
+let warming = null; // {stopped, done}
+function warmUp() {
+  if (session.device.backend === 'cpu') return;
+  const w = { stopped: false };
+  // After this call's answer is posted (the warm-up loads its own copy of the model first).
+  w.done = new Promise((r) => setTimeout(r, 0))
+    .then(() => (w.stopped ? false : session.warmUp(() => w.stopped)))
+    .catch((err) => console.warn(`tabtune warm-up: ${err.message ?? err}`));
+  warming = w;
+}
+
 // The API's model `{kind?, name, weights, config?, tokenizer?, extras?}` as named files.
 function loadModel(model) {
+  if (warming) warming.stopped = true;
   const files = { ...(model.extras ?? {}), 'model.safetensors': model.weights };
   if (model.config !== undefined) files['config.json'] = model.config;
   if (model.tokenizer !== undefined) files['tokenizer.json'] = model.tokenizer;
@@ -89,8 +104,11 @@ async function call(data, reply) {
       await init();
       session = await Session.create(data.device ?? 'auto');
       return session.device;
-    case 'load-model':
-      return loadModel(data.model);
+    case 'load-model': {
+      const info = loadModel(data.model);
+      warmUp();
+      return info;
+    }
     case 'set-dataset':
       return setDataset(data.dataset);
     case 'add-data': {
@@ -110,6 +128,7 @@ async function call(data, reply) {
       const controller = new AbortController();
       controllers.set(data.id, controller);
       try {
+        await warming?.done;
         if (data.type === 'train') return await session.train(JSON.stringify(data.recipe ?? {}), events(reply), controller.signal);
         const { run } = data;
         loadModel(run.base);

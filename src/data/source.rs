@@ -83,7 +83,7 @@ impl Batch {
 /// source decodes when asked, on the same thread, so looking ahead only moves the work.
 pub struct Loader<'a> {
     source: &'a dyn ImageSource,
-    rows: &'a [usize],
+    rows: std::borrow::Cow<'a, [usize]>,
     next: usize,
     ahead: usize,
     pending: std::collections::VecDeque<(usize, LoadFuture<'a>)>,
@@ -92,15 +92,24 @@ pub struct Loader<'a> {
 impl<'a> Loader<'a> {
     /// A loader over `rows` of `source` keeping `ahead` (at least 1) loads in flight; nothing is
     /// asked until the first batch.
-    pub fn new(source: &'a dyn ImageSource, rows: &'a [usize], ahead: usize) -> Self {
+    pub fn new(
+        source: &'a dyn ImageSource,
+        rows: impl Into<std::borrow::Cow<'a, [usize]>>,
+        ahead: usize,
+    ) -> Self {
         let ahead = ahead.max(1);
         Self {
             source,
-            rows,
+            rows: rows.into(),
             next: 0,
             ahead,
             pending: std::collections::VecDeque::with_capacity(ahead),
         }
+    }
+
+    /// The rows handed out so far (in batches), in order.
+    pub fn handed_out(&self) -> &[usize] {
+        &self.rows[..self.next - self.pending.len()]
     }
 
     /// Rows not yet handed out.

@@ -7,12 +7,14 @@
 
 pub mod files;
 pub mod model;
+mod warmup;
 
 use burn::prelude::Device;
 use serde::Serialize;
 
 pub use files::{ModelFiles, ModelKind, TOKENIZER_EXTRAS};
 pub use model::{Model, Scored, ranked, top};
+pub use warmup::WarmUp;
 
 #[cfg(not(target_arch = "wasm32"))]
 pub mod folder;
@@ -268,6 +270,20 @@ impl Session {
             None => None,
         };
         Ok(&self.base.insert(files).info)
+    }
+
+    /// A warm-up for the loaded model ([`WarmUp::run`]) to run while the data loads: its own
+    /// copy of the model, loaded now, so the session stays free meanwhile.
+    pub fn warm_up(&self) -> Result<WarmUp> {
+        let base = self
+            .base
+            .as_ref()
+            .ok_or_else(|| Error::Data("no model is loaded".into()))?;
+        Ok(WarmUp {
+            model: Model::load(base, None, &self.device)?,
+            recipe: self.default_recipe(),
+            device: self.device.clone(),
+        })
     }
 
     /// Examples per batch through a frozen model: `feature_batch`, else 16 images or 32 texts.

@@ -1,80 +1,193 @@
 //! Phase 1's feature cache: the frozen backbone's pooled features, computed once per image in
 //! batches (only one batch of pixels is ever in memory), then reused by every head epoch.
+//!
+//! The cache fills as the head's first epoch asks for it ([`Stream`]): the images go through
+//! the backbone in the order of that epoch's batches, then the validation images, so the first
+//! training step runs as soon as its own batch has features instead of after the whole set's.
+
+use std::collections::HashMap;
 
 use burn::prelude::*;
 use web_time::Instant;
 
+use super::head::HeadFeatures;
 use super::run::compute;
 use super::{Control, Progress};
-use crate::data::FeatureSet;
 use crate::data::image::Preprocess;
 use crate::data::source::{ImageSource, Loader};
 use crate::models::ImageModel;
 use crate::{Error, Result};
 
-/// Pooled features of the images that could be read.
-#[derive(Debug, Clone)]
-pub struct Extracted {
-    /// One row per readable image, in the order of the rows asked for.
-    pub set: FeatureSet,
-    /// Source row of each row of `set`.
-    pub rows: Vec<usize>,
-    /// Wall time in seconds.
-    pub seconds: f64,
+/// What became of one row of the stream.
+#[derive(Debug, Clone, Copy)]
+enum Row {
+    /// Index into the cache's rows.
+    Kept(usize),
+    /// Its image could not be read (named in `skipped`).
+    Unreadable,
 }
 
-/// Run `model`'s backbone (eval mode, BatchNorm folded: [`ImageModel::folded`]) over `rows` of `source`, `batch` images at a time.
-/// Unreadable images are left out and added to `skipped` as (name, reason); the run goes on.
-#[allow(clippy::too_many_arguments)]
-pub async fn extract(
-    model: &ImageModel,
-    source: &dyn ImageSource,
-    rows: &[usize],
-    pre: &Preprocess,
+/// The backbone's features of a planned set of rows of `source`, computed as they are asked
+/// for ([`HeadFeatures::gather`]) in the planned order, `batch` images at a time.
+pub struct Stream<'a> {
+    model: ImageModel,
+    source: &'a dyn ImageSource,
+    pre: Preprocess,
     batch: usize,
-    device: &Device,
-    skipped: &mut Vec<(String, String)>,
-    on_progress: &mut dyn FnMut(&Progress) -> Control,
-) -> Result<Extracted> {
-    let start = Instant::now();
-    let model = model.folded();
-    let side = pre.crop as usize;
-    let (mut features, mut labels, mut kept) = (Vec::new(), Vec::new(), Vec::new());
-    let mut dim = model.feature_dim();
-    let mut done = 0;
-    let mut loader = Loader::new(source, rows, batch);
-    while loader.remaining() > 0 {
-        let before = loader.remaining();
-        let mut b = loader.batch(batch.max(1), pre, None, skipped).await;
-        done += before - loader.remaining();
-        if !b.rows.is_empty() {
-            let pooled = model.features(b.tensor(side, device));
-            dim = pooled.dims()[1];
-            let data = pooled.into_data_async().await.map_err(compute)?;
-            features.extend(data.iter::<f32>());
-            labels.extend(b.labels.iter().map(|&l| l as u32));
-            kept.extend(b.rows);
+    device: Device,
+    loader: Option<Loader<'a>>,
+    total: usize,
+    done: usize,
+    rows: HashMap<usize, Row>,
+    features: Vec<f32>,
+    labels: Vec<i64>,
+    kept: Vec<usize>,
+    /// Unreadable images as (name, reason), in the order met.
+    pub skipped: Vec<(String, String)>,
+    seconds: f64,
+}
+
+impl<'a> Stream<'a> {
+    /// A stream over `model`'s backbone (eval mode, BatchNorm folded: [`ImageModel::folded`]);
+    /// nothing is computed before [`HeadFeatures::plan`] and the first gather.
+    pub fn new(
+        model: &ImageModel,
+        source: &'a dyn ImageSource,
+        pre: &Preprocess,
+        batch: usize,
+        device: &Device,
+    ) -> Self {
+        Self {
+            model: model.folded(),
+            source,
+            pre: pre.clone(),
+            batch: batch.max(1),
+            device: device.clone(),
+            loader: None,
+            total: 0,
+            done: 0,
+            rows: HashMap::new(),
+            features: Vec::new(),
+            labels: Vec::new(),
+            kept: Vec::new(),
+            skipped: Vec::new(),
+            seconds: 0.0,
         }
-        let elapsed = start.elapsed().as_secs_f64().max(1e-9);
+    }
+
+    /// Feature dimension.
+    pub fn dim(&self) -> usize {
+        self.model.feature_dim()
+    }
+
+    /// Of `rows`, those whose image was read, in order.
+    pub fn readable(&self, rows: &[usize]) -> Vec<usize> {
+        rows.iter()
+            .copied()
+            .filter(|r| matches!(self.rows.get(r), Some(Row::Kept(_))))
+            .collect()
+    }
+
+    /// Images read (with features) and the seconds spent computing features.
+    pub fn extracted(&self) -> (usize, f64) {
+        (self.kept.len(), self.seconds)
+    }
+
+    /// The next `n` rows of the plan through the backbone.
+    async fn pull(
+        &mut self,
+        n: usize,
+        on_progress: &mut dyn FnMut(&Progress) -> Control,
+    ) -> Result<()> {
+        let start = Instant::now();
+        let loader = self
+            .loader
+            .as_mut()
+            .expect("pulled only while rows are missing");
+        let before = loader.remaining();
+        let mut b = loader.batch(n, &self.pre, None, &mut self.skipped).await;
+        let read: std::collections::HashSet<usize> = b.rows.iter().copied().collect();
+        let asked = before - loader.remaining();
+        if !b.rows.is_empty() {
+            let side = self.pre.crop as usize;
+            let pooled = self.model.features(b.tensor(side, &self.device));
+            let data = pooled.into_data_async().await.map_err(compute)?;
+            self.features.extend(data.iter::<f32>());
+            self.labels.extend(b.labels.iter().copied());
+            for row in b.rows.drain(..) {
+                self.rows.insert(row, Row::Kept(self.kept.len()));
+                self.kept.push(row);
+            }
+        }
+        // The rows asked for that did not come back could not be read.
+        let plan = self.loader.as_ref().expect("set above").handed_out();
+        for &row in &plan[plan.len() - asked..] {
+            if !read.contains(&row) {
+                self.rows.insert(row, Row::Unreadable);
+            }
+        }
+        self.done += asked;
+        self.seconds += start.elapsed().as_secs_f64();
+        let elapsed = self.seconds.max(1e-9);
         let event = Progress::Features {
-            done,
-            total: rows.len(),
-            throughput: kept.len() as f64 / elapsed,
-            eta_s: (rows.len() - done) as f64 * elapsed / done as f64,
+            done: self.done,
+            total: self.total,
+            throughput: self.kept.len() as f64 / elapsed,
+            eta_s: (self.total - self.done) as f64 * elapsed / self.done as f64,
         };
         if on_progress(&event) == Control::Cancel {
             return Err(Error::Cancelled);
         }
+        if self.done == self.total && self.kept.is_empty() {
+            return Err(Error::Data(format!(
+                "none of the {} images could be read",
+                self.total
+            )));
+        }
+        Ok(())
     }
-    if kept.is_empty() {
-        return Err(Error::Data(format!(
-            "none of the {} images could be read",
-            rows.len()
-        )));
+}
+
+impl HeadFeatures for Stream<'_> {
+    fn plan(&mut self, first_epoch: &[usize], val_rows: &[usize]) {
+        if self.loader.is_none() {
+            let order = [first_epoch, val_rows].concat();
+            self.total = order.len();
+            self.loader = Some(Loader::new(self.source, order, self.batch));
+        }
     }
-    Ok(Extracted {
-        set: FeatureSet::new(dim, source.classes().to_vec(), features, labels)?,
-        rows: kept,
-        seconds: start.elapsed().as_secs_f64(),
-    })
+
+    async fn gather(
+        &mut self,
+        rows: &[usize],
+        on_progress: &mut dyn FnMut(&Progress) -> Control,
+    ) -> Result<(Vec<f32>, Vec<i64>)> {
+        loop {
+            let missing = rows.iter().filter(|r| !self.rows.contains_key(r)).count();
+            if missing == 0 {
+                break;
+            }
+            if self.loader.as_ref().is_none_or(|l| l.remaining() == 0) {
+                return Err(Error::Data(format!(
+                    "internal: {missing} rows were asked for features outside the planned ones"
+                )));
+            }
+            // The very first pull is the first step's batch alone; then whole batches.
+            let n = if self.done == 0 {
+                missing
+            } else {
+                missing.max(self.batch)
+            };
+            self.pull(n, on_progress).await?;
+        }
+        let dim = self.dim();
+        let (mut x, mut y) = (Vec::with_capacity(rows.len() * dim), Vec::new());
+        for r in rows {
+            if let Some(&Row::Kept(i)) = self.rows.get(r) {
+                x.extend_from_slice(&self.features[i * dim..(i + 1) * dim]);
+                y.push(self.labels[i]);
+            }
+        }
+        Ok((x, y))
+    }
 }

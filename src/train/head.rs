@@ -52,29 +52,86 @@ pub async fn train_head_rows(
     device: &Device,
     on_progress: &mut dyn FnMut(&Progress) -> Control,
 ) -> Result<(Head, PhaseReport, Option<Predictions>)> {
+    let (dim, classes) = (set.dim(), set.classes().len());
+    let mut features = set;
+    train_head_on(
+        &mut features,
+        dim,
+        classes,
+        train_rows,
+        val_rows,
+        spec,
+        seed,
+        device,
+        on_progress,
+    )
+    .await
+}
+
+/// Where the head phase's features come from: a set at hand, or a backbone computing them as
+/// the first epoch asks ([`super::features::Stream`]).
+pub(crate) trait HeadFeatures {
+    /// Before the first step: the first epoch's order of the training rows, and the
+    /// validation rows (a stream computes features in this order).
+    fn plan(&mut self, _first_epoch: &[usize], _val_rows: &[usize]) {}
+
+    /// The features (row-major, one row per feature vector) and labels of those of `rows`
+    /// that have features, in the order of `rows`; a row whose input could not be read has
+    /// none and is left out.
+    async fn gather(
+        &mut self,
+        rows: &[usize],
+        on_progress: &mut dyn FnMut(&Progress) -> Control,
+    ) -> Result<(Vec<f32>, Vec<i64>)>;
+}
+
+impl HeadFeatures for &FeatureSet {
+    async fn gather(
+        &mut self,
+        rows: &[usize],
+        _: &mut dyn FnMut(&Progress) -> Control,
+    ) -> Result<(Vec<f32>, Vec<i64>)> {
+        Ok(FeatureSet::gather(self, rows))
+    }
+}
+
+/// Train a fresh head (seeded init) of `dim` inputs and `classes` outputs on `train_rows` of
+/// `features`, validating on `val_rows` after each epoch. Returns the kept head, the report and
+/// the kept epoch's validation predictions (of the validation rows that have features).
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn train_head_on<F: HeadFeatures>(
+    features: &mut F,
+    dim: usize,
+    classes: usize,
+    train_rows: &[usize],
+    val_rows: &[usize],
+    spec: &PhaseSpec,
+    seed: u64,
+    device: &Device,
+    on_progress: &mut dyn FnMut(&Progress) -> Control,
+) -> Result<(Head, PhaseReport, Option<Predictions>)> {
     if train_rows.is_empty() {
         return Err(Error::Data(
             "no training rows left after the validation split".into(),
         ));
     }
-    let classes = set.classes().len();
     if classes < 2 {
         return Err(Error::Data(format!(
             "a classifier needs at least 2 classes, the data has {classes}"
         )));
     }
     let ad = device.clone().autodiff();
-    let head = HeadConfig::new(set.dim(), classes)
+    let head = HeadConfig::new(dim, classes)
         .with_hidden(spec.head_hidden)
         .with_dropout(spec.head_dropout)
         .init_seeded(seed, &ad);
     let run = PhaseRun::new(spec, train_rows.len(), val_rows.len(), None, seed, &ad);
     let rng = ChaCha8Rng::seed_from_u64(seed);
-    let truth: Vec<u32> = val_rows.iter().map(|&r| set.labels()[r]).collect();
     let mut steps = HeadSteps {
-        set,
+        features,
+        dim,
         val_rows,
-        truth,
+        planned: false,
         batch: spec.batch_size,
         ad,
         device: device.clone(),
@@ -92,17 +149,18 @@ pub async fn train_head_rows(
     .await
 }
 
-/// The head on cached features.
-struct HeadSteps<'a> {
-    set: &'a FeatureSet,
+/// The head on features.
+struct HeadSteps<'a, F> {
+    features: &'a mut F,
+    dim: usize,
     val_rows: &'a [usize],
-    truth: Vec<u32>,
+    planned: bool,
     batch: usize,
     ad: Device,
     device: Device,
 }
 
-impl Steps for HeadSteps<'_> {
+impl<F: HeadFeatures> Steps for HeadSteps<'_, F> {
     type Model = Head;
 
     async fn train_epoch(
@@ -113,13 +171,22 @@ impl Steps for HeadSteps<'_> {
         run: &mut PhaseRun,
         on_progress: &mut dyn FnMut(&Progress) -> Control,
     ) -> Result<Head> {
-        let dim = self.set.dim();
+        if !self.planned {
+            self.features.plan(order, self.val_rows);
+            self.planned = true;
+        }
         for batch in order.chunks(self.batch) {
-            let (x, y) = self.set.gather(batch);
-            let x = Tensor::<2>::from_data(TensorData::new(x, [batch.len(), dim]), &self.ad);
+            let (x, y) = self.features.gather(batch, on_progress).await?;
+            if y.is_empty() {
+                continue; // no image of this batch could be read
+            }
+            let x = Tensor::<2>::from_data(TensorData::new(x, [y.len(), self.dim]), &self.ad);
             let mut forward = |h: &Head, r| Ok(h.forward(super::run::rows(&x, r)));
             head = run.step(head, &y, epoch, &mut forward, on_progress).await?;
         }
+        // The validation rows' features, with their progress events (a stream computes them
+        // now, after the first epoch's).
+        self.features.gather(self.val_rows, on_progress).await?;
         Ok(head)
     }
 
@@ -127,22 +194,23 @@ impl Steps for HeadSteps<'_> {
         if self.val_rows.is_empty() {
             return Ok(None);
         }
-        let predicted = predict(head, self.set, self.val_rows, &self.device).await?;
-        Ok(Some((self.truth.clone(), predicted)))
+        let (x, y) = self
+            .features
+            .gather(self.val_rows, &mut |_| Control::Continue)
+            .await?;
+        let predicted = predict(head, &x, self.dim, &self.device).await?;
+        Ok(Some((y.iter().map(|&l| l as u32).collect(), predicted)))
     }
 }
 
-/// Arg-max class of each of `rows`, evaluated in batches.
-pub async fn predict(
-    head: &Head,
-    set: &FeatureSet,
-    rows: &[usize],
-    device: &Device,
-) -> Result<Vec<u32>> {
-    let mut out = Vec::with_capacity(rows.len());
-    for batch in rows.chunks(1024) {
-        let (x, _) = set.gather(batch);
-        let x = Tensor::<2>::from_data(TensorData::new(x, [batch.len(), set.dim()]), device);
+/// Arg-max class of each row of the features `x` (`dim` wide), evaluated in batches.
+pub async fn predict(head: &Head, x: &[f32], dim: usize, device: &Device) -> Result<Vec<u32>> {
+    let mut out = Vec::with_capacity(x.len() / dim.max(1));
+    for batch in x.chunks(1024 * dim) {
+        let x = Tensor::<2>::from_data(
+            TensorData::new(batch.to_vec(), [batch.len() / dim, dim]),
+            device,
+        );
         let predicted = head
             .forward(x)
             .argmax(1)

@@ -24,7 +24,9 @@ pub struct RunReport {
     pub train_images: usize,
     /// See `train_images`.
     pub val_images: usize,
-    /// Phase 1's feature cache: (images, seconds), when it was used.
+    /// Phase 1's feature cache: (images, seconds computing features), when it was used. For
+    /// images the features are computed during the head's first epoch, whose seconds in the
+    /// phase's report include them.
     pub features: Option<(usize, f64)>,
     /// One report per phase that ran.
     pub phases: Vec<PhaseReport>,
@@ -269,43 +271,32 @@ pub async fn finetune_images(
         report.phases.push(phase);
         (model, predicted, train, val)
     } else {
-        let mut rows = [train.as_slice(), val.as_slice()].concat();
-        rows.sort_unstable();
-        let cache = features::extract(
-            &model,
-            source,
-            &rows,
-            &pre,
-            feature_batch,
-            device,
-            &mut report.skipped,
-            on_progress,
-        )
-        .await?;
-        report.features = Some((cache.rows.len(), cache.seconds));
-        // Rows of the cache (index into `cache.rows`) for each split; unreadable images are gone.
-        let in_val: std::collections::HashSet<usize> = val.iter().copied().collect();
-        let (mut train_idx, mut val_idx) = (Vec::new(), Vec::new());
-        for (i, row) in cache.rows.iter().enumerate() {
-            if in_val.contains(row) {
-                val_idx.push(i);
-            } else {
-                train_idx.push(i);
-            }
-        }
-        let (head, phase, predicted) = head::train_head_rows(
-            &cache.set,
-            &train_idx,
-            &val_idx,
+        // Features as the head's first epoch asks for them: its first step waits for its own
+        // batch only. Rows in ascending order, as the epochs' shuffles and phase 2 have always
+        // seen them.
+        let (mut train, mut val) = (train, val);
+        train.sort_unstable();
+        val.sort_unstable();
+        let mut stream = features::Stream::new(&model, source, &pre, feature_batch, device);
+        let dim = stream.dim();
+        let trained = head::train_head_on(
+            &mut stream,
+            dim,
+            classes.len(),
+            &train,
+            &val,
             &head_spec,
             recipe.seed,
             device,
             on_progress,
         )
-        .await?;
+        .await;
+        report.skipped.append(&mut stream.skipped);
+        let (head, phase, predicted) = trained?;
+        report.features = Some(stream.extracted());
         report.phases.push(phase);
-        let train = train_idx.iter().map(|&i| cache.rows[i]).collect();
-        let val = val_idx.iter().map(|&i| cache.rows[i]).collect();
+        // Unreadable images are gone from both splits.
+        let (train, val) = (stream.readable(&train), stream.readable(&val));
         (model.with_head(head), predicted, train, val)
     };
     if train.is_empty() {
