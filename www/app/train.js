@@ -190,6 +190,7 @@ export function onProgress(e) {
   const text = $('progress-text');
   switch (e.kind) {
     case 'features': {
+      p.features = e;
       setPhase('features', `Phase 1 of ${p.phases} — head: computing features`);
       bar.value = e.total ? e.done / e.total : 0;
       text.textContent =
@@ -198,10 +199,12 @@ export function onProgress(e) {
     }
     case 'step': {
       setPhase(e.phase, `Phase ${phaseIndex(e.phase)} of ${p.phases} — ${phaseName(e.phase)}`);
-      bar.value = e.total_steps ? e.step / e.total_steps : 0;
+      // The head's first epoch computes the features as it goes: their count is the progress.
+      const f = e.phase === 'head' && p.features && p.features.done < p.features.total ? p.features : null;
+      bar.value = f ? f.done / f.total : e.total_steps ? e.step / e.total_steps : 0;
       text.textContent =
         `Epoch ${e.epoch} · step ${e.step} / ${e.total_steps} · loss ${Number(e.loss).toFixed(4)} · ` +
-        `${number(e.throughput)} items/s · ETA ${formatSeconds(e.eta_s)}`;
+        (f ? `features ${f.done.toLocaleString()} / ${f.total.toLocaleString()} · ETA ${formatSeconds(f.eta_s)}` : `${number(e.throughput)} items/s · ETA ${formatSeconds(e.eta_s)}`);
       p.steps += 1;
       (p.loss[e.phase] ??= []).push([p.steps, e.loss]);
       queueDraw();
