@@ -132,6 +132,7 @@ pub(crate) async fn train_head_on<F: HeadFeatures>(
         dim,
         val_rows,
         planned: false,
+        val_ready: false,
         batch: spec.batch_size,
         ad,
         device: device.clone(),
@@ -155,6 +156,7 @@ struct HeadSteps<'a, F> {
     dim: usize,
     val_rows: &'a [usize],
     planned: bool,
+    val_ready: bool,
     batch: usize,
     ad: Device,
     device: Device,
@@ -184,9 +186,12 @@ impl<F: HeadFeatures> Steps for HeadSteps<'_, F> {
             let mut forward = |h: &Head, r| Ok(h.forward(super::run::rows(&x, r)));
             head = run.step(head, &y, epoch, &mut forward, on_progress).await?;
         }
-        // The validation rows' features, with their progress events (a stream computes them
-        // now, after the first epoch's).
-        self.features.gather(self.val_rows, on_progress).await?;
+        // After the first epoch's, the validation rows' features with their progress events
+        // (a stream computes them now; validation then finds them).
+        if !self.val_ready {
+            self.features.gather(self.val_rows, on_progress).await?;
+            self.val_ready = true;
+        }
         Ok(head)
     }
 
