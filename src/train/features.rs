@@ -41,7 +41,6 @@ pub struct Stream<'a> {
     rows: HashMap<usize, Row>,
     features: Vec<f32>,
     labels: Vec<i64>,
-    kept: Vec<usize>,
     /// Unreadable images as (name, reason), in the order met.
     pub skipped: Vec<(String, String)>,
     seconds: f64,
@@ -69,7 +68,6 @@ impl<'a> Stream<'a> {
             rows: HashMap::new(),
             features: Vec::new(),
             labels: Vec::new(),
-            kept: Vec::new(),
             skipped: Vec::new(),
             seconds: 0.0,
         }
@@ -90,7 +88,7 @@ impl<'a> Stream<'a> {
 
     /// Images read (with features) and the seconds spent computing features.
     pub fn extracted(&self) -> (usize, f64) {
-        (self.kept.len(), self.seconds)
+        (self.labels.len(), self.seconds)
     }
 
     /// The next `n` rows of the plan through the backbone.
@@ -113,10 +111,9 @@ impl<'a> Stream<'a> {
             let pooled = self.model.features(b.tensor(side, &self.device));
             let data = pooled.into_data_async().await.map_err(compute)?;
             self.features.extend(data.iter::<f32>());
-            self.labels.extend(b.labels.iter().copied());
-            for row in b.rows.drain(..) {
-                self.rows.insert(row, Row::Kept(self.kept.len()));
-                self.kept.push(row);
+            for (row, &label) in b.rows.drain(..).zip(&b.labels) {
+                self.rows.insert(row, Row::Kept(self.labels.len()));
+                self.labels.push(label);
             }
         }
         // The rows asked for that did not come back could not be read.
@@ -132,13 +129,13 @@ impl<'a> Stream<'a> {
         let event = Progress::Features {
             done: self.done,
             total: self.total,
-            throughput: self.kept.len() as f64 / elapsed,
+            throughput: self.labels.len() as f64 / elapsed,
             eta_s: (self.total - self.done) as f64 * elapsed / self.done as f64,
         };
         if on_progress(&event) == Control::Cancel {
             return Err(Error::Cancelled);
         }
-        if self.done == self.total && self.kept.is_empty() {
+        if self.done == self.total && self.labels.is_empty() {
             return Err(Error::Data(format!(
                 "none of the {} images could be read",
                 self.total
