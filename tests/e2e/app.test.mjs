@@ -1,8 +1,8 @@
 // The page as a person uses it (issue 5): pick the bundled model and demo dataset, train the
 // head then the whole model on WebGPU, read accuracy and the confusion matrix, try an example,
 // export the zip, save in the browser, reload the page, load the saved model and get the same
-// prediction; for images and for text. Then the same image flow without WebGPU, on the CPU
-// fallback with its notice. Screenshots of each step go to test-results/e2e/app-*.png. The
+// prediction; for images (on WebGPU) and for text (on the CPU fallback, for time). Then the same
+// image flow without WebGPU, on the CPU fallback with its notice. Screenshots of each step go to test-results/e2e/app-*.png. The
 // head phase's accuracy must equal the CLI's on the same rows, recipe and seed.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -186,8 +186,11 @@ test('a person fine-tunes, tries, exports, saves and reloads a text model', { ti
   const cli = cliHeadAccuracy('assets/models/all-MiniLM-L6-v2', 'assets/datasets/rotten_tomatoes.csv', [
     '--epochs', String(TEXT.headEpochs), '--per-class', String(TEXT.perClass),
   ]);
-  const { page, foreign, consoleLines } = await open(ctx, '/');
-  const run = await personFlow(page, consoleLines, TEXT);
+  // On the CPU fallback: the page's text flow is what is tested, and on SwiftShader's emulated
+  // GPU it takes 7 minutes (12x); MiniLM trains on WebGPU in the example page's test
+  // (api.test.mjs), and tests/web.rs checks its step there against the CPU backend.
+  const { page, foreign, consoleLines } = await open(ctx, '/', { noNavigatorGpu: true });
+  const run = await personFlow(page, consoleLines, TEXT, { expect: 'cpu' });
   checkFlow(run, TEXT);
   console.log(`text head-only accuracy: page ${run.headAccuracy}, CLI ${cli}`);
   assert.ok(Math.abs(run.headAccuracy - cli) <= 0.01, `page ${run.headAccuracy} vs CLI ${cli}`);
