@@ -172,7 +172,8 @@ impl PhaseRun {
     /// Examples per micro-batch (0: the whole batch).
     pub fn set_micro_batch(&mut self, micro: usize) {
         self.micro = micro;
-        self.report.micro_batch = micro.min(self.spec.batch_size).max(1);
+        let batch = self.spec.batch_size.max(1);
+        self.report.micro_batch = if micro == 0 { batch } else { micro.min(batch) };
     }
 
     /// One optimiser step on `model` for a batch labelled `labels`: `forward(model, rows)`
