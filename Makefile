@@ -1,5 +1,5 @@
 # The two commands a user needs are `make demo` and `make test`; both run `make setup` first.
-.PHONY: setup assets build demo test test-native test-wasm test-e2e bench clean
+.PHONY: setup assets build demo test test-native test-wasm test-e2e test-memory bench clean
 
 # Browser tests: chromedriver drives Debian's Chromium with the flags in webdriver.json.
 WASM_TEST_ENV = CHROMEDRIVER=/usr/bin/chromedriver WASM_BINDGEN_TEST_ONLY_WEB=1 \
@@ -41,6 +41,12 @@ test-e2e:
 	@TABTUNE_WASM_OPT=off bash scripts/build-wasm.sh
 	@TABTUNE_WASM_OPT=off bash scripts/build-wasm.sh --bench
 	node --test --test-concurrency=1 tests/e2e/
+
+# Not part of `make test` (minutes of SwiftShader's emulated GPU that CI's time limit cannot
+# spare): five training runs in a row in one tab end at the first run's GPU pool and wasm heap.
+test-memory: setup
+	@TABTUNE_WASM_OPT=off bash scripts/build-wasm.sh
+	node --test --test-concurrency=1 tests/slow/
 
 # Not part of `make test`: every contender on this machine, side by side (BENCHMARKS.md).
 # BENCH_ARGS passes options to bench/run.mjs, e.g. BENCH_ARGS="--only 1,2 --reps 5".
