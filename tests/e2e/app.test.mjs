@@ -2,8 +2,9 @@
 // head then the whole model on WebGPU, read accuracy and the confusion matrix, try an example,
 // export the zip, save in the browser, reload the page, load the saved model and get the same
 // prediction; for images (on WebGPU) and for text (on the CPU fallback, for time). Then the same
-// image flow without WebGPU, on the CPU fallback with its notice. Screenshots of each step go to test-results/e2e/app-*.png. The
-// head phase's accuracy must equal the CLI's on the same rows, recipe and seed.
+// image flow without WebGPU, on the CPU fallback with its notice. Screenshots of each step go to
+// test-results/e2e/app-*.png. The head phase's accuracy must equal the CLI's on the same rows,
+// recipe and seed.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
