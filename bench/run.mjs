@@ -558,8 +558,11 @@ function memory(reps) {
   if (micro.length) parts.push(`micro-batch ${micro.join('/')}`);
   if (peak('peak_rss_bytes')) parts.push(`RSS ${mib(peak('peak_rss_bytes'))}`);
   if (peak('browser_pss_peak_bytes')) parts.push(`Chromium PSS ${mib(peak('browser_pss_peak_bytes'))}`);
-  if (peak('deviceBytesReserved')) parts.push(`GPU pool ${mib(peak('deviceBytesReserved'))}`);
-  if (peak('device_bytes_reserved')) parts.push(`GPU pool ${mib(peak('device_bytes_reserved'))}`);
+  // The pool after the repetition; in a training step also the most it held during one
+  // (sampled after each micro-batch's forward and backward pass).
+  for (const [after, most] of [['deviceBytesReserved', 'deviceBytesPeak'], ['device_bytes_reserved', 'device_bytes_peak']]) {
+    if (peak(after)) parts.push(`GPU pool ${mib(peak(after))}${peak(most) ? ` (peak ${mib(peak(most))})` : ''}`);
+  }
   if (peak('tfBytes')) parts.push(`TF.js tensors ${mib(peak('tfBytes'))}`);
   if (peak('wasmBytes')) parts.push(`wasm ${mib(peak('wasmBytes'))}`);
   return parts.join(', ') || '–';

@@ -92,6 +92,9 @@ pub struct Rep {
     /// Training workloads: examples per micro-batch in the step (smaller than asked for after
     /// an allocation failure halved it).
     pub micro_batch: Option<usize>,
+    /// Training workloads on a GPU: the most the pool held in any step so far (read after each
+    /// micro-batch's forward and backward pass: the phase report's `peak_device_bytes`).
+    pub device_bytes_peak: Option<u64>,
 }
 
 /// A workload built on a device, ready to repeat.
@@ -151,10 +154,10 @@ impl Bench {
         // The training workloads' loop state: one endless phase, no validation rows.
         let step_run = |head, footprint: Footprint| {
             let mut run = PhaseRun::new(&phase, usize::MAX / 2, 0, Some(head), spec.seed, &on);
-            let memory = crate::train::recipe::MEMORY_MIB;
-            run.set_micro_batch(spec.micro_batch.unwrap_or_else(|| {
-                footprint.micro_batch(spec.batch, memory, crate::device::max_buffer(&on))
-            }));
+            match spec.micro_batch {
+                Some(micro) => run.set_micro_batch(micro),
+                None => run.fit_memory(footprint),
+            }
             Box::new(run)
         };
         let state = match spec.workload {
@@ -256,14 +259,15 @@ impl Bench {
         }
         let seconds = start.elapsed().as_secs_f64();
         let usage = device.memory_pool_usage();
-        let micro_batch = match &self.state {
+        let (micro_batch, device_bytes_peak) = match &self.state {
             State::ImageStep { run, .. } | State::TextStep { run, .. } => {
-                Some(run.report.micro_batch)
+                (Some(run.report.micro_batch), run.report.peak_device_bytes)
             }
-            _ => None,
+            _ => (None, None),
         };
         Ok(Rep {
             micro_batch,
+            device_bytes_peak,
             seconds,
             items: self.spec.batch,
             device_bytes_in_use: usage.as_ref().map(|u| u.bytes_in_use),

@@ -51,11 +51,7 @@ pub async fn train_images(
         &ad,
     );
     let footprint = super::memory::Footprint::image(pre.crop as usize, model.num_params());
-    run.set_micro_batch(footprint.micro_batch(
-        spec.batch_size,
-        spec.memory_mib,
-        crate::device::max_buffer(device),
-    ));
+    run.fit_memory(footprint);
     // A stream of its own, so phase 2's order differs from phase 1's for the same seed.
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     rng.set_stream(if unfreeze.is_some() { 2 } else { 1 });

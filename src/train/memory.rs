@@ -20,7 +20,7 @@ pub struct Footprint {
     pub largest: u64,
 }
 
-const MIB: u64 = 1 << 20;
+pub(crate) const MIB: u64 = 1 << 20;
 
 impl Footprint {
     /// An image model of `params` parameters on `side` x `side` inputs.
@@ -63,6 +63,26 @@ impl Footprint {
             None => fits,
         };
         (fits as usize).clamp(1, batch.max(1))
+    }
+
+    /// Examples per micro-batch for batches of `batch` within `share` of `budget_mib`, from a
+    /// measure: `rows` examples grew the device's pool by `grown` bytes from `before` (the
+    /// model's weights and what else it held). The growth holds the step's gradients once
+    /// besides the examples; the step adds their running sum and the optimiser's moments. At
+    /// least 1.
+    pub fn measured(
+        &self,
+        rows: usize,
+        grown: u64,
+        before: u64,
+        batch: usize,
+        budget_mib: usize,
+        share: f64,
+    ) -> usize {
+        let gradients = self.fixed / 4;
+        let per_example = (grown.saturating_sub(gradients) / rows.max(1) as u64).max(1);
+        let room = (budget_mib as u64 * MIB).saturating_sub(before + 3 * gradients);
+        (((room as f64 * share) as u64 / per_example) as usize).clamp(1, batch.max(1))
     }
 }
 
@@ -129,6 +149,27 @@ mod tests {
         assert_eq!(minilm.largest, 786_432);
         assert_eq!(minilm.micro_batch(32, 1536, Some(1 << 20)), 1);
         assert!(is_allocation_failure(&simulated_failure_for_test()));
+    }
+
+    #[test]
+    fn a_measured_pool_sets_the_micro_batch() {
+        let mobilenet = Footprint::image(224, 3_504_872);
+        let gradients = mobilenet.fixed / 4;
+        // 4 examples grew the pool by 200 MiB each and the gradients once, from 100 MiB: the
+        // 1536 MiB less 100, less the gradients' sum and two moments (40 MiB), hold 6.
+        let grown = 4 * 200 * MIB + gradients;
+        assert_eq!(mobilenet.measured(4, grown, 100 * MIB, 32, 1536, 1.0), 6);
+        // Half as much an example: over twice as many; never more than the batch, never below 1.
+        assert_eq!(
+            mobilenet.measured(4, grown / 2, 100 * MIB, 32, 1536, 1.0),
+            14
+        );
+        // Planning for 60% of the room: 4.
+        assert_eq!(mobilenet.measured(4, grown, 100 * MIB, 32, 1536, 0.6), 4);
+        assert_eq!(mobilenet.measured(4, grown, 100 * MIB, 4, 1536, 1.0), 4);
+        assert_eq!(mobilenet.measured(4, grown, 2000 * MIB, 32, 1536, 1.0), 1);
+        // A pool that did not grow (pages already there) says nothing against the batch.
+        assert_eq!(mobilenet.measured(4, 0, 100 * MIB, 32, 1536, 1.0), 32);
     }
 
     fn simulated_failure_for_test() -> Error {

@@ -101,6 +101,11 @@ pub(crate) struct PhaseRun {
     earlier_seconds: f64,
     /// Examples per micro-batch (0: the whole batch).
     micro: usize,
+    /// What an example is estimated to hold, when the micro-batch follows the memory budget
+    /// (see [`Self::fit_memory`]).
+    footprint: Option<super::memory::Footprint>,
+    /// The device's pool has measured what an example holds (or there is no pool).
+    measured: bool,
     rows_done: usize,
     epoch_loss: (f32, usize),
     best: Option<f64>,
@@ -134,6 +139,8 @@ impl PhaseRun {
             device: device.clone(),
             earlier_seconds: 0.0,
             micro: 0,
+            footprint: None,
+            measured: false,
             total_steps: train_rows.div_ceil(spec.batch_size) * spec.epochs,
             start: Instant::now(),
             rows_done: 0,
@@ -169,7 +176,21 @@ impl PhaseRun {
         }
     }
 
-    /// Examples per micro-batch (0: the whole batch).
+    /// Micro-batches that fit the recipe's `memory_mib` by `footprint`'s estimate and the
+    /// device's largest buffer; on a GPU the phase's first micro-batch then measures what an
+    /// example holds in the device's pool, and the micro-batch follows the measure (adapters'
+    /// pools differ: SwiftShader's holds about twice lavapipe's for the same examples).
+    pub fn fit_memory(&mut self, footprint: super::memory::Footprint) {
+        let max_buffer = crate::device::max_buffer(&self.device);
+        self.set_micro_batch(footprint.micro_batch(
+            self.spec.batch_size,
+            self.spec.memory_mib,
+            max_buffer,
+        ));
+        self.footprint = Some(footprint);
+    }
+
+    /// Examples per micro-batch (0: the whole batch), as they are: nothing measured.
     pub fn set_micro_batch(&mut self, micro: usize) {
         self.micro = micro;
         let batch = self.spec.batch_size.max(1);
@@ -191,7 +212,7 @@ impl PhaseRun {
         on_progress: &mut dyn FnMut(&Progress) -> Control,
     ) -> Result<M> {
         let n = labels.len();
-        let (value, grads) = loop {
+        let (value, grads, step_peak) = loop {
             let micro = if self.micro == 0 {
                 n
             } else {
@@ -200,6 +221,8 @@ impl PhaseRun {
             match self.gradients(&model, labels, micro, forward).await {
                 Ok(done) => break done,
                 Err(err) if micro > 1 && super::memory::is_allocation_failure(&err) => {
+                    // (A first micro-batch's measure may have set a smaller one already.)
+                    let micro = micro.min(self.report.micro_batch.max(1)).max(2);
                     self.device.memory_cleanup();
                     self.set_micro_batch(micro / 2);
                     let message = format!(
@@ -224,9 +247,11 @@ impl PhaseRun {
         }
         let lrs = self.learning_rates();
         let model = self.optim.step(&lrs, model, grads);
-        if let Some(usage) = self.device.memory_pool_usage() {
+        let held = step_peak.max(self.device.memory_pool_usage().map(|u| u.bytes_reserved));
+        if let Some(held) = held {
             let peak = self.report.peak_device_bytes.unwrap_or(0);
-            self.report.peak_device_bytes = Some(peak.max(usage.bytes_reserved));
+            self.report.peak_device_bytes = Some(peak.max(held));
+            self.keep_to_budget(held, on_progress)?;
         }
         self.report.losses.push(value);
         self.epoch_loss.0 += value;
@@ -248,20 +273,48 @@ impl PhaseRun {
         Ok(model)
     }
 
-    /// The loss and the gradients of a batch labelled `labels`, `micro` examples at a time.
+    /// The loss and the gradients of a batch labelled `labels`, `micro` examples at a time,
+    /// and on a GPU the most its pool held (read after each micro-batch's forward pass, when
+    /// every activation is held, and after its backward pass). The phase's first step on a GPU
+    /// measures what an example holds: its first micro-batch is a third of `micro`, its second
+    /// what that measure says fits in 60% of the budget, and the second's measure sets the
+    /// micro-batch (for 90% of the budget) for the rest of the step and the phase. A pool grows
+    /// faster than its examples (on lavapipe 3 examples held about 95 MiB each, 15 held 120),
+    /// hence the second, larger measure and the margins.
     async fn gradients<M: Module>(
-        &self,
+        &mut self,
         model: &M,
         labels: &[i64],
         micro: usize,
         forward: &mut dyn FnMut(&M, Range<usize>) -> Result<Tensor<2>>,
-    ) -> Result<(f32, GradientsParams)> {
+    ) -> Result<(f32, GradientsParams, Option<u64>)> {
         let n = labels.len();
         let mut sum = GradientsAccumulator::<M>::new();
         // Each micro-batch's loss, kept (detached) and read back once for the whole step.
         let mut losses = Vec::new();
-        for start in (0..n).step_by(micro.max(1)) {
-            let rows = start..(start + micro).min(n);
+        let probing = self.footprint.is_some() && !self.measured;
+        if probing {
+            // Free pages would be taken for the examples' and not measured.
+            self.device.memory_cleanup();
+        }
+        let before = self.pool_bytes()?;
+        let mut peak = before;
+        // (footprint, what the pool held before, the share of the budget the measure plans for)
+        // for each measuring micro-batch still to come.
+        let mut probes: Vec<_> = match (self.footprint, before) {
+            (Some(footprint), Some(before)) if probing => {
+                vec![(footprint, before, 0.9), (footprint, before, 0.6)]
+            }
+            _ => Vec::new(),
+        };
+        let mut size = micro.max(1);
+        let mut start = 0;
+        while start < n {
+            let take = match probes.len() {
+                2 => size.div_ceil(3),
+                _ => size,
+            };
+            let rows = start..(start + take).min(n);
             super::memory::simulated_failure(rows.len())?;
             let logits = forward(model, rows.clone())?;
             let y = labels[rows.clone()].to_vec();
@@ -271,14 +324,63 @@ impl PhaseRun {
                 loss = loss.mul_scalar(rows.len() as f32 / n as f32);
             }
             losses.push(loss.clone().detach());
+            let forward_held = self.pool_bytes()?;
             sum.accumulate(model, GradientsParams::from_grads(loss.backward(), model));
+            let held = forward_held.max(self.pool_bytes()?);
+            peak = peak.max(held);
+            if let (Some((footprint, before, share)), Some(held)) = (probes.pop(), held) {
+                let (rows, grown) = (rows.len(), held.saturating_sub(before));
+                size = footprint.measured(rows, grown, before, n, self.spec.memory_mib, share);
+                self.set_micro_batch(size);
+                self.measured = true;
+            }
+            start = rows.end;
         }
         let read = Tensor::cat(losses, 0)
             .into_data_async()
             .await
             .map_err(compute)?;
         let value = read.iter::<f32>().fold(0.0, |a, b| a + b);
-        Ok((value, sum.grads()))
+        Ok((value, sum.grads(), peak))
+    }
+
+    /// After a step whose pool held `reserved` bytes at most: a pool over the recipe's `memory_mib`
+    /// (the first micro-batch's measure fell short) shrinks later micro-batches in proportion,
+    /// with a notice, and gives back its empty pages.
+    fn keep_to_budget(
+        &mut self,
+        reserved: u64,
+        on_progress: &mut dyn FnMut(&Progress) -> Control,
+    ) -> Result<()> {
+        let budget = self.spec.memory_mib as u64 * super::memory::MIB;
+        let micro = self.report.micro_batch;
+        if self.footprint.is_none() || reserved <= budget || micro <= 1 {
+            return Ok(());
+        }
+        let smaller = ((micro as u64 * budget / reserved) as usize).clamp(1, micro - 1);
+        self.set_micro_batch(smaller);
+        self.device.memory_cleanup();
+        let message = format!(
+            "{}: the device's memory pool reached {} MiB with {micro} examples at once, over \
+             memory_mib {}; going on with micro-batches of {smaller} (the same batch per step)",
+            self.spec.name,
+            reserved / super::memory::MIB,
+            self.spec.memory_mib
+        );
+        match on_progress(&Progress::Notice { message }) {
+            Control::Cancel => Err(Error::Cancelled),
+            Control::Continue => Ok(()),
+        }
+    }
+
+    /// What the device's pool holds (reserved bytes) once the queued work is dispatched: `None`
+    /// where the backend keeps no pool (the CPU).
+    fn pool_bytes(&self) -> Result<Option<u64>> {
+        let Some(_) = self.device.memory_pool_usage() else {
+            return Ok(None);
+        };
+        self.device.flush().map_err(compute)?;
+        Ok(self.device.memory_pool_usage().map(|u| u.bytes_reserved))
     }
 
     /// Close an epoch: `truth`/`predicted` are the validation rows' labels and predictions.
@@ -409,6 +511,12 @@ impl PhaseRun {
         self.since_best = loop_state.since_best;
         self.best_predictions = loop_state.best_predictions.clone();
         self.rows_done = loop_state.rows_done;
+        // The micro-batch the interrupted run had come to (measured, shrunk), so that the
+        // resumed steps sum their gradients in the same parts.
+        if loop_state.report.micro_batch > 0 {
+            self.set_micro_batch(loop_state.report.micro_batch);
+            self.measured = true;
+        }
         Ok((model, kept))
     }
 

@@ -237,11 +237,7 @@ pub async fn train_text(
         model.options.max_length,
         net.num_params(),
     );
-    run.set_micro_batch(footprint.micro_batch(
-        spec.batch_size,
-        spec.memory_mib,
-        crate::device::max_buffer(device),
-    ));
+    run.fit_memory(footprint);
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     rng.set_stream(2);
     // Dropout masks come from the device's generator, seeded each epoch for repeatable runs.
