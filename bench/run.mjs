@@ -558,10 +558,14 @@ function memory(reps) {
   if (micro.length) parts.push(`micro-batch ${micro.join('/')}`);
   if (peak('peak_rss_bytes')) parts.push(`RSS ${mib(peak('peak_rss_bytes'))}`);
   if (peak('browser_pss_peak_bytes')) parts.push(`Chromium PSS ${mib(peak('browser_pss_peak_bytes'))}`);
-  // The pool after the repetition; in a training step also the most it held during one
-  // (sampled after each micro-batch's forward and backward pass).
-  for (const [after, most] of [['deviceBytesReserved', 'deviceBytesPeak'], ['device_bytes_reserved', 'device_bytes_peak']]) {
-    if (peak(after)) parts.push(`GPU pool ${mib(peak(after))}${peak(most) ? ` (peak ${mib(peak(most))})` : ''}`);
+  // The pool after the repetition; in a training step also the most it held (sampled after
+  // each micro-batch's forward and backward pass) during the timed steps ("step peak") and
+  // during the whole phase ("phase peak": the warm-up step too, whose first micro-batches
+  // measure the pool).
+  for (const [after, most, step] of [['deviceBytesReserved', 'deviceBytesPeak', 'deviceBytesStepPeak'], ['device_bytes_reserved', 'device_bytes_peak', 'device_bytes_step_peak']]) {
+    if (!peak(after)) continue;
+    const peaks = [peak(step) ? `step peak ${mib(peak(step))}` : '', peak(most) ? `phase peak ${mib(peak(most))}` : ''].filter(Boolean);
+    parts.push(`GPU pool ${mib(peak(after))}${peaks.length ? ` (${peaks.join(', ')})` : ''}`);
   }
   if (peak('tfBytes')) parts.push(`TF.js tensors ${mib(peak('tfBytes'))}`);
   if (peak('wasmBytes')) parts.push(`wasm ${mib(peak('wasmBytes'))}`);

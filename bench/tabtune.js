@@ -81,7 +81,7 @@ window.ttbench = {
     const warmupS = seconds(w);
     current = async () => {
       const r = await run.rep();
-      return { seconds: r.seconds, items: r.items, deviceBytesInUse: r.device_bytes_in_use, deviceBytesReserved: r.device_bytes_reserved, deviceBytesPeak: r.device_bytes_peak, micro_batch: r.micro_batch };
+      return { seconds: r.seconds, items: r.items, deviceBytesInUse: r.device_bytes_in_use, deviceBytesReserved: r.device_bytes_reserved, deviceBytesPeak: r.device_bytes_peak, deviceBytesStepPeak: r.device_bytes_step_peak, micro_batch: r.micro_batch };
     };
     return { setupS, warmupS };
   },

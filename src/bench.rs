@@ -95,6 +95,8 @@ pub struct Rep {
     /// Training workloads on a GPU: the most the pool held in any step so far (read after each
     /// micro-batch's forward and backward pass: the phase report's `peak_device_bytes`).
     pub device_bytes_peak: Option<u64>,
+    /// Training workloads on a GPU: the most the pool held during this repetition's step.
+    pub device_bytes_step_peak: Option<u64>,
 }
 
 /// A workload built on a device, ready to repeat.
@@ -259,15 +261,18 @@ impl Bench {
         }
         let seconds = start.elapsed().as_secs_f64();
         let usage = device.memory_pool_usage();
-        let (micro_batch, device_bytes_peak) = match &self.state {
-            State::ImageStep { run, .. } | State::TextStep { run, .. } => {
-                (Some(run.report.micro_batch), run.report.peak_device_bytes)
-            }
-            _ => (None, None),
+        let (micro_batch, device_bytes_peak, device_bytes_step_peak) = match &self.state {
+            State::ImageStep { run, .. } | State::TextStep { run, .. } => (
+                Some(run.report.micro_batch),
+                run.report.peak_device_bytes,
+                run.last_step_peak,
+            ),
+            _ => (None, None, None),
         };
         Ok(Rep {
             micro_batch,
             device_bytes_peak,
+            device_bytes_step_peak,
             seconds,
             items: self.spec.batch,
             device_bytes_in_use: usage.as_ref().map(|u| u.bytes_in_use),
