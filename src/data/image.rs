@@ -193,14 +193,7 @@ pub fn resample(
                 for (i, w) in weights.iter().enumerate() {
                     t += row[(first as usize + i) * 3 + c] * w;
                 }
-                let t = if t < 0.0 {
-                    0.0
-                } else if t > 255.0 {
-                    255.0
-                } else {
-                    t
-                };
-                out[(y * ww as usize + x as usize) * 3 + c] = t.round() as u8;
+                out[(y * ww as usize + x as usize) * 3 + c] = t.clamp(0.0, 255.0).round() as u8;
             }
         }
     }

@@ -104,7 +104,7 @@ pub(crate) struct PhaseRun {
     /// What an example is estimated to hold, when the micro-batch follows the memory budget
     /// (see [`Self::fit_memory`]).
     footprint: Option<super::memory::Footprint>,
-    /// The device's pool has measured what an example holds (or there is no pool).
+    /// The device's pool has measured what an example holds (or there is no pool to measure).
     measured: bool,
     /// The most the device's pool held during the last step (GPU backends).
     pub last_step_peak: Option<u64>,
@@ -299,8 +299,12 @@ impl PhaseRun {
         let mut losses = Vec::new();
         let probing = self.footprint.is_some() && !self.measured;
         if probing {
-            // Free pages would be taken for the examples' and not measured.
-            self.device.memory_cleanup();
+            match self.device.memory_pool_usage() {
+                // Free pages would be taken for the examples' and not measured.
+                Some(_) => self.device.memory_cleanup(),
+                // Nothing to measure (the CPU): the estimate stays.
+                None => self.measured = true,
+            }
         }
         let before = self.pool_bytes()?;
         let mut peak = before;
