@@ -77,13 +77,12 @@ window.ttbench = {
     const run = s.bench(JSON.parse(JSON.stringify({ workload: spec.workload, batch: spec.batch, tokens: spec.tokens, seed: spec.seed, micro_batch: spec.micro_batch })));
     const setupS = seconds(t0);
     const w = performance.now();
-    await run.rep();
+    const figures = (r) => ({ seconds: r.seconds, items: r.items, deviceBytesInUse: r.device_bytes_in_use, deviceBytesReserved: r.device_bytes_reserved, deviceBytesPeak: r.device_bytes_peak, deviceBytesStepPeak: r.device_bytes_step_peak, micro_batch: r.micro_batch });
+    // The warm-up whole: with no timed repetitions (`--reps 0`) it is the row's only step.
+    const warmup = figures(await run.rep());
     const warmupS = seconds(w);
-    current = async () => {
-      const r = await run.rep();
-      return { seconds: r.seconds, items: r.items, deviceBytesInUse: r.device_bytes_in_use, deviceBytesReserved: r.device_bytes_reserved, deviceBytesPeak: r.device_bytes_peak, deviceBytesStepPeak: r.device_bytes_step_peak, micro_batch: r.micro_batch };
-    };
-    return { setupS, warmupS };
+    current = async () => figures(await run.rep());
+    return { setupS, warmupS, warmup };
   },
 
   async rep() {

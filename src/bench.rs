@@ -409,7 +409,9 @@ pub fn serve(
                     let setup_s = start.elapsed().as_secs_f64();
                     let warmup = block_on(bench.rep()).map_err(|e| e.to_string())?;
                     current = Some(bench);
-                    json!({"setup_s": setup_s, "warmup_s": warmup.seconds})
+                    // The warm-up whole: with no timed repetitions (`--reps 0`) it is the
+                    // row's only step (a phase's first, where the micro-batch is measured).
+                    json!({"setup_s": setup_s, "warmup_s": warmup.seconds, "warmup": warmup})
                 }
                 "rep" => {
                     let bench = current.as_mut().ok_or("rep before a successful setup")?;

@@ -308,18 +308,15 @@ impl PhaseRun {
         }
         let before = self.pool_bytes()?;
         let mut peak = before;
-        // (footprint, what the pool held before, the share of the budget the measure plans for)
-        // for each measuring micro-batch still to come.
-        let mut probes: Vec<_> = match (self.footprint, before) {
-            (Some(footprint), Some(before)) if probing => {
-                vec![(footprint, before, 0.7), (footprint, before, 0.4)]
-            }
+        // The share of the budget each measuring micro-batch still to come plans for (popped).
+        let mut shares = match before {
+            Some(_) if probing => vec![0.7, 0.4],
             _ => Vec::new(),
         };
         let mut size = micro.max(1);
         let mut start = 0;
         while start < n {
-            let take = match probes.len() {
+            let take = match shares.len() {
                 2 => size.div_ceil(3),
                 _ => size,
             };
@@ -337,7 +334,9 @@ impl PhaseRun {
             sum.accumulate(model, GradientsParams::from_grads(loss.backward(), model));
             let held = forward_held.max(self.pool_bytes()?);
             peak = peak.max(held);
-            if let (Some((footprint, before, share)), Some(held)) = (probes.pop(), held) {
+            if let (Some(footprint), Some(before), Some(held)) = (self.footprint, before, held)
+                && let Some(share) = shares.pop()
+            {
                 let (rows, grown) = (rows.len(), held.saturating_sub(before));
                 size = footprint.measured(rows, grown, before, n, self.spec.memory_mib, share);
                 self.set_micro_batch(size);
