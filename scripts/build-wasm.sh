@@ -31,12 +31,10 @@ fi
 rm -rf "$out.tmp" && mkdir -p "$out.tmp"
 wasm-bindgen --target web --out-dir "$out.tmp" "$wasm"
 # wasm-opt from npm's binaryen (pinned in package-lock.json); it needs the post-MVP features
-# rustc emits named explicitly. --ignore-implicit-traps lets it treat loads and integer division
-# as free of traps, which holds for Rust's code (bounds and divisors are checked before, and
-# panic explicitly): 23 KB less gzipped (BENCHMARKS.md "The wasm module").
+# rustc emits named explicitly.
 start=$(date +%s)
 if [ "$opt" != off ]; then
-node_modules/.bin/wasm-opt "-$opt" --ignore-implicit-traps --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
+node_modules/.bin/wasm-opt "-$opt" --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
   --enable-mutable-globals --enable-reference-types --enable-multivalue --enable-simd \
   "$out.tmp/tabtune_bg.wasm" -o "$out.tmp/tabtune_bg.opt.wasm"
 mv "$out.tmp/tabtune_bg.opt.wasm" "$out.tmp/tabtune_bg.wasm"
