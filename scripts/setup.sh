@@ -22,10 +22,12 @@ if [ "$have" != "$want" ]; then
   cargo install wasm-bindgen-cli --version "$want"
 fi
 
-# 3. Debian packages: Chromium and its driver for the browser tests.
+# 3. Debian packages: Chromium and its driver for the browser tests; espeak-ng, which
+#    synthesises the spoken-commands demo set (make assets).
 missing=()
 command -v chromium >/dev/null || missing+=(chromium)
 command -v chromedriver >/dev/null || missing+=(chromium-driver)
+command -v espeak-ng >/dev/null || missing+=(espeak-ng)
 if ((${#missing[@]})); then
   if [ "$(id -u)" = 0 ]; then
     step "installing Debian packages: ${missing[*]}"

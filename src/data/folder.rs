@@ -1,5 +1,6 @@
 //! A folder of class subfolders (the class names are the folder names), listed, never decoded
-//! up front: images are read batch by batch when features are computed.
+//! up front: images are read batch by batch when features are computed. Audio datasets are
+//! listed the same way ([`Media::Audio`]).
 
 use std::path::{Path, PathBuf};
 
@@ -8,7 +9,50 @@ use crate::{Error, Result};
 /// Extensions the decoder reads (lower case).
 pub const IMAGE_EXTENSIONS: [&str; 7] = ["png", "jpg", "jpeg", "webp", "gif", "bmp", "jfif"];
 
-/// The listing of an image dataset: files with their class index.
+/// Extensions of the audio files tabtune decodes (lower case).
+pub const AUDIO_EXTENSIONS: [&str; 7] = ["wav", "wave", "mp3", "ogg", "oga", "flac", "webm"];
+
+/// What the files of a listing are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Media {
+    /// Images ([`IMAGE_EXTENSIONS`]).
+    Image,
+    /// Audio ([`AUDIO_EXTENSIONS`]).
+    Audio,
+}
+
+impl Media {
+    fn extensions(self) -> &'static [&'static str] {
+        match self {
+            Self::Image => &IMAGE_EXTENSIONS,
+            Self::Audio => &AUDIO_EXTENSIONS,
+        }
+    }
+
+    /// "images" or "audio files".
+    fn plural(self) -> &'static str {
+        match self {
+            Self::Image => "images",
+            Self::Audio => "audio files",
+        }
+    }
+
+    fn not_one(self) -> String {
+        match self {
+            Self::Image => "not an image file (by extension)".into(),
+            Self::Audio => "not an audio file (by extension)".into(),
+        }
+    }
+
+    /// Whether `path`'s extension is one of this media's.
+    pub fn accepts(self, path: &Path) -> bool {
+        path.extension()
+            .map(|e| e.to_string_lossy().to_lowercase())
+            .is_some_and(|e| self.extensions().contains(&e.as_str()))
+    }
+}
+
+/// The listing of an image (or audio) dataset: files with their class index.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ImageFolder {
     /// Class names in [`super::classes::order`], indexed by label.
@@ -23,6 +67,11 @@ impl ImageFolder {
     /// List `root`: one subfolder per class, image files inside. Fails, naming the folder, on
     /// fewer than two classes or a class without a single image.
     pub fn open(root: &Path) -> Result<Self> {
+        Self::open_media(root, Media::Image)
+    }
+
+    /// [`Self::open`] for files of `media`.
+    pub fn open_media(root: &Path, media: Media) -> Result<Self> {
         let read = |dir: &Path| -> Result<Vec<PathBuf>> {
             let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
                 .map_err(|err| Error::Data(format!("{}: cannot list: {err}", dir.display())))?
@@ -62,19 +111,18 @@ impl ImageFolder {
                     folder
                         .skipped
                         .push((file, "a folder inside a class folder".into()));
-                } else if is_image(&file) {
+                } else if media.accepts(&file) {
                     folder.items.push((file, label));
                 } else {
-                    folder
-                        .skipped
-                        .push((file, "not an image file (by extension)".into()));
+                    folder.skipped.push((file, media.not_one()));
                 }
             }
             if folder.items.len() == before {
                 return Err(Error::Data(format!(
-                    "{}: class folder has no images ({})",
+                    "{}: class folder has no {} ({})",
                     dir.display(),
-                    IMAGE_EXTENSIONS.join(", ")
+                    media.plural(),
+                    media.extensions().join(", ")
                 )));
             }
             folder.classes.push(
@@ -92,6 +140,11 @@ impl ImageFolder {
     /// classes are the distinct labels, sorted. Files that cannot be read are reported when
     /// they are loaded, by name; a line without two fields stops with its line number.
     pub fn from_list(list: &Path) -> Result<Self> {
+        Self::from_list_media(list, Media::Image)
+    }
+
+    /// [`Self::from_list`] for files of `media`.
+    pub fn from_list_media(list: &Path, media: Media) -> Result<Self> {
         let text = std::fs::read_to_string(list)
             .map_err(|err| Error::Data(format!("{}: cannot read: {err}", list.display())))?;
         let base = list.parent().unwrap_or(Path::new("."));
@@ -113,7 +166,10 @@ impl ImageFolder {
                     )));
                 }
             };
-            if n == 0 && ["file", "path", "image"].contains(&file.to_lowercase().as_str()) {
+            if n == 0
+                && ["file", "path", "image", "audio", "file_name"]
+                    .contains(&file.to_lowercase().as_str())
+            {
                 continue;
             }
             pairs.push((base.join(file), label.to_string()));
@@ -133,20 +189,19 @@ impl ImageFolder {
         };
         for (file, label) in pairs {
             let index = super::classes::index_of(&classes, &label).expect("label listed");
-            if is_image(&file) {
+            if media.accepts(&file) {
                 folder.items.push((file, index));
             } else {
-                folder
-                    .skipped
-                    .push((file, "not an image file (by extension)".into()));
+                folder.skipped.push((file, media.not_one()));
             }
         }
         folder.classes = classes;
         if let Some(empty) = folder.counts().iter().position(|&c| c == 0) {
             return Err(Error::Data(format!(
-                "{}: label {:?} has no image files",
+                "{}: label {:?} has no {}",
                 list.display(),
-                folder.classes[empty]
+                folder.classes[empty],
+                media.plural()
             )));
         }
         Ok(folder)
@@ -154,10 +209,15 @@ impl ImageFolder {
 
     /// A folder of class subfolders, or a list file (see [`Self::from_list`]).
     pub fn open_any(path: &Path) -> Result<Self> {
+        Self::open_any_media(path, Media::Image)
+    }
+
+    /// [`Self::open_any`] for files of `media`.
+    pub fn open_any_media(path: &Path, media: Media) -> Result<Self> {
         if path.is_file() {
-            Self::from_list(path)
+            Self::from_list_media(path, media)
         } else {
-            Self::open(path)
+            Self::open_media(path, media)
         }
     }
 
@@ -179,12 +239,6 @@ impl ImageFolder {
 fn is_hidden(path: &Path) -> bool {
     path.file_name()
         .is_some_and(|n| n.to_string_lossy().starts_with('.'))
-}
-
-fn is_image(path: &Path) -> bool {
-    path.extension()
-        .map(|e| e.to_string_lossy().to_lowercase())
-        .is_some_and(|e| IMAGE_EXTENSIONS.contains(&e.as_str()))
 }
 
 #[cfg(test)]

@@ -1,16 +1,19 @@
 //! Datasets: feature vectors, image folders, text tables and tokenisation, preprocessing and
 //! splits.
 
+pub mod audio;
 pub mod classes;
 pub mod features;
 pub mod folder;
 pub mod image;
+pub mod mel;
 pub mod source;
 pub mod split;
 pub mod summary;
 pub mod text;
 pub mod tokenize;
 
+pub use audio::{AudioClips, AudioOptions, AudioSet};
 pub use features::FeatureSet;
 pub use folder::ImageFolder;
 #[cfg(not(target_arch = "wasm32"))]

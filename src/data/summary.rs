@@ -69,10 +69,19 @@ impl Summary {
 
     /// An image dataset of `classes` whose items have `labels`.
     pub fn images(classes: &[String], labels: &[u32]) -> Self {
+        Self::files("image", "images", classes, labels)
+    }
+
+    /// An audio dataset of files with `labels`.
+    pub fn audio(classes: &[String], labels: &[u32]) -> Self {
+        Self::files("audio", "audio files", classes, labels)
+    }
+
+    fn files(kind: &str, unit: &str, classes: &[String], labels: &[u32]) -> Self {
         let counts = counts(classes.len(), labels);
         Self {
-            kind: "image".into(),
-            warnings: warnings(classes, &counts, "images"),
+            kind: kind.into(),
+            warnings: warnings(classes, &counts, unit),
             classes: classes.to_vec(),
             total: labels.len(),
             counts,

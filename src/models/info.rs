@@ -10,7 +10,7 @@ use crate::{Error, Result};
 /// A checkpoint, described.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ModelInfo {
-    /// "image" or "text".
+    /// "image", "text" or "audio".
     pub kind: String,
     /// The file's name.
     pub name: String,
@@ -78,6 +78,12 @@ pub fn describe(weights: &WeightSource, bytes: usize, config: Option<&str>) -> R
             .get(arch.classifier_key())
             .and_then(|s| s.first().copied());
         ("image", arch.name().to_string(), outputs)
+    } else if super::speech_embedding::detect(&keys) {
+        let outputs = keys
+            .get("classifier.weight")
+            .or_else(|| keys.get("classifier.out_proj.weight"))
+            .and_then(|s| s.first().copied());
+        ("audio", "speech_embedding".to_string(), outputs)
     } else if let Some(model_type) = config
         .as_ref()
         .and_then(|c| c.get("model_type"))
@@ -93,7 +99,8 @@ pub fn describe(weights: &WeightSource, bytes: usize, config: Option<&str>) -> R
             file: weights.name(),
             message: format!(
                 "not a known image architecture (MobileNetV2, EfficientNet-Lite0, ResNet-18/34/50 \
-                 by their tensor names; this file's start with {}), nor a text encoder (a \
+                 by their tensor names; this file's start with {}), nor the speech_embedding network \
+                 (conv.0 ... conv.19), nor a text encoder (a \
                  BERT-family model folder: config.json with a model_type, and tokenizer.json)",
                 keys.keys().take(3).cloned().collect::<Vec<_>>().join(", ")
             ),

@@ -1,6 +1,7 @@
 //! Architectures, one file each, the new classification head, and [`ImageModel`]: whichever
 //! architecture a checkpoint holds, told from its tensor names (never typed by the user).
 
+pub mod audio;
 pub mod bert;
 pub mod config;
 pub mod efficientnet_lite;
@@ -10,6 +11,7 @@ pub mod info;
 pub mod layers;
 pub mod mobilenet_v2;
 pub mod resnet;
+pub mod speech_embedding;
 pub mod text;
 
 use std::collections::BTreeMap;
@@ -19,6 +21,7 @@ use burn::nn::Linear;
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 
+pub use audio::{AudioClassifier, AudioModel};
 pub use config::ModelConfig;
 pub use efficientnet_lite::EfficientNetLite0;
 pub use head::{Head, HeadConfig};

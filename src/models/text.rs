@@ -371,7 +371,7 @@ impl TextModel {
 
 /// Checkpoint names of the head -> module paths: HF's `classifier` for a Linear head; for the
 /// MLP, the `dense` / `out_proj` names of HF's RoBERTa-style classification heads.
-fn head_map(mlp: bool) -> Vec<(String, String)> {
+pub(crate) fn head_map(mlp: bool) -> Vec<(String, String)> {
     let pairs: &[(&str, &str)] = if mlp {
         &[
             ("classifier.dense.", "classifier.hidden."),

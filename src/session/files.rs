@@ -16,7 +16,7 @@ pub const TOKENIZER_EXTRAS: [&str; 3] = [
     "vocab.txt",
 ];
 
-/// The two kinds of model tabtune fine-tunes.
+/// The kinds of model tabtune fine-tunes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ModelKind {
@@ -24,6 +24,8 @@ pub enum ModelKind {
     Image,
     /// A BERT-family text encoder or classifier.
     Text,
+    /// The speech_embedding network or a classifier on it (sounds, spoken words).
+    Audio,
 }
 
 impl ModelKind {
@@ -32,6 +34,7 @@ impl ModelKind {
         match self {
             Self::Image => "images",
             Self::Text => "texts",
+            Self::Audio => "clips",
         }
     }
 
@@ -40,6 +43,7 @@ impl ModelKind {
         match self {
             Self::Image => "image",
             Self::Text => "text",
+            Self::Audio => "audio",
         }
     }
 
@@ -48,8 +52,9 @@ impl ModelKind {
         match name {
             "image" => Ok(Self::Image),
             "text" => Ok(Self::Text),
+            "audio" => Ok(Self::Audio),
             other => Err(Error::Data(format!(
-                "unknown model kind \"{other}\": \"image\" or \"text\""
+                "unknown model kind \"{other}\": \"image\", \"text\" or \"audio\""
             ))),
         }
     }
@@ -59,6 +64,7 @@ impl ModelKind {
         match self {
             Self::Image => crate::train::Modality::Image,
             Self::Text => crate::train::Modality::Text,
+            Self::Audio => crate::train::Modality::Audio,
         }
     }
 }
@@ -227,12 +233,12 @@ impl ModelFiles {
         )
     }
 
-    /// Image or text.
+    /// Image, text or audio.
     pub fn kind(&self) -> ModelKind {
-        if self.info.kind == "text" {
-            ModelKind::Text
-        } else {
-            ModelKind::Image
+        match self.info.kind.as_str() {
+            "text" => ModelKind::Text,
+            "audio" => ModelKind::Audio,
+            _ => ModelKind::Image,
         }
     }
 

@@ -22,7 +22,7 @@ pub mod folder;
 use crate::data::classes::remap;
 use crate::data::source::ImageSource;
 use crate::data::split::Split;
-use crate::data::{Summary, TextSet};
+use crate::data::{AudioClips, Summary, TextSet};
 use crate::models::{ModelInfo, TextOptions};
 use crate::train::pipeline::Miss;
 use crate::train::{
@@ -48,6 +48,13 @@ pub enum Dataset {
         /// A validation set given by the user, else the recipe's split.
         split: Option<Split>,
     },
+    /// Audio files, decoded and resampled to 16 kHz (cut into windows when a run starts).
+    Audio {
+        /// The files.
+        clips: AudioClips,
+        /// A validation set given by the user (file indices), else the recipe's split.
+        split: Option<Split>,
+    },
 }
 
 impl Dataset {
@@ -56,6 +63,7 @@ impl Dataset {
         match self {
             Self::Images { .. } => ModelKind::Image,
             Self::Text { .. } => ModelKind::Text,
+            Self::Audio { .. } => ModelKind::Audio,
         }
     }
 
@@ -64,6 +72,7 @@ impl Dataset {
         match self {
             Self::Images { source, .. } => source.classes(),
             Self::Text { set, .. } => &set.classes,
+            Self::Audio { clips, .. } => &clips.classes,
         }
     }
 
@@ -71,6 +80,7 @@ impl Dataset {
         match self {
             Self::Images { source, .. } => source.labels(),
             Self::Text { set, .. } => set.labels.clone(),
+            Self::Audio { clips, .. } => clips.labels.clone(),
         }
     }
 
@@ -89,6 +99,10 @@ impl Dataset {
                 ..Summary::images(source.classes(), &source.labels())
             },
             Self::Text { set, .. } => Summary::text(set, 5),
+            Self::Audio { clips, .. } => Summary {
+                skipped: clips.skipped.clone(),
+                ..Summary::audio(&clips.classes, &clips.labels)
+            },
         }
     }
 }
@@ -134,6 +148,18 @@ impl Dataset {
                     }
                 };
                 Ok(Self::Text { set, split })
+            }
+            ModelKind::Audio => {
+                let clips = AudioClips::open(data)?;
+                let (clips, split) = match val {
+                    None => (clips, None),
+                    Some(val) => {
+                        let (clips, split) = clips
+                            .with_validation(AudioClips::open(val)?, &val.display().to_string())?;
+                        (clips, Some(split))
+                    }
+                };
+                Ok(Self::Audio { clips, split })
             }
         }
     }
@@ -290,7 +316,7 @@ impl Session {
     fn batch(&self, kind: ModelKind) -> usize {
         let default = match kind {
             ModelKind::Image => 16,
-            ModelKind::Text => 32,
+            ModelKind::Text | ModelKind::Audio => 32,
         };
         self.feature_batch.unwrap_or(default)
     }
@@ -299,7 +325,7 @@ impl Session {
     pub fn text_options(&self) -> Option<&TextOptions> {
         match &self.trained.as_ref()?.model {
             Model::Text(m) => Some(&m.options),
-            Model::Image(_) => None,
+            Model::Image(_) | Model::Audio(_) => None,
         }
     }
 
@@ -363,6 +389,10 @@ impl Session {
                 | Dataset::Text {
                     split: Some((train, _)),
                     ..
+                }
+                | Dataset::Audio {
+                    split: Some((train, _)),
+                    ..
                 } => train.len(),
                 _ => crate::data::split::train_count(&dataset.counts(), recipe.val_fraction),
             };
@@ -384,7 +414,7 @@ impl Session {
             .ok_or_else(|| Error::Data("no model is loaded".into()))?;
         self.ready()?;
         recipe.validate()?;
-        let model = Model::load(base, Some(&recipe.text), &self.device)?;
+        let model = Model::load(base, Some(recipe), &self.device)?;
         let extras = base.extras.clone();
         self.run(model, recipe, extras, on).await
     }
@@ -430,7 +460,7 @@ impl Session {
         let extras = base.extras.clone();
         let name = format!("{} (checkpoint)", base.name);
         let files = ModelFiles::from_named(&name, named, Some(base.kind()))?;
-        let model = Model::load(&files, Some(&saved.recipe.text), &self.device)?;
+        let model = Model::load(&files, Some(&saved.recipe), &self.device)?;
         let after = match &from {
             Some(s) => format!("{} epoch {}", s.state.phase, s.state.epoch),
             None => "head".into(),
@@ -483,8 +513,10 @@ impl Session {
             let (mut model, first) = self
                 .phases(model, &head_only, Resume::default(), None, on)
                 .await?;
-            if let Model::Text(m) = &mut model {
-                m.labels = Some(first.classes.clone());
+            match &mut model {
+                Model::Text(m) => m.labels = Some(first.classes.clone()),
+                Model::Audio(m) => m.labels = Some(first.classes.clone()),
+                Model::Image(_) => {}
             }
             let files = model
                 .files(&first.classes, Some((recipe, &first)), &extras)
@@ -573,6 +605,7 @@ impl Session {
         // Rows a table left out were in its summary already.
         let listed = match dataset {
             Dataset::Text { set, .. } => set.skipped.len(),
+            Dataset::Audio { clips, .. } => clips.skipped.len(),
             Dataset::Images { .. } => 0,
         };
         let skipped = prior
@@ -626,6 +659,21 @@ impl Session {
                 .await?;
                 (Model::Text(m), r)
             }
+            (Model::Audio(m), Dataset::Audio { clips, split }) => {
+                let batch = self.batch(ModelKind::Audio);
+                let (m, r) = crate::train::finetune_audio(
+                    m,
+                    clips,
+                    split.clone(),
+                    recipe,
+                    resume,
+                    batch,
+                    &self.device,
+                    &mut progress,
+                )
+                .await?;
+                (Model::Audio(m), r)
+            }
             (model, dataset) => return Err(mismatch(model.kind(), dataset)),
         };
         for (name, why) in report.skipped.iter().skip(skipped) {
@@ -651,13 +699,13 @@ impl Session {
                 .base
                 .as_ref()
                 .ok_or_else(|| Error::Data("no model is loaded".into()))?;
-            if base.kind() == ModelKind::Text {
+            if base.kind() != ModelKind::Image {
                 // An encoder alone has no classifier to predict with.
-                return Err(Error::Data(
-                    "no text model has been fine-tuned or loaded in this session yet (the \
-                     loaded encoder has no classifier)"
-                        .into(),
-                ));
+                return Err(Error::Data(format!(
+                    "no {} model has been fine-tuned or loaded in this session yet (the \
+                     loaded network has no classifier)",
+                    base.kind().name()
+                )));
             }
             let model = Model::load(base, None, &self.device)?;
             self.trained = Some(Trained {
@@ -713,6 +761,12 @@ impl Session {
                     .await?;
                 (set.labels.clone(), crate::train::text::argmax(&probs))
             }
+            (model @ Model::Audio(_), Dataset::Audio { clips, .. }) => {
+                let probs = model
+                    .audio_probabilities(&clips.clips, self.batch(ModelKind::Audio), &self.device)
+                    .await?;
+                (clips.labels.clone(), crate::train::text::argmax(&probs))
+            }
             (model, dataset) => return Err(mismatch(model.kind(), dataset)),
         };
         let truth: Vec<u32> = truth.iter().map(|&t| to_model[t as usize]).collect();
@@ -752,6 +806,19 @@ impl Session {
         Ok(ranked(probs, &trained.labels))
     }
 
+    /// Rank the classes for each audio clip (16 kHz mono samples, e.g. from
+    /// [`crate::data::audio::load`] or the page's microphone).
+    pub async fn predict_audio(&mut self, clips: &[Vec<f32>]) -> Result<Vec<Vec<Scored>>> {
+        self.predictor()?;
+        let trained = self.trained()?;
+        let batch = self.batch(ModelKind::Audio);
+        let probs = trained
+            .model
+            .audio_probabilities(clips, batch, &self.device)
+            .await?;
+        Ok(ranked(probs, &trained.labels))
+    }
+
     /// The model that predicts (fine-tuned, loaded, or the base as it is) as files (names and bytes): model.safetensors under the
     /// checkpoint's own names, config.json with id2label, the tokenizer files for text, and
     /// report.json (`{recipe, report}`) after a run. The CLI writes them to a folder, the
@@ -775,6 +842,7 @@ fn check_kinds(kind: ModelKind, dataset: &Dataset) -> Result<()> {
         let data = match dataset.kind() {
             ModelKind::Image => "an image",
             ModelKind::Text => "a text",
+            ModelKind::Audio => "an audio",
         };
         return Err(Error::Data(format!(
             "a {} model cannot train on {data} dataset",

@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use super::files::{ModelFiles, ModelKind};
 use crate::error::compute;
-use crate::models::{ImageModel, ModelConfig, TextModel, TextOptions};
+use crate::models::{AudioModel, ImageModel, ModelConfig, TextModel};
 use crate::train::{Recipe, RunReport};
 use crate::{Error, Result};
 
@@ -21,6 +21,8 @@ pub enum Model {
     Image(ImageModel),
     /// A text encoder with its head and tokenizer.
     Text(TextModel),
+    /// The speech_embedding network with its head.
+    Audio(AudioModel),
 }
 
 /// One class and its probability.
@@ -61,10 +63,22 @@ pub fn ranked(rows: Vec<Vec<f32>>, labels: &[String]) -> Vec<Vec<Scored>> {
 }
 
 impl Model {
-    /// Load `files` on `device`: a text model with `text` options (`None`: those a tabtune
-    /// export was trained with, else the defaults).
-    pub fn load(files: &ModelFiles, text: Option<&TextOptions>, device: &Device) -> Result<Self> {
+    /// Load `files` on `device`: a text or audio model with `recipe`'s text or audio options
+    /// (`None`: those a tabtune export was trained with, else the defaults).
+    pub fn load(files: &ModelFiles, recipe: Option<&Recipe>, device: &Device) -> Result<Self> {
+        let text = recipe.map(|r| &r.text);
         match files.kind() {
+            ModelKind::Audio => Ok(Self::Audio(AudioModel::load(
+                &files.weights,
+                files
+                    .config
+                    .as_deref()
+                    .map(|c| (c, files.file_name("config.json")))
+                    .as_ref()
+                    .map(|(c, n)| (*c, n.as_str())),
+                recipe.map(|r| &r.audio),
+                device,
+            )?)),
             ModelKind::Image => Ok(Self::Image(ImageModel::load(&files.weights, device)?.0)),
             ModelKind::Text => {
                 let config = files.config.as_deref().ok_or_else(|| Error::Weights {
@@ -88,11 +102,12 @@ impl Model {
         }
     }
 
-    /// Image or text.
+    /// Image, text or audio.
     pub fn kind(&self) -> ModelKind {
         match self {
             Self::Image(_) => ModelKind::Image,
             Self::Text(_) => ModelKind::Text,
+            Self::Audio(_) => ModelKind::Audio,
         }
     }
 
@@ -101,6 +116,7 @@ impl Model {
         match self {
             Self::Image(m) => m.classes(),
             Self::Text(m) => m.net.classifier.classes(),
+            Self::Audio(m) => m.net.classifier.classes(),
         }
     }
 
@@ -112,9 +128,10 @@ impl Model {
         device: &Device,
     ) -> Result<Vec<Vec<f32>>> {
         let Self::Image(model) = self else {
-            return Err(Error::Data(
-                "a text model classifies texts, not images".into(),
-            ));
+            return Err(Error::Data(format!(
+                "a {} model cannot classify images",
+                self.kind().name()
+            )));
         };
         let model = model.folded();
         let pre = model.arch().preprocess();
@@ -139,11 +156,49 @@ impl Model {
         device: &Device,
     ) -> Result<Vec<Vec<f32>>> {
         let Self::Text(model) = self else {
-            return Err(Error::Data(
-                "an image model classifies images, not texts".into(),
-            ));
+            return Err(Error::Data(format!(
+                "a {} model cannot classify texts",
+                self.kind().name()
+            )));
         };
         crate::train::text::predict(&model.net, &model.tokenizer, texts, batch, device).await
+    }
+
+    /// Class probabilities of audio clips (16 kHz samples), each the mean over its windows
+    /// (the model's own window length; a clip up to one window long is one window).
+    pub async fn audio_probabilities(
+        &self,
+        clips: &[Vec<f32>],
+        batch: usize,
+        device: &Device,
+    ) -> Result<Vec<Vec<f32>>> {
+        let Self::Audio(model) = self else {
+            return Err(Error::Data(format!(
+                "a {} model cannot classify audio",
+                self.kind().name()
+            )));
+        };
+        let options = crate::data::AudioOptions {
+            drop_silence: false,
+            ..model.options.clone()
+        };
+        let front = crate::data::mel::LogMel::new();
+        let mut out = Vec::with_capacity(clips.len());
+        for clip in clips {
+            let windows = crate::data::audio::windows(clip, &options);
+            let refs: Vec<&[f32]> = windows.iter().map(|(_, w)| w.as_slice()).collect();
+            let probs =
+                crate::train::audio::predict(&model.net, &front, &refs, batch, device).await?;
+            let k = probs.first().map_or(0, Vec::len);
+            let mut mean = vec![0.0f32; k];
+            for p in &probs {
+                for (m, v) in mean.iter_mut().zip(p) {
+                    *m += v / probs.len() as f32;
+                }
+            }
+            out.push(mean);
+        }
+        Ok(out)
     }
 
     /// The model's files under its checkpoint's own names: model.safetensors (read back from
@@ -174,6 +229,13 @@ impl Model {
                 ),
                 ("config.json".into(), pretty(&m.hf_config(labels))?),
                 ("tokenizer.json".into(), m.tokenizer.json.clone()),
+            ],
+            Self::Audio(m) => vec![
+                (
+                    "model.safetensors".to_string(),
+                    m.to_host().await?.to_safetensors(&metadata)?,
+                ),
+                ("config.json".into(), pretty(&m.config(labels))?),
             ],
         };
         if let Some((recipe, report)) = run {

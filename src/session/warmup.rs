@@ -23,8 +23,8 @@ pub struct WarmUp {
 const IMAGES: usize = 1;
 
 impl WarmUp {
-    /// The model's features of a dummy input (an image of the architecture's size, or one
-    /// short sentence), then one step of a head on dummy features with the recipe's optimiser.
+    /// The model's features of a dummy input (an image of the architecture's size, one short
+    /// sentence, or a window of silence), then one step of a head on dummy features with the recipe's optimiser.
     /// `stop()` is asked before each part (e.g. the user chose another model); a stopped
     /// warm-up returns `Ok(false)`, a finished one `Ok(true)`.
     pub async fn run(self, stop: &dyn Fn() -> bool) -> Result<bool> {
@@ -42,6 +42,14 @@ impl WarmUp {
             Model::Text(m) => {
                 let tokens = m.tokenizer.encode(&["a warm-up sentence"])?;
                 let pooled = m.net.features(&tokens, &self.device)?;
+                pooled.into_data_async().await.map_err(compute)?;
+                m.feature_dim()
+            }
+            Model::Audio(m) => {
+                let window = vec![0.0f32; m.options.window_samples()];
+                let front = crate::data::mel::LogMel::new();
+                let mel = crate::models::audio::mel_batch(&front, &[&window], &self.device);
+                let pooled = m.net.features(mel);
                 pooled.into_data_async().await.map_err(compute)?;
                 m.feature_dim()
             }

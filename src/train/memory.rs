@@ -38,6 +38,37 @@ impl Footprint {
         }
     }
 
+    /// The speech_embedding network on windows of `frames` mel frames: its activations
+    /// counted layer by layer (each convolution's output, its activation and floor, and their
+    /// gradients: four copies), as the network is small enough to count.
+    pub fn audio(frames: usize, params: usize) -> Self {
+        // Output (channels, time, mel) of each convolution for a window of `frames` frames.
+        let mut sizes = Vec::new();
+        let (mut t, mut m) = (frames as u64, 32u64);
+        for (i, c) in [
+            24u64, 24, 24, 48, 48, 48, 48, 72, 72, 72, 72, 96, 96, 96, 96, 96, 96, 96, 96, 96,
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            if i == 0 || (i % 2 == 0) || i == 19 {
+                t = t.saturating_sub(2); // 3 frames along time, "valid"
+            }
+            sizes.push(c * t.max(1) * m);
+            match i {
+                2 | 10 | 18 => (t, m) = (t / 2, (m / 2).max(1)),
+                6 | 14 => m = (m / 2).max(1),
+                _ => {}
+            }
+        }
+        let floats: u64 = sizes.iter().sum();
+        Self {
+            per_example: 4 * 4 * floats,
+            fixed: weights(params),
+            largest: 4 * sizes.iter().copied().max().unwrap_or(1),
+        }
+    }
+
     /// A text encoder of `layers` layers of width `hidden` on inputs of `tokens` tokens:
     /// about 150 MiB an example for all-MiniLM-L6-v2 at 128 tokens (5.0 GiB at batch 32),
     /// scaled by width, depth and length.

@@ -1,5 +1,6 @@
 //! Training: the [`Recipe`] says what to do; the loops do it and report [`Progress`].
 
+pub mod audio;
 mod epochs;
 pub mod features;
 pub mod head;
@@ -14,6 +15,7 @@ pub mod run;
 pub mod snapshot;
 pub mod text;
 
+pub use audio::finetune_audio;
 pub use epochs::Checkpoints;
 pub use head::train_head;
 pub use metrics::Metrics;

@@ -119,3 +119,55 @@ pub enum Control {
     /// Stop before the next step; the run returns [`crate::Error::Cancelled`].
     Cancel,
 }
+
+/// Progress of a feature cache: a first event before the first batch (which also compiles the
+/// kernels, slow on WebGPU), then one per batch with the rate so far.
+pub(crate) struct Meter {
+    start: web_time::Instant,
+    done: usize,
+    total: usize,
+}
+
+impl Meter {
+    /// Started over `total` rows; sends the first event.
+    pub(crate) fn features(
+        total: usize,
+        on_progress: &mut dyn FnMut(&Progress) -> Control,
+    ) -> crate::Result<Self> {
+        let meter = Self {
+            start: web_time::Instant::now(),
+            done: 0,
+            total,
+        };
+        meter.send(on_progress)?;
+        Ok(meter)
+    }
+
+    /// `n` more rows done.
+    pub(crate) fn done(
+        &mut self,
+        n: usize,
+        on_progress: &mut dyn FnMut(&Progress) -> Control,
+    ) -> crate::Result<()> {
+        self.done += n;
+        self.send(on_progress)
+    }
+
+    fn send(&self, on_progress: &mut dyn FnMut(&Progress) -> Control) -> crate::Result<()> {
+        let elapsed = self.start.elapsed().as_secs_f64().max(1e-9);
+        let event = Progress::Features {
+            done: self.done,
+            total: self.total,
+            throughput: self.done as f64 / elapsed,
+            eta_s: if self.done == 0 {
+                f64::NAN
+            } else {
+                (self.total - self.done) as f64 * elapsed / self.done as f64
+            },
+        };
+        if on_progress(&event) == Control::Cancel {
+            return Err(crate::Error::Cancelled);
+        }
+        Ok(())
+    }
+}

@@ -167,17 +167,8 @@ pub async fn extract(
     let mut order: Vec<usize> = (0..rows.len()).collect();
     order.sort_by_key(|&i| set.texts[rows[i]].len());
     let mut features = vec![0.0f32; rows.len() * dim];
-    let (mut truncated, mut done) = (0, 0);
-    // A first event before the first batch, which also compiles the kernels (slow on WebGPU).
-    let started = Progress::Features {
-        done: 0,
-        total: rows.len(),
-        throughput: 0.0,
-        eta_s: f64::NAN,
-    };
-    if on_progress(&started) == Control::Cancel {
-        return Err(Error::Cancelled);
-    }
+    let mut truncated = 0;
+    let mut meter = super::progress::Meter::features(rows.len(), on_progress)?;
     for chunk in order.chunks(batch.max(1)) {
         let texts: Vec<&str> = chunk.iter().map(|&i| set.texts[rows[i]].as_str()).collect();
         let tokens = model.tokenizer.encode(&texts)?;
@@ -188,17 +179,7 @@ pub async fn extract(
         for (k, &i) in chunk.iter().enumerate() {
             features[i * dim..(i + 1) * dim].copy_from_slice(&values[k * dim..(k + 1) * dim]);
         }
-        done += chunk.len();
-        let elapsed = start.elapsed().as_secs_f64().max(1e-9);
-        let event = Progress::Features {
-            done,
-            total: rows.len(),
-            throughput: done as f64 / elapsed,
-            eta_s: (rows.len() - done) as f64 * elapsed / done as f64,
-        };
-        if on_progress(&event) == Control::Cancel {
-            return Err(Error::Cancelled);
-        }
+        meter.done(chunk.len(), on_progress)?;
     }
     let labels = rows.iter().map(|&r| set.labels[r]).collect();
     let cache = FeatureSet::new(dim, set.classes.clone(), features, labels)?;

@@ -146,3 +146,58 @@ pub fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
         .map(|(x, y)| (x - y).abs())
         .fold(0.0, f32::max)
 }
+
+/// One of the speech_embedding reference clips (../shared/reference/speech_embedding):
+/// int16 PCM at 16 kHz scaled to [-1, 1), the front end's dB output and post-processed mel
+/// `[frames, 32]`, and onnxruntime's embeddings `[windows, 96]`.
+pub struct SpeechClip {
+    pub name: &'static str,
+    pub pcm: Vec<f32>,
+    pub mel_raw: Vec<f32>,
+    pub mel: Vec<f32>,
+    pub emb: Vec<f32>,
+}
+
+macro_rules! speech_clip {
+    ($name:literal) => {
+        SpeechClip {
+            name: $name,
+            pcm: {
+                let (_, raw) = npy_raw(
+                    include_bytes!(concat!("../fixtures/speech_embedding/pcm_", $name, ".npy")),
+                    "<i2",
+                );
+                raw.chunks_exact(2)
+                    .map(|b| i16::from_le_bytes([b[0], b[1]]) as f32 / 32768.0)
+                    .collect()
+            },
+            mel_raw: npy_f32(include_bytes!(concat!(
+                "../fixtures/speech_embedding/mel_raw_",
+                $name,
+                ".npy"
+            ))),
+            mel: npy_f32(include_bytes!(concat!(
+                "../fixtures/speech_embedding/mel_",
+                $name,
+                ".npy"
+            ))),
+            emb: npy_f32(include_bytes!(concat!(
+                "../fixtures/speech_embedding/emb_",
+                $name,
+                ".npy"
+            ))),
+        }
+    };
+}
+
+/// The three reference clips: "Hey LiveKit", a negative, espeak-ng's "turn on the lights".
+pub fn speech_clips() -> Vec<SpeechClip> {
+    vec![
+        speech_clip!("positive"),
+        speech_clip!("negative"),
+        speech_clip!("turn_on_the_lights"),
+    ]
+}
+
+pub const MEL_FILTERBANK: &[u8] = include_bytes!("../fixtures/speech_embedding/mel_filterbank.npy");
+pub const MEL_WINDOW: &[u8] = include_bytes!("../fixtures/speech_embedding/mel_window.npy");

@@ -29,8 +29,8 @@ pub struct ModelArgs {
     pub device: DeviceChoice,
 }
 
-/// The data: images (a folder of class subfolders, or a CSV/TSV list of `file,label` lines) or
-/// text (a CSV/TSV/JSONL table, or a folder of class subfolders of .txt files).
+/// The data: images or audio (a folder of class subfolders, or a CSV/TSV list of `file,label`
+/// lines) or text (a CSV/TSV/JSONL table, or a folder of class subfolders of .txt files).
 #[derive(clap::Args)]
 pub struct DataArgs {
     /// The labelled data.
@@ -177,14 +177,15 @@ pub enum Command {
         #[arg(long)]
         batch: Option<usize>,
     },
-    /// Classify image files (or, with a text model, texts), printing the top classes.
+    /// Classify image files (audio files with an audio model; with a text model, texts),
+    /// printing the top classes.
     Predict {
         #[command(flatten)]
         model: ModelArgs,
         /// Classes to print per input.
         #[arg(long, default_value_t = 3)]
         top: usize,
-        /// Image files, or the texts themselves for a text model.
+        /// Image or audio files, or the texts themselves for a text model.
         #[arg(required = true)]
         inputs: Vec<String>,
     },

@@ -156,6 +156,28 @@ mod cli {
             }
             return Ok(());
         }
+        if session.kind() == ModelKind::Audio {
+            let (mut names, mut clips) = (Vec::new(), Vec::new());
+            for file in inputs {
+                let clip = std::fs::read(file)
+                    .map_err(|e| tabtune::Error::Data(format!("{file}: cannot read: {e}")))
+                    .and_then(|bytes| tabtune::data::audio::load(bytes, file));
+                match clip {
+                    Ok(clip) => {
+                        names.push(file);
+                        clips.push(clip);
+                    }
+                    Err(err) => println!("{file}: skipped: {err}"),
+                }
+            }
+            if clips.is_empty() {
+                return Err(format!("none of the {} files could be read", inputs.len()).into());
+            }
+            for (name, scored) in names.iter().zip(block_on(session.predict_audio(&clips))?) {
+                println!("{name}: {}", tabtune::session::top(&scored, n));
+            }
+            return Ok(());
+        }
         let (mut names, mut images) = (Vec::new(), Vec::new());
         for file in inputs {
             match tabtune::data::image::open(file) {
