@@ -11,7 +11,7 @@ import { fail, guarded, say, state } from './app/state.js';
 import { loadFromFiles, loadFromUrl, loadModel, onModelSelect } from './app/model.js';
 import { addImages, applyDataset, captureForClass, onColumns, onDatasetSelect, useFolder, useTable, wireDrops } from './app/data.js';
 import { cancel, discardRun, fieldsToRecipe, queueDraw, recipeToFields, resetPlots, resume, showPending, syncPresetFields, train } from './app/train.js';
-import { exportZip, onSavedClick, refreshSaved, save, tryImage, tryText, tryWebcam } from './app/try.js';
+import { exportZip, onSavedClick, refreshSaved, save, stopListening, tryAudio, tryImage, tryListen, tryText, tryWebcam } from './app/try.js';
 
 // ---------------------------------------------------------------- start-up
 
@@ -79,6 +79,8 @@ export function update() {
   for (const id of ['dataset-select', 'per-class', 'dataset-folder', 'dataset-file', 'text-column', 'label-column',
     'new-class', 'add-images', 'webcam-capture']) set(id, !hasModel || busy);
   $('add-by-hand').hidden = kind !== 'image';
+  $('record-audio').hidden = kind !== 'audio';
+  for (const id of ['record-clip', 'record-background', 'record-class']) set(id, !hasModel || busy);
   $('dataset-file-label').hidden = kind === 'image';
   $('drop-zone').classList.toggle('disabled', busy || loading);
 
@@ -91,9 +93,10 @@ export function update() {
   const canTry = state.ready && hasModel && !busy;
   $('try-text-panel').hidden = kind !== 'text';
   $('try-image-panel').hidden = kind !== 'image';
+  $('try-audio-panel').hidden = kind !== 'audio';
   $('try-hint').hidden = canTry;
   $('try-hint').textContent = busy ? 'Training… try it when the run is done.' : 'Train a model or load a saved one first.';
-  for (const id of ['try-text-go', 'try-image', 'try-webcam', 'export-zip', 'save']) set(id, !canTry);
+  for (const id of ['try-text-go', 'try-image', 'try-audio', 'try-listen', 'try-webcam', 'export-zip', 'save']) set(id, !canTry);
   $('try-drop').classList.toggle('disabled', !canTry);
 
   set('next-train', !hasData);
@@ -193,6 +196,14 @@ export function wire() {
     const file = $('try-image').files?.[0];
     if (file) await tryImage(file);
   });
+  on('try-audio', 'change', async () => {
+    const file = $('try-audio').files?.[0];
+    if (file) await tryAudio(file);
+  });
+  on('try-listen', 'click', tryListen);
+  on('try-listen-stop', 'click', stopListening);
+  on('record-clip', 'click', () => recordClip(false));
+  on('record-background', 'click', () => recordClip(true));
   on('try-webcam', 'click', tryWebcam);
   on('try-webcam-stop', 'click', stopper('try-video', 'try-webcam-stop', 'try-webcam', 'Webcam'));
   on('export-zip', 'click', exportZip);

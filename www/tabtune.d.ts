@@ -21,6 +21,8 @@ export type ModelSource =
   | { kind: 'image'; weights: Bytes; config?: Bytes; name?: string }
   /** A text (BERT) model: weights + config.json + tokenizer.json; `extras` are copied into exports. */
   | { kind: 'text'; weights: Bytes; config: Bytes; tokenizer: Bytes; extras?: Record<string, Bytes>; name?: string }
+  /** An audio model: the speech_embedding network's safetensors (+ config.json of a fine-tuned one). */
+  | { kind: 'audio'; weights: Bytes; config?: Bytes; name?: string }
   /** A folder URL holding config.json (+ model.safetensors, tokenizer.json), or a Hugging Face
    *  repository URL (https://huggingface.co/owner/name) resolved to its files. */
   | { url: string }
@@ -29,7 +31,7 @@ export type ModelSource =
 
 /** What the model is, before training. */
 export interface ModelInfo {
-  kind: 'image' | 'text';
+  kind: 'image' | 'text' | 'audio';
   name: string;
   /** e.g. mobilenet_v2, bert. */
   arch: string;
@@ -63,9 +65,19 @@ export interface TextDataset {
   columns?: { text?: string; label?: string; per_class?: number };
 }
 
+/** An audio dataset: files (WAV 8/16/24/32-bit integer or float, MP3, OGG/Vorbis, FLAC; any
+ *  rate and channels, decoded and resampled to 16 kHz mono in the core) or recorded samples.
+ *  Cut into windows of the recipe's `audio.window` seconds when training starts. */
+export interface AudioDataset {
+  kind: 'audio';
+  /** Class names in label order (default: the sorted distinct labels). */
+  classes?: string[];
+  items: ({ label: string; source: string | URL | Blob | Bytes; name?: string } | { label: string; samples: Float32Array; rate: number; name?: string })[];
+}
+
 /** What setDataset / addData found. */
 export interface DatasetSummary {
-  kind: 'image' | 'text';
+  kind: 'image' | 'text' | 'audio';
   classes: string[];
   /** Examples per class, in `classes` order. */
   counts: number[];
@@ -162,7 +174,7 @@ export interface Scored {
 /** A model saved in this browser. */
 export interface SavedModel {
   name: string;
-  kind: 'image' | 'text';
+  kind: 'image' | 'text' | 'audio';
   arch: string;
   classes: string[];
   saved_at: string;
@@ -174,7 +186,7 @@ export interface SavedModel {
 /** A run stopped (reload, closed tab) after its checkpoint: resume() continues it. */
 export interface PendingRun {
   model: string;
-  kind: 'image' | 'text';
+  kind: 'image' | 'text' | 'audio';
   phase: string;
   /** The fine-tuning epoch after which it was taken; null after the head phase. */
   epoch: number | null;
@@ -201,7 +213,7 @@ export class FineTuner {
   checkRecipe(recipe?: Recipe): Promise<Recipe>;
   /** Replace the dataset. Image items reach the worker in chunks of 200; `onProgress(done,
    *  total)` follows them. */
-  setDataset(dataset: ImageDataset | TextDataset, options?: { onProgress?: (done: number, total: number) => void }): Promise<DatasetSummary>;
+  setDataset(dataset: ImageDataset | TextDataset | AudioDataset, options?: { onProgress?: (done: number, total: number) => void }): Promise<DatasetSummary>;
   /** Add images of one class (by hand, webcam frames) to the image dataset. */
   addData(label: string, images: (Blob | string | URL)[]): Promise<DatasetSummary>;
   /** Train per `recipe` (fields over the defaults). With a fine-tuning phase, saves a
@@ -212,8 +224,9 @@ export class FineTuner {
   evaluate(): Promise<{ metrics: Metrics | null; misclassified: Miss[]; classes: string[]; skipped: [string, string][] }>;
   /** The GPU memory pool once its free pages are returned (null on the CPU) and the wasm heap. */
   memory(): Promise<{ device: { in_use_bytes: number; reserved_bytes: number; allocations: number } | null; wasm_bytes: number }>;
-  /** Top classes of one text or image (most probable first), or of each text of an array. */
-  predict(input: string | Blob | ImageBitmap | URL): Promise<Scored[]>;
+  /** Top classes of one text, image or audio clip (most probable first; a clip longer than
+   *  the window: the mean over its windows), or of each text of an array. */
+  predict(input: string | Blob | ImageBitmap | URL | Float32Array | { samples: Float32Array; rate: number }): Promise<Scored[]>;
   predict(input: string[]): Promise<Scored[][]>;
   /** The fine-tuned model as a Hugging Face-style folder: its files and the same as a zip. */
   export(): Promise<{ files: Record<string, Uint8Array>; zip: Blob }>;

@@ -8,6 +8,10 @@
 //   await tuner.predict('a gorgeous, witty film');   // [{label, probability}, ...]
 //   const { zip } = await tuner.export();
 //
+//   const speech = await FineTuner.create({ model: 'speech_embedding' });
+//   await speech.setDataset({ kind: 'audio', items: [{ label: 'yes', source: wavFile }, ...] });
+//   await speech.predict(blob);   // or {samples: Float32Array, rate}
+//
 // Models and runs are kept in the browser's origin-private file system (OPFS), or IndexedDB
 // where OPFS is missing: see `Store` below.
 
@@ -96,8 +100,13 @@ export class FineTuner {
       spec = { kind: 'text', data: await toBytes(dataset.data), name: name.split('/').at(-1), columns: dataset.columns ?? {} };
     } else if (dataset?.kind === 'image') {
       spec = { ...dataset, items: dataset.items.map((item) => ({ ...item, source: imageSource(item.source ?? item.url) })) };
+    } else if (dataset?.kind === 'audio') {
+      if (!Array.isArray(dataset.items)) throw new Error('an audio dataset is {kind: "audio", items: [{label, source} | {label, samples, rate}]}');
+      const items = [];
+      for (const [i, item] of dataset.items.entries()) items.push({ label: String(item.label), ...(await audioClip(item, `clip ${i + 1}`)) });
+      spec = { kind: 'audio', classes: dataset.classes, items };
     } else {
-      throw new Error('a dataset is {kind: "image", items} or {kind: "text", data, name}');
+      throw new Error('a dataset is {kind: "image", items}, {kind: "text", data, name} or {kind: "audio", items}');
     }
     let summary;
     if (spec.kind === 'image') {
@@ -180,7 +189,9 @@ export class FineTuner {
   }
 
   async predict(input) {
-    // Strings are texts for a text model and image URLs for an image model.
+    // Strings are texts for a text model, image URLs for an image model, audio URLs (or
+    // files, bytes, {samples, rate}) for an audio model.
+    if (this.model?.kind === 'audio') return this.#call('predict', { input: await audioClip(input, 'clip') });
     const text = this.model?.kind === 'text';
     if (text && !(typeof input === 'string' || Array.isArray(input))) throw new Error('a text model predicts strings');
     const value = text ? input : imageSource(input);
@@ -197,7 +208,7 @@ export class FineTuner {
     const { files } = await this.export();
     const config = JSON.parse(new TextDecoder().decode(files['config.json']));
     const classes = Object.keys(config.id2label ?? {}).sort((a, b) => a - b).map((k) => config.id2label[k]);
-    const kind = files['tokenizer.json'] ? 'text' : 'image';
+    const kind = files['tokenizer.json'] ? 'text' : config.architecture === 'speech_embedding' ? 'audio' : 'image';
     const arch = config.architecture ?? config.model_type ?? this.model?.arch ?? '';
     const label = String(name ?? `${arch}-${new Date().toISOString().slice(0, 19).replace(/[:T]/g, '-')}`).trim();
     if (!/^[\w.-][\w .-]{0,79}$/.test(label)) throw new Error(`"${label}" is not a usable name: letters, digits, space, . _ - (at most 80)`);
@@ -270,6 +281,19 @@ async function toBytes(value) {
 
 const asText = async (value) =>
   typeof value === 'string' && value.trimStart().startsWith('{') ? value : new TextDecoder().decode(await toBytes(value));
+
+// An audio clip as the worker takes it: `{name, bytes}` of a file (decoded in the core, the
+// same code as the CLI's) or `{name, samples, rate}` of recorded mono samples.
+async function audioClip(item, fallback) {
+  if (item instanceof Float32Array) return { name: fallback, samples: item, rate: 16000 };
+  if (item?.samples !== undefined) {
+    if (!(item.samples instanceof Float32Array)) throw new Error(`${item.name ?? fallback}: samples are a Float32Array`);
+    return { name: item.name ?? fallback, samples: item.samples, rate: item.rate ?? 16000 };
+  }
+  const source = item?.source ?? item?.url ?? item;
+  const name = item?.name ?? (source instanceof Blob ? source.name : typeof source === 'string' ? source.split('/').at(-1) : undefined) ?? fallback;
+  return { name, bytes: await toBytes(source) };
+}
 
 function imageSource(source) {
   if (source instanceof Blob || (typeof ImageBitmap !== 'undefined' && source instanceof ImageBitmap)) return source;
@@ -503,6 +527,14 @@ async function saveInputs(store, base, dataset) {
   if (dataset.kind === 'text') {
     await store.write(`${RUN}/data`, dataset.data);
     data = { ...dataset, data: null };
+  } else if (dataset.kind === 'audio') {
+    const items = [];
+    for (const [i, item] of dataset.items.entries()) {
+      const raw = item.bytes ?? new Uint8Array(item.samples.buffer, item.samples.byteOffset, item.samples.byteLength);
+      await store.write(`${RUN}/audio/${i}`, raw);
+      items.push({ name: item.name, label: item.label, rate: item.rate, recorded: item.samples !== undefined });
+    }
+    data = { ...dataset, items };
   } else {
     const items = [];
     for (const [i, item] of dataset.items.entries()) {
@@ -535,6 +567,13 @@ async function loadRun() {
   let dataset = meta.dataset;
   if (dataset.kind === 'text') {
     dataset = { ...dataset, data: await store.read(`${RUN}/data`) };
+  } else if (dataset.kind === 'audio') {
+    const items = [];
+    for (const [i, { name, label, rate, recorded }] of dataset.items.entries()) {
+      const raw = await store.read(`${RUN}/audio/${i}`);
+      items.push(recorded ? { name, label, rate, samples: new Float32Array(raw.buffer.slice(raw.byteOffset, raw.byteOffset + raw.byteLength)) } : { name, label, bytes: raw });
+    }
+    dataset = { ...dataset, items };
   } else {
     const items = [];
     for (const item of dataset.items) {

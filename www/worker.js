@@ -60,6 +60,10 @@ function setDataset(spec) {
     sources = [];
     return session.setText(spec.data, spec.name, JSON.stringify(spec.columns ?? {}));
   }
+  if (spec.kind === 'audio') {
+    sources = [];
+    return session.setAudio(spec.items, spec.classes ?? undefined);
+  }
   return setImages(spec, Boolean(spec.append) && sources.length > 0);
 }
 
@@ -148,6 +152,7 @@ async function call(data, reply) {
         const rows = await session.predictText(Array.isArray(input) ? input : [input]);
         return Array.isArray(input) ? rows : rows[0];
       }
+      if (kind === 'audio') return session.predictAudio(input);
       const { width, height, data: pixels } = await decode(input);
       return session.predictImage(width, height, new Uint8Array(pixels.buffer));
     }

@@ -200,23 +200,11 @@ impl AudioModel {
     ) -> Result<(AudioClassifier, ParamGroup)> {
         let net = self.net.clone().fork(device).train();
         let head = ParamGroup::ids_from_module(net.classifier.clone());
-        let layers = self.block_count();
-        let group = match unfreeze {
-            Some(Unfreeze::All) => return Ok((net, head)),
-            Some(Unfreeze::Last(n)) if n > layers => {
-                return Err(Error::Recipe {
-                    field: "finetune.unfreeze".into(),
-                    message: format!("last {n} layers asked, speech_embedding has {layers}"),
-                });
-            }
-            Some(Unfreeze::Last(n)) => {
-                let mut group = head.clone();
-                for conv in &net.embedding.conv[layers - n..] {
-                    group = group.fuse(&ParamGroup::ids_from_module(conv.clone()));
-                }
-                group
-            }
-            None => head.clone(),
+        let blocks: Vec<ParamGroup> = (net.embedding.conv.iter())
+            .map(|conv| ParamGroup::ids_from_module(conv.clone()))
+            .collect();
+        let Some(group) = super::unfrozen(&head, &blocks, unfreeze, "speech_embedding")? else {
+            return Ok((net, head));
         };
         Ok((net.no_grad().set_require_grad_group(group, true), head))
     }

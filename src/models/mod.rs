@@ -367,6 +367,33 @@ impl ImageModel {
     }
 }
 
+/// What a phase trains beside the head (`head`): with `unfreeze`, the last N of `blocks` (from
+/// the input to the output) or all of them. `None` means every parameter (the caller need not
+/// restrict gradients); N larger than the blocks is an error naming `what` ("the encoder").
+pub(crate) fn unfrozen(
+    head: &ParamGroup,
+    blocks: &[ParamGroup],
+    unfreeze: Option<Unfreeze>,
+    what: &str,
+) -> Result<Option<ParamGroup>> {
+    let n = match unfreeze {
+        Some(Unfreeze::All) => return Ok(None),
+        None => 0,
+        Some(Unfreeze::Last(n)) if n > blocks.len() => {
+            return Err(Error::Recipe {
+                field: "finetune.unfreeze".into(),
+                message: format!("last {n} layers asked, {what} has {}", blocks.len()),
+            });
+        }
+        Some(Unfreeze::Last(n)) => n,
+    };
+    Ok(Some(
+        blocks[blocks.len() - n..]
+            .iter()
+            .fold(head.clone(), |group, block| group.fuse(block)),
+    ))
+}
+
 /// ReLU6, `min(max(x, 0), 6)`, as two one-sided clamps. burn's `relu6` is one two-sided
 /// `clamp`, which burn-flex (the CPU and wasm backend) runs as a scalar loop with a bounds
 /// check per element; the one-sided clamps vectorise. In the wasm build the two-sided clamp

@@ -288,27 +288,18 @@ impl TextModel {
     ) -> Result<(TextClassifier, ParamGroup)> {
         let net = self.net.clone().fork(device).train();
         let head = ParamGroup::ids_from_module(net.classifier.clone());
-        let layers = self.block_count();
-        let group = match unfreeze {
-            Some(Unfreeze::All) => return Ok((net, head)),
-            Some(Unfreeze::Last(n)) if n > layers => {
-                return Err(Error::Recipe {
-                    field: "finetune.unfreeze".into(),
-                    message: format!("last {n} layers asked, the encoder has {layers}"),
-                });
-            }
-            Some(Unfreeze::Last(n)) => {
-                let mut group = head.clone();
-                for layer in &net.bert.encoder.layer[layers - n..] {
-                    group = group.fuse(&ParamGroup::ids_from_module(layer.clone()));
-                }
-                if let (Pooling::Pooler, Some(p)) = (self.options.pooling, &net.bert.pooler) {
-                    group = group.fuse(&ParamGroup::ids_from_module(p.clone()));
-                }
-                group
-            }
-            None => head.clone(),
+        let blocks: Vec<ParamGroup> = (net.bert.encoder.layer.iter())
+            .map(|layer| ParamGroup::ids_from_module(layer.clone()))
+            .collect();
+        let Some(mut group) = super::unfrozen(&head, &blocks, unfreeze, "the encoder")? else {
+            return Ok((net, head));
         };
+        // The pooler trains with the top layers when it pools.
+        if let (Some(Unfreeze::Last(_)), Pooling::Pooler, Some(p)) =
+            (unfreeze, self.options.pooling, &net.bert.pooler)
+        {
+            group = group.fuse(&ParamGroup::ids_from_module(p.clone()));
+        }
         Ok((net.no_grad().set_require_grad_group(group, true), head))
     }
 

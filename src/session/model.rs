@@ -3,12 +3,10 @@
 
 use burn::prelude::*;
 use burn::tensor::TensorData;
-use burn::tensor::activation::softmax;
 use image::RgbImage;
 use serde::Serialize;
 
 use super::files::{ModelFiles, ModelKind};
-use crate::error::compute;
 use crate::models::{AudioModel, ImageModel, ModelConfig, TextModel};
 use crate::train::{Recipe, RunReport};
 use crate::{Error, Result};
@@ -143,7 +141,7 @@ impl Model {
             let n = chunk.len();
             let pixels: Vec<f32> = chunk.into_iter().flat_map(|i| pre.rgb(i, None)).collect();
             let x = Tensor::<4>::from_data(TensorData::new(pixels, [n, 3, side, side]), device);
-            out.extend(rows(softmax(model.forward(x), 1)).await?);
+            out.extend(crate::train::run::probabilities(model.forward(x)).await?);
         }
         Ok(out)
     }
@@ -255,14 +253,4 @@ impl Model {
 
 fn pretty(value: &serde_json::Value) -> Result<Vec<u8>> {
     serde_json::to_vec_pretty(value).map_err(|e| Error::Data(format!("cannot write JSON: {e}")))
-}
-
-/// The rows of a `[n, k]` tensor, read back with an awaited read.
-async fn rows(probs: Tensor<2>) -> Result<Vec<Vec<f32>>> {
-    let [n, k] = probs.dims();
-    let data = probs.into_data_async().await.map_err(compute)?;
-    let values = data.as_slice::<f32>().map_err(compute)?;
-    Ok((0..n)
-        .map(|i| values[i * k..(i + 1) * k].to_vec())
-        .collect())
 }

@@ -5,7 +5,6 @@
 //! [`finetune_audio`].
 
 use burn::prelude::*;
-use burn::tensor::activation::softmax;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use web_time::Instant;
@@ -310,11 +309,7 @@ pub async fn predict(
 ) -> Result<Vec<Vec<f32>>> {
     let mut out = Vec::with_capacity(windows.len());
     for chunk in windows.chunks(batch.max(1)) {
-        let probs = softmax(net.forward(mel_batch(front, chunk, device)), 1);
-        let [n, k] = probs.dims();
-        let data = probs.into_data_async().await.map_err(compute)?;
-        let values = data.as_slice::<f32>().map_err(compute)?;
-        out.extend((0..n).map(|i| values[i * k..(i + 1) * k].to_vec()));
+        out.extend(super::run::probabilities(net.forward(mel_batch(front, chunk, device))).await?);
     }
     Ok(out)
 }

@@ -3,7 +3,6 @@
 //! metrics of the kept model. The CLI and the browser both call [`finetune_text`].
 
 use burn::prelude::*;
-use burn::tensor::activation::softmax;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use web_time::Instant;
@@ -305,11 +304,7 @@ pub async fn predict(
     let mut out = Vec::with_capacity(texts.len());
     for chunk in texts.chunks(batch.max(1)) {
         let tokens = tokenizer.encode(chunk)?;
-        let probs = softmax(net.forward(&tokens, device)?, 1);
-        let [n, k] = probs.dims();
-        let data = probs.into_data_async().await.map_err(compute)?;
-        let values = data.as_slice::<f32>().map_err(compute)?;
-        out.extend((0..n).map(|i| values[i * k..(i + 1) * k].to_vec()));
+        out.extend(super::run::probabilities(net.forward(&tokens, device)?).await?);
     }
     Ok(out)
 }

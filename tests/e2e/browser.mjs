@@ -9,9 +9,10 @@ export const OUTPUT = join(process.cwd(), 'test-results', 'e2e');
 
 /**
  * `webgpu: false` launches Chromium without `--enable-unsafe-webgpu`: navigator.gpu exists but
- * refuses to give an adapter (as on many Linux desktops).
+ * refuses to give an adapter (as on many Linux desktops). `args`: more Chromium flags (a fake
+ * microphone).
  */
-export async function start({ webgpu = true } = {}) {
+export async function start({ webgpu = true, args = [] } = {}) {
   const server = await serve({ port: 0, quiet: true });
   const origin = `http://127.0.0.1:${server.address().port}`;
   await mkdir(OUTPUT, { recursive: true });
@@ -29,6 +30,7 @@ export async function start({ webgpu = true } = {}) {
         '--disable-sync',
         '--disable-quic',
         webgpu ? '--enable-unsafe-webgpu' : '--disable-blink-features=WebGPU',
+        ...args,
       ],
     })
     .catch((err) => {

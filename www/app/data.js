@@ -1,7 +1,8 @@
 // Step 1b: the data (bundled sets, folders, tables, images by hand or webcam, drops).
 import { $, el, number, renderSummary } from '../ui/render.js';
-import { fromInput, dropEntries, walkEntries, imageItems, textFiles, textFolderToJsonl, classifyDrop, isImage } from '../ui/files.js';
+import { fromInput, dropEntries, walkEntries, imageItems, audioItems, textFiles, textFolderToJsonl, classifyDrop, isImage } from '../ui/files.js';
 import { startCamera, stopCamera, grabFrame, cameraOn } from '../ui/camera.js';
+import { Mic } from '../ui/mic.js';
 import { fail, guarded, say, state } from './state.js';
 import { loadFromFiles } from './model.js';
 import { onProgress, validateRecipe } from './train.js';
@@ -20,7 +21,7 @@ export function fillDatasetSelect(reset) {
     const counts = Object.values(d.counts ?? {});
     const total = counts.reduce((a, b) => a + b, 0);
     const classes = d.classes?.length ?? counts.length;
-    const unit = d.kind === 'text' ? 'texts' : 'images';
+    const unit = { text: 'texts', audio: 'clips' }[d.kind] ?? 'images';
     group.append(el('option', { value: d.name },
       `${d.name}${classes ? ` — ${classes} classes` : ''}${total ? `, ${total.toLocaleString()} ${unit}` : ''}`));
   }
@@ -74,7 +75,7 @@ export async function onDatasetSelect() {
       const parts = rel.split('/');
       return { label: parts.length > 1 ? parts[0] : parts[0].replace(/\..*$/, ''), source: new URL(path, location.href).href, name: rel };
     });
-    state.base = { kind: 'image', items, name: d.name };
+    state.base = { kind: d.kind === 'audio' ? 'audio' : 'image', items, name: d.name };
   }
   await applyDataset();
 }
@@ -124,6 +125,14 @@ export async function applyDataset() {
     const columns = { ...state.columns };
     if (n) columns.per_class = n;
     dataset = { kind: 'text', data: state.base.data, name: state.base.name, columns };
+  } else if (state.base?.kind === 'audio' || state.model?.kind === 'audio') {
+    const items = limitPerClass([...(state.base?.kind === 'audio' ? state.base.items : []), ...state.added], n);
+    if (!items.length) {
+      setSummary(null);
+      return;
+    }
+    state.used = items;
+    dataset = { kind: 'audio', items: items.map(({ label, source, name, samples, rate }) => (samples ? { label, name, samples, rate } : { label, source, name })) };
   } else {
     const all = [...(state.base?.items ?? []), ...state.added];
     const items = limitPerClass(all, n);
@@ -220,6 +229,13 @@ export async function useFolder(files, name = 'folder') {
     state.base = { kind: 'text', data, name: `${name}.jsonl` };
     state.columns = {};
     say(ignored ? `${ignored} files outside class folders or not .txt were left out.` : '');
+  } else if (state.model.kind === 'audio') {
+    const { items, ignored } = audioItems(files);
+    if (!items.length) {
+      throw new Error('no audio files in class subfolders here: pick a folder holding one subfolder per class (yes/, no/, …) of WAV, MP3, OGG or FLAC files');
+    }
+    state.base = { kind: 'audio', items, name };
+    say(ignored ? `${ignored.toLocaleString()} files outside class folders or not audio were left out.` : '');
   } else {
     const { items, ignored } = imageItems(files);
     if (!items.length) {
@@ -284,6 +300,53 @@ export async function captureForClass() {
   state.webcamCount += 1;
   const file = await grabFrame(video, `${label}-webcam-${Date.now()}-${state.webcamCount}.png`);
   await addImages([file]);
+}
+
+// ---------------------------------------------------------------- microphone
+
+let mic = null;
+
+/** Seconds of audio an example holds: the recipe's `audio.window`, else the default. */
+export function audioWindow() {
+  let recipe = null;
+  try {
+    recipe = $('recipe-json').value.trim() ? JSON.parse($('recipe-json').value) : null;
+  } catch {
+    recipe = null;
+  }
+  const w = Number(recipe?.audio?.window ?? state.defaults?.audio?.window ?? 1.5);
+  return Number.isFinite(w) && w > 0 ? w : 1.5;
+}
+/** The microphone, opened on first use (the browser asks the person once). */
+export async function openMic() {
+  if (!mic) {
+    mic = await Mic.open();
+    mic.onLevel = (level) => {
+      const meter = $('mic-level');
+      meter.value = Math.max(-80, level);
+      meter.dataset.seconds = mic.seconds.toFixed(2);
+    };
+  }
+  return mic;
+}
+
+/** Record one clip of the window's length for the class named, or 10 s of background (cut into
+ * windows by the core), and add it to the data. */
+export async function recordClip(background) {
+  const label = background ? 'background' : $('record-class').value.trim();
+  if (!label) {
+    $('record-class').focus();
+    throw new Error('name the class to record first (e.g. yes)');
+  }
+  const m = await openMic();
+  const seconds = background ? 10 : audioWindow();
+  $('record-status').textContent = `Recording “${label}” for ${seconds} s…`;
+  const { samples, rate } = await m.record(seconds);
+  state.recorded = (state.recorded ?? 0) + 1;
+  state.added.push({ label, samples, rate, name: `${label}/recorded-${state.recorded}.wav` });
+  const count = state.added.filter((a) => a.label === label).length;
+  $('record-status').textContent = `Recorded “${label}” (${seconds} s; ${count} recorded for this class).`;
+  await applyDataset();
 }
 
 export function stopAllCameras() {

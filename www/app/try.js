@@ -4,6 +4,7 @@ import { $, el, renderPrediction, renderSaved } from '../ui/render.js';
 import { startCamera, grabFrame, cameraOn } from '../ui/camera.js';
 import { say, state, messageOf } from './state.js';
 import { loadModel, removeSavedOption } from './model.js';
+import { audioWindow, openMic } from './data.js';
 import { showModelPanels, update } from '../app.js';
 
 // ---------------------------------------------------------------- try, export, save
@@ -18,14 +19,16 @@ export async function tryText() {
   renderPrediction(Array.isArray(scores[0]) ? scores[0] : scores);
 }
 
-let previewUrl = null;
-export async function tryImage(file) {
+// One file tried: shown in `element` (an <img> or an <audio>) from an object URL, then
+// classified.
+const shownUrls = new Map();
+async function tryFile(file, element) {
   if (!state.tuner || !state.ready) throw new Error('train a model or load a saved one first');
-  if (previewUrl) URL.revokeObjectURL(previewUrl);
-  previewUrl = URL.createObjectURL(file);
-  const img = $('try-preview');
-  img.src = previewUrl;
-  img.hidden = false;
+  const view = $(element);
+  if (shownUrls.has(element)) URL.revokeObjectURL(shownUrls.get(element));
+  shownUrls.set(element, URL.createObjectURL(file));
+  view.src = shownUrls.get(element);
+  view.hidden = false;
   renderPrediction(null);
   $('prediction').replaceChildren(el('p', { class: 'muted' }, 'Classifying…'));
   try {
@@ -35,6 +38,46 @@ export async function tryImage(file) {
     throw err;
   }
 }
+
+export const tryImage = (file) => tryFile(file, 'try-preview');
+export const tryAudio = (file) => tryFile(file, 'try-audio-player');
+
+// The live try: every 250 ms the last window of the microphone is classified (one call at a
+// time: a slow device skips beats rather than queueing them).
+let listening = null;
+export async function tryListen() {
+  if (!state.tuner || !state.ready) throw new Error('train a model or load a saved one first');
+  stopListening();
+  const mic = await openMic();
+  const seconds = audioWindow();
+  let busy = false;
+  const beat = async () => {
+    if (busy || !listening) return;
+    busy = true;
+    try {
+      const scores = await state.tuner.predict({ samples: mic.last(seconds), rate: mic.rate, name: 'microphone' });
+      if (!listening) return;
+      renderPrediction(scores);
+      $('prediction').dataset.live = scores[0]?.label ?? '';
+    } catch (err) {
+      stopListening();
+      say(`Listening stopped: ${messageOf(err)}`, { error: true });
+    } finally {
+      busy = false;
+    }
+  };
+  listening = setInterval(beat, 250);
+  $('try-listen-stop').hidden = false;
+  $('try-listen').hidden = true;
+}
+
+export function stopListening() {
+  if (listening) clearInterval(listening);
+  listening = null;
+  $('try-listen-stop').hidden = true;
+  $('try-listen').hidden = false;
+}
+
 
 export async function tryWebcam() {
   const video = $('try-video');

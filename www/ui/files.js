@@ -5,6 +5,7 @@ const IMAGE_EXT = /\.(png|jpe?g|gif|bmp|webp|avif)$/i;
 const TABLE_EXT = /\.(csv|tsv|jsonl|ndjson)$/i;
 const WEIGHTS_EXT = /\.(safetensors|pth|pt|bin)$/i;
 const TEXT_EXT = /\.txt$/i;
+const AUDIO_EXT = /\.(wav|wave|mp3|ogg|oga|flac)$/i;
 
 export const isImage = (file, path = file.name) =>
   IMAGE_EXT.test(path) || (file.type?.startsWith('image/') ?? false);
@@ -85,6 +86,11 @@ export async function walkEntries(entries, { onCount } = {}) {
  */
 export function imageItems(files) {
   return labelled(files, (f) => isImage(f.file, f.path));
+}
+
+/** Like imageItems for audio files (WAV, MP3, OGG/Vorbis, FLAC). */
+export function audioItems(files) {
+  return labelled(files, (f) => AUDIO_EXT.test(f.path));
 }
 
 /** Like imageItems for .txt files (a text dataset as a folder). */

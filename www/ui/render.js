@@ -135,7 +135,7 @@ export function renderSummary(summary, { thumbs = new Map(), busy = '' } = {}) {
   box.dataset.total = String(summary.total);
   box.dataset.kind = summary.kind;
   text.className = '';
-  const unit = summary.kind === 'text' ? 'texts' : 'images';
+  const unit = { text: 'texts', audio: 'audio files' }[summary.kind] ?? 'images';
   text.replaceChildren(...[
     el('strong', {}, `${summary.total.toLocaleString()} ${unit}`),
     ` in ${summary.classes.length} ${summary.classes.length === 1 ? 'class' : 'classes'}`,
