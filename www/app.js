@@ -9,7 +9,7 @@ import { fromInput } from './ui/files.js';
 import { stopCamera } from './ui/camera.js';
 import { fail, guarded, say, state } from './app/state.js';
 import { loadFromFiles, loadFromUrl, loadModel, onModelSelect } from './app/model.js';
-import { addImages, applyDataset, captureForClass, onColumns, onDatasetSelect, useFolder, useTable, wireDrops } from './app/data.js';
+import { addImages, applyDataset, captureForClass, onColumns, onDatasetSelect, recordClip, useFolder, useTable, wireDrops } from './app/data.js';
 import { cancel, discardRun, fieldsToRecipe, queueDraw, recipeToFields, resetPlots, resume, showPending, syncPresetFields, train } from './app/train.js';
 import { exportZip, onSavedClick, refreshSaved, save, stopListening, tryAudio, tryImage, tryListen, tryText, tryWebcam } from './app/try.js';
 

@@ -1,11 +1,12 @@
-// Audio in the page (issue 17): Chromium's fake microphone plays a WAV made of the demo set's
-// spoken "yes" clips (6 s) then background noise (12 s), looped. The page records three "yes"
+// Audio in the page (issue 17): Chromium's fake microphone plays a WAV made of "yes" said over
+// and over (espeak-ng, 6 s) then the demo set's background noise (12 s), looped. The page records three "yes"
 // clips and a 10 s background take from it, trains the speech_embedding head, and the live
 // try follows the input: "yes" while the words play, "background" while the noise does.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync, writeFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { execFileSync } from 'node:child_process';
 import { start, open, OUTPUT } from './browser.mjs';
 
 const DATA = join(process.cwd(), 'assets', 'datasets', 'commands');
@@ -68,7 +69,18 @@ function writeWav(path, rate, samples) {
 }
 
 mkdirSync(OUTPUT, { recursive: true });
-const speech = take('yes', SPEECH_S);
+// The words: espeak-ng (installed by `make setup`) saying "yes" again and again, repeated to fill
+// the part (the demo clips hold one short word each in noise: too sparse for any window).
+function spoken(word, seconds) {
+  const file = join(OUTPUT, `fake-${word}.wav`);
+  execFileSync('espeak-ng', ['-s', '150', '-w', file, Array(8).fill(`${word}.`).join(' ')]);
+  const { rate, samples } = readWav(file);
+  const out = new Int16Array(Math.round(seconds * rate));
+  for (let at = 0; at < out.length; at += samples.length) out.set(samples.subarray(0, out.length - at), at);
+  return { rate, samples: out };
+}
+
+const speech = spoken('yes', SPEECH_S);
 const noise = take('background', PERIOD_S - SPEECH_S);
 const wav = join(OUTPUT, 'fake-microphone.wav');
 const both = new Int16Array(speech.samples.length + noise.samples.length);
@@ -120,6 +132,10 @@ test('the page records two classes from the microphone, trains, and the live try
   await fail();
 
   // Train the head alone (every example in training: four recordings are too few to hold out).
+  await page.$eval('#recipe-json', (e) => {
+    const details = e.closest('details');
+    if (details) details.open = true;
+  });
   await page.fill('#recipe-json', JSON.stringify({ finetune: null, head: { epochs: 40, lr: 0.01 }, val_fraction: 0 }));
   await page.dispatchEvent('#recipe-json', 'change');
   await page.waitForFunction(() => !document.getElementById('train').disabled, null, { timeout: 60_000 });
@@ -129,6 +145,7 @@ test('the page records two classes from the microphone, trains, and the live try
 
   // The live try, sampled in the middle of each part of the file, twice round.
   await page.click('#try-listen');
+  await page.waitForSelector('#prediction[data-live]', { timeout: 300_000 });
   const seen = { speech: [], noise: [] };
   for (let round = 0; round < 2; round++) {
     await waitPhase(3.5, SPEECH_S - 0.5);

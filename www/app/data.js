@@ -127,8 +127,10 @@ export async function applyDataset() {
     dataset = { kind: 'text', data: state.base.data, name: state.base.name, columns };
   } else if (state.base?.kind === 'audio' || state.model?.kind === 'audio') {
     const items = limitPerClass([...(state.base?.kind === 'audio' ? state.base.items : []), ...state.added], n);
-    if (!items.length) {
-      setSummary(null);
+    const labels = new Set(items.map((i) => String(i.label)));
+    if (labels.size < 2) {
+      // A classifier needs two classes: say what is there until the second one is recorded.
+      setSummary(null, items.length ? `${items.length} ${items.length === 1 ? 'clip' : 'clips'} of “${[...labels][0]}”: record or add a second class (e.g. background) to train.` : '');
       return;
     }
     state.used = items;
