@@ -152,6 +152,9 @@ def main():
     sets = ["finetune=null"] if not args.full else []
     accs, secs, out = tabtune_run(args.tabtune, lists["train"], lists["val"], work / "out", sets)
     print(f"tabtune ({secs:.1f} s): " + ", ".join(f"{k} {v:.2f}%" for k, v in accs.items()))
+    for line in out.splitlines():
+        if line.startswith(("features:", "head:", "finetune:")):
+            print(f"  tabtune {line}")
     mean_ref = 100 * float(np.mean([a for a, _ in ref]))
     print(f"head-only: tabtune {accs.get('head', float('nan')):.2f}% vs reference "
           f"{mean_ref:.2f}% (mean of 3 seeds): difference "
