@@ -251,3 +251,42 @@ fn a_ten_minute_file_is_cut_into_windows() {
     assert_eq!(set.origins[1], "long.wav@0.50s");
     std::fs::remove_dir_all(root).ok();
 }
+
+#[test]
+fn flac_vorbis_and_mp3_decode_to_the_same_tone() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/audio");
+    let load = |name: &str| {
+        tabtune::data::audio::decode(std::fs::read(dir.join(name)).unwrap(), name).unwrap()
+    };
+    let (wav, rate) = load("tone.wav");
+    assert_eq!((rate, wav.len()), (22_050, 11_025));
+    // Pitch from rising zero crossings, level as RMS, over the middle of the clip (MP3 adds
+    // encoder delay and padding at the ends).
+    let measure = |x: &[f32], rate: u32| {
+        let mid = &x[x.len() / 5..x.len() * 4 / 5];
+        let ups = mid.windows(2).filter(|w| w[0] < 0.0 && w[1] >= 0.0).count();
+        let hz = ups as f32 * rate as f32 / mid.len() as f32;
+        let rms = (mid.iter().map(|v| v * v).sum::<f32>() / mid.len() as f32).sqrt();
+        (hz, rms)
+    };
+    let (hz, rms) = measure(&wav, rate);
+    for name in ["tone.flac", "tone.ogg", "tone.mp3"] {
+        let (x, r) = load(name);
+        assert_eq!(r, 22_050, "{name}");
+        assert!(
+            (x.len() as i64 - wav.len() as i64).abs() < 2_400,
+            "{name}: {} samples against {}",
+            x.len(),
+            wav.len()
+        );
+        let (h, level) = measure(&x, r);
+        assert!((h - hz).abs() < 5.0, "{name}: {h} Hz against {hz}");
+        assert!(
+            (level / rms - 1.0).abs() < 0.1,
+            "{name}: level {level} against {rms}"
+        );
+        if name == "tone.flac" {
+            assert_eq!(x, wav, "FLAC is lossless");
+        }
+    }
+}

@@ -136,7 +136,8 @@ impl ImageFolder {
     }
 
     /// A list of (file, label) pairs: a CSV or TSV file with one `file,label` per line (a first
-    /// line `file,label` / `path,label` is a header), files relative to the list's folder. The
+    /// line `file,label` / `path,label` is a header), or a JSONL file of `{"file", "label"}`
+    /// objects, files relative to the list's folder. The
     /// classes are the distinct labels, sorted. Files that cannot be read are reported when
     /// they are loaded, by name; a line without two fields stops with its line number.
     pub fn from_list(list: &Path) -> Result<Self> {
@@ -148,10 +149,37 @@ impl ImageFolder {
         let text = std::fs::read_to_string(list)
             .map_err(|err| Error::Data(format!("{}: cannot read: {err}", list.display())))?;
         let base = list.parent().unwrap_or(Path::new("."));
+        let jsonl = list.extension().is_some_and(|e| {
+            ["jsonl", "ndjson"].contains(&e.to_string_lossy().to_lowercase().as_str())
+        });
         let mut pairs = Vec::new();
         for (n, line) in text.lines().enumerate() {
             let line = line.trim();
             if line.is_empty() {
+                continue;
+            }
+            if jsonl {
+                // {"file": ..., "label": ...} (or "path" / "audio" / "image" / "file_name").
+                let fail =
+                    |why: String| Error::Data(format!("{} line {}: {why}", list.display(), n + 1));
+                let row: serde_json::Value =
+                    serde_json::from_str(line).map_err(|e| fail(format!("not JSON: {e}")))?;
+                let field = |keys: &[&str]| {
+                    keys.iter()
+                        .find_map(|k| row.get(*k))
+                        .map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_string))
+                };
+                let file = field(&["file", "path", "file_name", "audio", "image"]);
+                match (file, field(&["label"])) {
+                    (Some(f), Some(l)) if !f.is_empty() && !l.trim().is_empty() => {
+                        pairs.push((base.join(f), l.trim().to_string()))
+                    }
+                    _ => {
+                        return Err(fail(format!(
+                            "expected {{\"file\": ..., \"label\": ...}}, found {line}"
+                        )));
+                    }
+                }
                 continue;
             }
             let sep = if line.contains('\t') { '\t' } else { ',' };
@@ -297,6 +325,20 @@ mod tests {
         assert_eq!(f.counts(), [1, 2]);
         assert!(f.items[0].0.ends_with("img/a.png"));
         assert_eq!(f.skipped.len(), 1);
+        let jsonl = root.join("labels.jsonl");
+        std::fs::write(
+            &jsonl,
+            "{\"file\": \"img/a.png\", \"label\": \"dog\"}\n{\"path\": \"img/b.png\", \"label\": \"cat\"}\n",
+        )
+        .unwrap();
+        let f = ImageFolder::open_any(&jsonl).unwrap();
+        assert_eq!(
+            (f.classes.clone(), f.counts()),
+            (vec!["cat".into(), "dog".into()], vec![1, 1])
+        );
+        std::fs::write(&jsonl, "{\"file\": \"img/a.png\"}\n").unwrap();
+        let err = ImageFolder::open_any(&jsonl).unwrap_err().to_string();
+        assert!(err.contains("line 1") && err.contains("label"), "{err}");
         std::fs::write(&list, "img/a.png,dog\nimg/b.png\n").unwrap();
         let err = ImageFolder::open_any(&list).unwrap_err().to_string();
         assert!(err.contains("line 2"), "{err}");

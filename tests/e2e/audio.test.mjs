@@ -130,6 +130,9 @@ test('the page records two classes from the microphone, trains, and the live try
   await page.waitForFunction(() => /Recorded “background”/.test(document.getElementById('record-status').textContent), null, { timeout: 120_000 });
   await page.waitForSelector('#dataset-summary[data-total="4"]', { timeout: 120_000 });
   await fail();
+  // Each class shows its recordings as waveforms that play on click.
+  const waves = await page.$$eval('#class-list li[data-label]', (lis) => lis.map((li) => [li.dataset.label, li.querySelectorAll('canvas.wave').length]));
+  assert.deepEqual(Object.fromEntries(waves), { background: 1, yes: 3 });
 
   // Train the head alone (every example in training: four recordings are too few to hold out).
   await page.$eval('#recipe-json', (e) => {

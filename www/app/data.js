@@ -3,6 +3,7 @@ import { $, el, number, renderSummary } from '../ui/render.js';
 import { fromInput, dropEntries, walkEntries, imageItems, audioItems, textFiles, textFolderToJsonl, classifyDrop, isImage } from '../ui/files.js';
 import { startCamera, stopCamera, grabFrame, cameraOn } from '../ui/camera.js';
 import { Mic } from '../ui/mic.js';
+import { audioThumb } from '../ui/wave.js';
 import { fail, guarded, say, state } from './state.js';
 import { loadFromFiles } from './model.js';
 import { onProgress, validateRecipe } from './train.js';
@@ -187,12 +188,12 @@ export function setSummary(summary, busy = '') {
   state.summary = summary;
   revokeUrls();
   const thumbs = new Map();
-  if (summary?.kind === 'image') {
+  if (summary?.kind === 'image' || summary?.kind === 'audio') {
     for (const item of state.used) {
       const key = String(item.label);
       const list = thumbs.get(key) ?? [];
-      if (list.length < 4) {
-        list.push(urlOf(item.source));
+      if (list.length < (summary.kind === 'audio' ? 3 : 4)) {
+        list.push(summary.kind === 'audio' ? audioThumb(item, key, urlOf) : urlOf(item.source));
         thumbs.set(key, list);
       }
     }

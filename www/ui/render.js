@@ -155,7 +155,10 @@ export function renderSummary(summary, { thumbs = new Map(), busy = '' } = {}) {
       ),
       el('div', { class: 'count-track' }, bar),
     );
-    if (summary.kind === 'image') {
+    if (summary.kind === 'audio') {
+      const waves = thumbs.get(String(name)) ?? [];
+      if (waves.length) li.append(el('div', { class: 'thumbs waves' }, waves));
+    } else if (summary.kind === 'image') {
       const urls = thumbs.get(String(name)) ?? [];
       if (urls.length) {
         li.append(el('div', { class: 'thumbs' },
