@@ -41,9 +41,7 @@ fn wav16(rate: u32, samples: &[f32]) -> Vec<u8> {
     let mut out = b"RIFF".to_vec();
     out.extend_from_slice(&(36 + data.len() as u32).to_le_bytes());
     out.extend_from_slice(b"WAVEfmt ");
-    for v in [16u32] {
-        out.extend_from_slice(&v.to_le_bytes());
-    }
+    out.extend_from_slice(&16u32.to_le_bytes());
     for v in [1u16, 1] {
         out.extend_from_slice(&v.to_le_bytes());
     }
@@ -126,7 +124,8 @@ fn the_demo_commands_train_in_both_phases_and_the_export_predicts_the_same() {
         "stop/000.wav",
     )
     .unwrap();
-    let before = futures_lite::future::block_on(session.predict_audio(&[clip.clone()])).unwrap();
+    let before =
+        futures_lite::future::block_on(session.predict_audio(std::slice::from_ref(&clip))).unwrap();
     let mut reloaded = Session::new(Device::flex());
     let info = reloaded
         .load(ModelFiles::from_named("export", files, None).unwrap())

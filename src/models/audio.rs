@@ -13,7 +13,7 @@ use burn::prelude::*;
 use burn::tensor::TensorData;
 
 use super::speech_embedding::{self, EMBEDDING, SpeechEmbedding};
-use super::text::{head_map, id2label};
+use super::text::{exported_head, head_map, id2label};
 use super::{Head, HeadConfig, Unfreeze};
 use crate::data::audio::AudioOptions;
 use crate::data::mel::{LogMel, MELS};
@@ -119,25 +119,7 @@ impl AudioModel {
             (None, None) => AudioOptions::default(),
         };
         options.validate()?;
-        let found = match (
-            keys.get("classifier.weight"),
-            keys.get("classifier.dense.weight"),
-        ) {
-            (Some(w), _) if w.len() == 2 && w[1] == FEATURES => Some((w[0], None)),
-            (_, Some(d)) if d.len() == 2 && d[1] == FEATURES => {
-                let out = keys.get("classifier.out_proj.weight").map_or(0, |w| w[0]);
-                Some((out, Some(d[0])))
-            }
-            (Some(w), _) | (_, Some(w)) => {
-                return Err(Error::Weights {
-                    file: weights.name(),
-                    message: format!(
-                        "the classifier's first weight {w:?} does not take {FEATURES} inputs"
-                    ),
-                });
-            }
-            (None, None) => None,
-        };
+        let found = exported_head(&keys, FEATURES, &FEATURES.to_string(), weights)?;
         let labels = match (found, value.as_ref().and_then(|v| v.get("id2label"))) {
             (Some((n, _)), Some(map)) => Some(id2label(map, n, config_name)?),
             _ => None,

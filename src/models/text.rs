@@ -169,26 +169,7 @@ impl TextModel {
         // The head a tabtune export carries: `classifier.*` (Linear, as HF's
         // BertForSequenceClassification) or `classifier.dense/out_proj.*` (the MLP head).
         let hidden = config.hidden_size;
-        let head = match (
-            keys.get("classifier.weight"),
-            keys.get("classifier.dense.weight"),
-        ) {
-            (Some(w), _) if w.len() == 2 && w[1] == hidden => Some((w[0], None)),
-            (_, Some(d)) if d.len() == 2 && d[1] == hidden => {
-                let out = keys.get("classifier.out_proj.weight").map_or(0, |w| w[0]);
-                Some((out, Some(d[0])))
-            }
-            (Some(w), _) | (_, Some(w)) => {
-                return Err(Error::Weights {
-                    file: weights.name(),
-                    message: format!(
-                        "the classifier's first weight {w:?} does not take hidden_size {hidden} \
-                         inputs"
-                    ),
-                });
-            }
-            (None, None) => None,
-        };
+        let head = exported_head(&keys, hidden, &format!("hidden_size {hidden}"), weights)?;
         let labels = match (head, value.get("id2label")) {
             (Some((n, _)), Some(map)) => Some(id2label(map, n, config_name)?),
             _ => None,
@@ -362,6 +343,33 @@ impl TextModel {
 
 /// Checkpoint names of the head -> module paths: HF's `classifier` for a Linear head; for the
 /// MLP, the `dense` / `out_proj` names of HF's RoBERTa-style classification heads.
+/// The head a tabtune export carries, read from its tensor names: `classifier.*` (one Linear,
+/// as Hugging Face's `*ForSequenceClassification`) or `classifier.dense/out_proj.*` (the MLP
+/// head), taking `width` inputs: `Some((classes, hidden width of an MLP))`, `None` for a file
+/// without a head. A head of another input width is an error naming `what` it should take.
+pub(crate) fn exported_head(
+    keys: &std::collections::BTreeMap<String, Vec<usize>>,
+    width: usize,
+    what: &str,
+    weights: &WeightSource,
+) -> Result<Option<(usize, Option<usize>)>> {
+    match (
+        keys.get("classifier.weight"),
+        keys.get("classifier.dense.weight"),
+    ) {
+        (Some(w), _) if w.len() == 2 && w[1] == width => Ok(Some((w[0], None))),
+        (_, Some(d)) if d.len() == 2 && d[1] == width => {
+            let out = keys.get("classifier.out_proj.weight").map_or(0, |w| w[0]);
+            Ok(Some((out, Some(d[0]))))
+        }
+        (Some(w), _) | (_, Some(w)) => Err(Error::Weights {
+            file: weights.name(),
+            message: format!("the classifier's first weight {w:?} does not take {what} inputs"),
+        }),
+        (None, None) => Ok(None),
+    }
+}
+
 pub(crate) fn head_map(mlp: bool) -> Vec<(String, String)> {
     let pairs: &[(&str, &str)] = if mlp {
         &[

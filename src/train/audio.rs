@@ -14,7 +14,7 @@ use super::pipeline::{Resume, RunReport, split_rows};
 use super::recipe::{PhaseSpec, Unfreeze};
 use super::run::{PhaseReport, PhaseRun, Predictions, compute};
 use super::text::argmax;
-use super::{Control, Progress, Recipe, head};
+use super::{Control, Progress, Recipe};
 use crate::data::FeatureSet;
 use crate::data::audio::{AudioClips, AudioSet};
 use crate::data::mel::{LogMel, frames};
@@ -112,18 +112,17 @@ pub async fn finetune_audio(
     } else {
         let all: Vec<usize> = (0..set.len()).collect();
         let (cache, seconds) = extract(&model.net, set, &all, batch, device, on_progress).await?;
-        report.features = Some((set.len(), seconds));
-        let (head, phase, predicted) = head::train_head_rows(
+        let (head, predicted) = super::pipeline::head_on_cache(
             &cache,
+            seconds,
             &train,
             &val,
-            &recipe.head.spec(),
-            recipe.seed,
+            recipe,
+            &mut report,
             device,
             on_progress,
         )
         .await?;
-        report.phases.push(phase);
         (model.with_head(head), predicted)
     };
 

@@ -59,7 +59,7 @@ impl<'a> Stream<'a> {
         Self {
             model: model.folded(),
             source,
-            pre: pre.clone(),
+            pre: *pre,
             batch: batch.max(1),
             device: device.clone(),
             loader: None,

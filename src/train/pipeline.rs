@@ -334,3 +334,32 @@ pub async fn finetune_images(
     report.evaluated(&val, predicted, |row| (source.name(row), None));
     Ok((model, report))
 }
+
+/// Phase 1 on a feature cache computed in `seconds`: the recipe's head trained on the `train`
+/// rows of `cache` (validated on `val`), its report and the cache's throughput added to
+/// `report`. Returns the head and its kept epoch's validation predictions.
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn head_on_cache(
+    cache: &crate::data::FeatureSet,
+    seconds: f64,
+    train: &[usize],
+    val: &[usize],
+    recipe: &Recipe,
+    report: &mut RunReport,
+    device: &Device,
+    on_progress: &mut dyn FnMut(&Progress) -> Control,
+) -> Result<(crate::models::Head, Option<super::run::Predictions>)> {
+    report.features = Some((cache.len(), seconds));
+    let (head, phase, predicted) = head::train_head_rows(
+        cache,
+        train,
+        val,
+        &recipe.head.spec(),
+        recipe.seed,
+        device,
+        on_progress,
+    )
+    .await?;
+    report.phases.push(phase);
+    Ok((head, predicted))
+}

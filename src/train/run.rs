@@ -538,6 +538,18 @@ impl PhaseRun {
     }
 }
 
+/// Softmax of `logits` `[n, k]`, read back (an awaited read) as one row of probabilities per
+/// example.
+pub(crate) async fn probabilities(logits: Tensor<2>) -> Result<Vec<Vec<f32>>> {
+    let probs = burn::tensor::activation::softmax(logits, 1);
+    let [n, k] = probs.dims();
+    let data = probs.into_data_async().await.map_err(compute)?;
+    let values = data.as_slice::<f32>().map_err(compute)?;
+    Ok((0..n)
+        .map(|i| values[i * k..(i + 1) * k].to_vec())
+        .collect())
+}
+
 #[cfg(test)]
 mod tests {
     use crate::error::describe_compute;
@@ -565,16 +577,4 @@ mod tests {
         let chain = "An error happened during execution\nCaused by:\n  device lost";
         assert_eq!(describe_compute(chain), chain);
     }
-}
-
-/// Softmax of `logits` `[n, k]`, read back (an awaited read) as one row of probabilities per
-/// example.
-pub(crate) async fn probabilities(logits: Tensor<2>) -> Result<Vec<Vec<f32>>> {
-    let probs = burn::tensor::activation::softmax(logits, 1);
-    let [n, k] = probs.dims();
-    let data = probs.into_data_async().await.map_err(compute)?;
-    let values = data.as_slice::<f32>().map_err(compute)?;
-    Ok((0..n)
-        .map(|i| values[i * k..(i + 1) * k].to_vec())
-        .collect())
 }

@@ -11,7 +11,7 @@ use super::epochs::{Checkpoints, Steps, run_epochs};
 use super::pipeline::{Resume, RunReport, split_rows};
 use super::recipe::{PhaseSpec, Unfreeze};
 use super::run::{PhaseReport, PhaseRun, Predictions, compute};
-use super::{Control, Progress, Recipe, head};
+use super::{Control, Progress, Recipe};
 use crate::data::split::Split;
 use crate::data::{FeatureSet, TextSet};
 use crate::models::{TextClassifier, TextModel};
@@ -110,18 +110,17 @@ pub async fn finetune_text(
         let (cache, truncated, seconds) =
             extract(&model, set, &all, batch, device, on_progress).await?;
         report.truncated = truncated;
-        report.features = Some((set.len(), seconds));
-        let (head, phase, predicted) = head::train_head_rows(
+        let (head, predicted) = super::pipeline::head_on_cache(
             &cache,
+            seconds,
             &train,
             &val,
-            &recipe.head.spec(),
-            recipe.seed,
+            recipe,
+            &mut report,
             device,
             on_progress,
         )
         .await?;
-        report.phases.push(phase);
         (model.with_head(head), predicted)
     };
 
