@@ -78,7 +78,7 @@ fn embeddings_match_the_reference() {
             clip.name
         );
         println!(
-            "{}: {} embeddings, rel {rel:.2e}, max {max:.2e}",
+            "{}: {} mel frames, rel {rel:.2e}, max {max:.2e}",
             clip.name, f
         );
     }
