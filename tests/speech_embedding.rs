@@ -101,3 +101,33 @@ fn reference_mel_in_gives_reference_embeddings_window_by_window() {
     let rel = rel_err(&out, &clip.emb);
     assert!(rel <= 1e-5, "window by window: rel {rel:e}");
 }
+
+#[test]
+fn activation_sizes_follow_the_reference_layer_table() {
+    // ../shared/reference/speech_embedding/README.md: output C x H x W of each convolution for
+    // one 76-frame window.
+    let table = [
+        (24, 74, 32),
+        (24, 74, 32),
+        (24, 72, 32),
+        (48, 36, 16),
+        (48, 34, 16),
+        (48, 34, 16),
+        (48, 32, 16),
+        (72, 32, 8),
+        (72, 30, 8),
+        (72, 30, 8),
+        (72, 28, 8),
+        (96, 14, 4),
+        (96, 12, 4),
+        (96, 12, 4),
+        (96, 10, 4),
+        (96, 10, 2),
+        (96, 8, 2),
+        (96, 8, 2),
+        (96, 6, 2),
+        (96, 1, 1),
+    ];
+    let want: Vec<usize> = table.iter().map(|(c, h, w)| c * h * w).collect();
+    assert_eq!(speech_embedding::activation_sizes(76), want);
+}

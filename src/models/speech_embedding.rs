@@ -42,6 +42,25 @@ pub fn embeddings(frames: usize) -> usize {
     }
 }
 
+/// Floats each convolution outputs for one window of `frames` mel frames (channels x time x
+/// mel), from the first to the last: what a training step holds per example.
+pub fn activation_sizes(frames: usize) -> Vec<usize> {
+    let (mut time, mut mel) = (frames, crate::data::mel::MELS);
+    (0..LAYERS)
+        .map(|i| {
+            time = time.saturating_sub(kernel(i)[0] - 1); // "valid" along time
+            let size = CHANNELS[i] * time.max(1) * mel;
+            if let Some(&(_, both)) = POOLS.iter().find(|(at, _)| *at == i) {
+                if both {
+                    time /= 2;
+                }
+                mel = (mel / 2).max(1);
+            }
+            size
+        })
+        .collect()
+}
+
 /// The kernel of convolution `i`: 3x3 first, then 1x3 (along mel) and 3x1 (along time) in
 /// turn, the last 3x1.
 fn kernel(i: usize) -> [usize; 2] {

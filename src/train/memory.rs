@@ -42,25 +42,10 @@ impl Footprint {
     /// counted layer by layer (each convolution's output, its activation and floor, and their
     /// gradients: four copies), as the network is small enough to count.
     pub fn audio(frames: usize, params: usize) -> Self {
-        // Output (channels, time, mel) of each convolution for a window of `frames` frames.
-        let mut sizes = Vec::new();
-        let (mut t, mut m) = (frames as u64, 32u64);
-        for (i, c) in [
-            24u64, 24, 24, 48, 48, 48, 48, 72, 72, 72, 72, 96, 96, 96, 96, 96, 96, 96, 96, 96,
-        ]
-        .into_iter()
-        .enumerate()
-        {
-            if i == 0 || (i % 2 == 0) || i == 19 {
-                t = t.saturating_sub(2); // 3 frames along time, "valid"
-            }
-            sizes.push(c * t.max(1) * m);
-            match i {
-                2 | 10 | 18 => (t, m) = (t / 2, (m / 2).max(1)),
-                6 | 14 => m = (m / 2).max(1),
-                _ => {}
-            }
-        }
+        let sizes: Vec<u64> = crate::models::speech_embedding::activation_sizes(frames)
+            .into_iter()
+            .map(|s| s as u64)
+            .collect();
         let floats: u64 = sizes.iter().sum();
         Self {
             per_example: 4 * 4 * floats,
