@@ -7,6 +7,7 @@ pub mod features;
 pub mod folder;
 pub mod image;
 pub mod mel;
+pub mod series;
 pub mod source;
 pub mod split;
 pub mod summary;
@@ -15,6 +16,7 @@ pub mod tokenize;
 
 pub use audio::{AudioClips, AudioOptions, AudioSet};
 pub use features::FeatureSet;
+pub use series::{Recordings, SeriesOptions, SeriesSet};
 pub use folder::ImageFolder;
 #[cfg(not(target_arch = "wasm32"))]
 pub use source::FolderSource;

@@ -51,15 +51,19 @@ pub struct Summary {
 impl Summary {
     /// As text: "25 images in 3 classes from DIR", a line per class, then what was left out.
     pub fn describe(&self, from: &str) -> String {
-        let unit = if self.kind == "text" {
-            "texts"
-        } else {
-            "images"
+        let unit = match self.kind.as_str() {
+            "text" => "texts",
+            "audio" => "audio files",
+            "series" => "seconds of recordings",
+            _ => "images",
         };
         let (total, classes) = (self.total, self.classes.len());
         let mut out = format!("{total} {unit} in {classes} classes from {from}\n");
         for (class, count) in self.classes.iter().zip(&self.counts) {
             out += &format!("  {class}: {count}\n");
+        }
+        for warning in self.warnings.iter().filter(|_| self.kind == "series") {
+            out += &format!("  note: {warning}\n");
         }
         for (at, why) in &self.skipped {
             out += &format!("  skipped {at}: {why}\n");
@@ -91,6 +95,29 @@ impl Summary {
             preview: None,
             skipped: Vec::new(),
         }
+    }
+
+    /// Numeric recordings: counts are labelled seconds per class (`labels`: one per labelled
+    /// second); what was repaired (gaps, cuts, resampling) is in the warnings, files left out
+    /// in `skipped`.
+    pub fn series(data: &super::Recordings, labels: &[u32]) -> Self {
+        let mut summary = Self::files("series", "seconds", &data.classes, labels);
+        summary.total = (data.samples() as f64 / data.rate_hz.max(1e-9)).round() as usize;
+        summary.columns = Some(
+            data.channels
+                .iter()
+                .chain(&data.targets)
+                .cloned()
+                .collect(),
+        );
+        summary.warnings.extend(
+            data.notices
+                .iter()
+                .take(20)
+                .map(|(file, what)| format!("{file}: {what}")),
+        );
+        summary.skipped = data.skipped.clone();
+        summary
     }
 
     /// A parsed table; `preview` rows of it are shown.

@@ -186,7 +186,9 @@ impl AudioModel {
             .map(|conv| ParamGroup::ids_from_module(conv.clone()))
             .collect();
         let Some(group) = super::unfrozen(&head, &blocks, unfreeze, "speech_embedding")? else {
-            return Ok((net, head));
+            // Every parameter: a phase before (the head's) may have turned gradients off, and
+            // `no_grad` persists across `fork` and `train`.
+            return Ok((net.set_require_grad(true), head));
         };
         Ok((net.no_grad().set_require_grad_group(group, true), head))
     }

@@ -73,6 +73,26 @@ pub fn describe(weights: &WeightSource, bytes: usize, config: Option<&str>) -> R
             None => Ok(None),
         }
     };
+    let series = config
+        .as_ref()
+        .filter(|c| c.get("architecture").and_then(|a| a.as_str()) == Some("series"));
+    if let Some(c) = series {
+        let text = serde_json::to_string(c).unwrap_or_default();
+        let parsed = super::series::SeriesConfig::parse(&text, config_name)?;
+        return Ok(ModelInfo {
+            kind: "series".into(),
+            name: weights.name(),
+            arch: parsed.name.clone().unwrap_or_else(|| "series".into()),
+            parameters,
+            tensors: keys.len(),
+            bytes,
+            outputs: Some(parsed.output.width()),
+            classes: match &parsed.output {
+                super::series::SeriesOutput::Classes { labels, .. } => Some(labels.clone()),
+                super::series::SeriesOutput::Values { .. } => None,
+            },
+        });
+    }
     let (kind, arch, outputs) = if let Some(arch) = Arch::detect(&keys) {
         let outputs = keys
             .get(arch.classifier_key())

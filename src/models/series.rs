@@ -1194,7 +1194,9 @@ impl SeriesModel {
             .collect();
         let what = self.config.name.clone().unwrap_or_else(|| "the network".into());
         let Some(group) = super::unfrozen(&head, &blocks, unfreeze, &what)? else {
-            return Ok((net, head));
+            // Every parameter: a phase before (the head's) may have turned gradients off, and
+            // `no_grad` persists across `fork` and `train`.
+            return Ok((net.set_require_grad(true), head));
         };
         Ok((net.no_grad().set_require_grad_group(group, true), head))
     }

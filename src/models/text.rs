@@ -273,7 +273,9 @@ impl TextModel {
             .map(|layer| ParamGroup::ids_from_module(layer.clone()))
             .collect();
         let Some(mut group) = super::unfrozen(&head, &blocks, unfreeze, "the encoder")? else {
-            return Ok((net, head));
+            // Every parameter: a phase before (the head's) may have turned gradients off, and
+            // `no_grad` persists across `fork` and `train`.
+            return Ok((net.set_require_grad(true), head));
         };
         // The pooler trains with the top layers when it pools.
         if let (Some(Unfreeze::Last(_)), Pooling::Pooler, Some(p)) =

@@ -26,6 +26,8 @@ pub enum ModelKind {
     Text,
     /// The speech_embedding network or a classifier on it (sounds, spoken words).
     Audio,
+    /// A config-described network over numeric recordings (sensors, robot state).
+    Series,
 }
 
 impl ModelKind {
@@ -35,6 +37,7 @@ impl ModelKind {
             Self::Image => "images",
             Self::Text => "texts",
             Self::Audio => "clips",
+            Self::Series => "windows",
         }
     }
 
@@ -44,6 +47,7 @@ impl ModelKind {
             Self::Image => "image",
             Self::Text => "text",
             Self::Audio => "audio",
+            Self::Series => "series",
         }
     }
 
@@ -53,8 +57,9 @@ impl ModelKind {
             "image" => Ok(Self::Image),
             "text" => Ok(Self::Text),
             "audio" => Ok(Self::Audio),
+            "series" => Ok(Self::Series),
             other => Err(Error::Data(format!(
-                "unknown model kind \"{other}\": \"image\", \"text\" or \"audio\""
+                "unknown model kind \"{other}\": \"image\", \"text\", \"audio\" or \"series\""
             ))),
         }
     }
@@ -65,6 +70,7 @@ impl ModelKind {
             Self::Image => crate::train::Modality::Image,
             Self::Text => crate::train::Modality::Text,
             Self::Audio => crate::train::Modality::Audio,
+            Self::Series => crate::train::Modality::Series,
         }
     }
 }
@@ -238,6 +244,7 @@ impl ModelFiles {
         match self.info.kind.as_str() {
             "text" => ModelKind::Text,
             "audio" => ModelKind::Audio,
+            "series" => ModelKind::Series,
             _ => ModelKind::Image,
         }
     }

@@ -22,6 +22,7 @@ pub mod folder;
 use crate::data::classes::remap;
 use crate::data::source::ImageSource;
 use crate::data::split::Split;
+use crate::data::series::{Recordings, Wanted};
 use crate::data::{AudioClips, Summary, TextSet};
 use crate::models::{ModelInfo, TextOptions};
 use crate::train::pipeline::Miss;
@@ -55,6 +56,43 @@ pub enum Dataset {
         /// A validation set given by the user (file indices), else the recipe's split.
         split: Option<Split>,
     },
+    /// Numeric recordings: the files as given (read again for the model's channels and rate
+    /// when a run starts), and what they hold as read at their own rate.
+    Series {
+        /// (name, group, bytes) of every file.
+        files: Vec<(String, String, Vec<u8>)>,
+        /// Names of the files that are the validation set (given by the user), if any.
+        val: Option<Vec<String>>,
+        /// The files read with their own channels and rate (the summary's).
+        preview: Recordings,
+    },
+}
+
+impl Dataset {
+    /// Recordings from `files` (name, group, bytes) with a `label` column (classes) or
+    /// without (regressions, whose targets the model or recipe names); `val`: the names of
+    /// the validation files among them.
+    pub fn series(files: Vec<(String, String, Vec<u8>)>, val: Option<Vec<String>>) -> Result<Self> {
+        let labelled = files.iter().any(|(_, _, b)| {
+            let head = &b[..b.len().min(4096)];
+            let line = head.split(|c| *c == b'\n').next().unwrap_or(&[]);
+            String::from_utf8_lossy(line).contains("label")
+        });
+        let wanted = Wanted {
+            channels: Vec::new(),
+            label_column: labelled.then(|| "label".to_string()),
+            targets: Vec::new(),
+            rate_hz: None,
+            declared_rate_hz: 0.0,
+            max_gap_s: crate::data::SeriesOptions::default().max_gap_s,
+        };
+        let preview = Recordings::read(files.clone(), &wanted)?;
+        Ok(Self::Series {
+            files,
+            val,
+            preview,
+        })
+    }
 }
 
 impl Dataset {
@@ -64,6 +102,7 @@ impl Dataset {
             Self::Images { .. } => ModelKind::Image,
             Self::Text { .. } => ModelKind::Text,
             Self::Audio { .. } => ModelKind::Audio,
+            Self::Series { .. } => ModelKind::Series,
         }
     }
 
@@ -73,6 +112,7 @@ impl Dataset {
             Self::Images { source, .. } => source.classes(),
             Self::Text { set, .. } => &set.classes,
             Self::Audio { clips, .. } => &clips.classes,
+            Self::Series { preview, .. } => &preview.classes,
         }
     }
 
@@ -81,6 +121,15 @@ impl Dataset {
             Self::Images { source, .. } => source.labels(),
             Self::Text { set, .. } => set.labels.clone(),
             Self::Audio { clips, .. } => clips.labels.clone(),
+            // One per labelled second.
+            Self::Series { preview, .. } => {
+                let rate = preview.rate_hz.max(1.0) as usize;
+                preview
+                    .items
+                    .iter()
+                    .flat_map(|r| r.labels.iter().step_by(rate).flatten().copied())
+                    .collect()
+            }
         }
     }
 
@@ -103,6 +152,7 @@ impl Dataset {
                 skipped: clips.skipped.clone(),
                 ..Summary::audio(&clips.classes, &clips.labels)
             },
+            Self::Series { preview, .. } => Summary::series(preview, &self.labels()),
         }
     }
 }
@@ -160,6 +210,23 @@ impl Dataset {
                     }
                 };
                 Ok(Self::Audio { clips, split })
+            }
+            ModelKind::Series => {
+                let mut files = crate::data::series::list(data)?;
+                let val = match val {
+                    None => None,
+                    Some(val) => {
+                        let more = crate::data::series::list(val)?;
+                        let names: Vec<String> =
+                            more.iter().map(|(n, _, _)| format!("val/{n}")).collect();
+                        files.extend(
+                            more.into_iter()
+                                .map(|(n, g, b)| (format!("val/{n}"), format!("val/{g}"), b)),
+                        );
+                        Some(names)
+                    }
+                };
+                Self::series(files, val)
             }
         }
     }
@@ -317,6 +384,7 @@ impl Session {
         let default = match kind {
             ModelKind::Image => 16,
             ModelKind::Text | ModelKind::Audio => 32,
+            ModelKind::Series => 64,
         };
         self.feature_batch.unwrap_or(default)
     }
@@ -325,7 +393,7 @@ impl Session {
     pub fn text_options(&self) -> Option<&TextOptions> {
         match &self.trained.as_ref()?.model {
             Model::Text(m) => Some(&m.options),
-            Model::Image(_) | Model::Audio(_) => None,
+            Model::Image(_) | Model::Audio(_) | Model::Series(_) => None,
         }
     }
 
@@ -380,7 +448,8 @@ impl Session {
             Some(json) => Recipe::from_json_for(json, modality)?,
             None => Recipe::defaults(modality),
         };
-        if let Some(dataset) = &self.dataset {
+        if let Some(dataset) = self.dataset.as_ref().filter(|d| d.kind() != ModelKind::Series) {
+            // (A series dataset's windows are known once the model's rate and window cut it.)
             let rows = match dataset {
                 Dataset::Images {
                     split: Some((train, _)),
@@ -516,7 +585,7 @@ impl Session {
             match &mut model {
                 Model::Text(m) => m.labels = Some(first.classes.clone()),
                 Model::Audio(m) => m.labels = Some(first.classes.clone()),
-                Model::Image(_) => {}
+                Model::Image(_) | Model::Series(_) => {}
             }
             let files = model
                 .files(&first.classes, Some((recipe, &first)), &extras)
@@ -606,6 +675,7 @@ impl Session {
         let listed = match dataset {
             Dataset::Text { set, .. } => set.skipped.len(),
             Dataset::Audio { clips, .. } => clips.skipped.len(),
+            Dataset::Series { preview, .. } => preview.skipped.len(),
             Dataset::Images { .. } => 0,
         };
         let skipped = prior
@@ -674,6 +744,28 @@ impl Session {
                 .await?;
                 (Model::Audio(m), r)
             }
+            (Model::Series(m), Dataset::Series { files, val, .. }) => {
+                let data = series_recordings(&m, files, recipe)?;
+                let split = val.as_ref().map(|names| {
+                    let is_val = |name: &str| {
+                        names.iter().any(|v| name == v || name.starts_with(&format!("{v} (part")))
+                    };
+                    let (v, t): (Vec<usize>, Vec<usize>) =
+                        (0..data.items.len()).partition(|&i| is_val(&data.items[i].name));
+                    (t, v)
+                });
+                let (m, r) = crate::train::finetune_series(
+                    m,
+                    &data,
+                    split,
+                    recipe,
+                    resume,
+                    &self.device,
+                    &mut progress,
+                )
+                .await?;
+                (Model::Series(m), r)
+            }
             (model, dataset) => return Err(mismatch(model.kind(), dataset)),
         };
         for (name, why) in report.skipped.iter().skip(skipped) {
@@ -699,7 +791,7 @@ impl Session {
                 .base
                 .as_ref()
                 .ok_or_else(|| Error::Data("no model is loaded".into()))?;
-            if base.kind() != ModelKind::Image {
+            if !matches!(base.kind(), ModelKind::Image | ModelKind::Series) {
                 // An encoder alone has no classifier to predict with.
                 return Err(Error::Data(format!(
                     "no {} model has been fine-tuned or loaded in this session yet (the \
@@ -843,6 +935,7 @@ fn check_kinds(kind: ModelKind, dataset: &Dataset) -> Result<()> {
             ModelKind::Image => "an image",
             ModelKind::Text => "a text",
             ModelKind::Audio => "an audio",
+            ModelKind::Series => "a series",
         };
         return Err(Error::Data(format!(
             "a {} model cannot train on {data} dataset",
@@ -863,6 +956,53 @@ fn after_head(recipe: &Recipe) -> Recipe {
             epochs: 0,
             ..recipe.head.clone()
         },
+        // A run from scratch started in its first phase: the model is the run's now.
+        series: crate::data::SeriesOptions {
+            from_scratch: false,
+            ..recipe.series.clone()
+        },
         ..recipe.clone()
     }
+}
+
+/// `files` read for `model` and `recipe`: the recipe's channels (else the model's), the label
+/// column for a classifier or the targets (the recipe's, else the model's output names) for a
+/// regression, at the model's rate (or the data's own, for a model that reads `dt`).
+pub(crate) fn series_recordings(
+    model: &crate::models::SeriesModel,
+    files: &[(String, String, Vec<u8>)],
+    recipe: &Recipe,
+) -> Result<Recordings> {
+    use crate::models::series::SeriesOutput;
+    let options = &recipe.series;
+    let channels = if options.channels.is_empty() {
+        model.config.input.channels.clone()
+    } else {
+        options.channels.clone()
+    };
+    let header_has = |column: &str| {
+        files.iter().any(|(_, _, b)| {
+            let line = b.split(|c| *c == b'\n').next().unwrap_or(&[]);
+            String::from_utf8_lossy(line).split([',', '\t']).any(|c| c.trim().trim_matches('"') == column)
+                || String::from_utf8_lossy(line).contains(&format!("\"{column}\""))
+        })
+    };
+    let targets = if !options.targets.is_empty() {
+        options.targets.clone()
+    } else {
+        match &model.config.output {
+            SeriesOutput::Values { names, .. } => names.clone(),
+            SeriesOutput::Classes { .. } => Vec::new(),
+        }
+    };
+    let classify = targets.is_empty() || (options.targets.is_empty() && !targets.iter().all(|t| header_has(t)) && header_has(&options.label_column));
+    let wanted = Wanted {
+        channels,
+        label_column: classify.then(|| options.label_column.clone()),
+        targets: if classify { Vec::new() } else { targets },
+        rate_hz: model.config.input.rate_hz,
+        declared_rate_hz: options.rate_hz,
+        max_gap_s: options.max_gap_s,
+    };
+    Recordings::read(files.to_vec(), &wanted)
 }

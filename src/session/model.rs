@@ -7,7 +7,7 @@ use image::RgbImage;
 use serde::Serialize;
 
 use super::files::{ModelFiles, ModelKind};
-use crate::models::{AudioModel, ImageModel, ModelConfig, TextModel};
+use crate::models::{AudioModel, ImageModel, ModelConfig, SeriesModel, TextModel};
 use crate::train::{Recipe, RunReport};
 use crate::{Error, Result};
 
@@ -21,6 +21,8 @@ pub enum Model {
     Text(TextModel),
     /// The speech_embedding network with its head.
     Audio(AudioModel),
+    /// A config-described network over numeric recordings.
+    Series(SeriesModel),
 }
 
 /// One class and its probability.
@@ -78,6 +80,17 @@ impl Model {
                 device,
             )?)),
             ModelKind::Image => Ok(Self::Image(ImageModel::load(&files.weights, device)?.0)),
+            ModelKind::Series => {
+                let config = files.config.as_deref().ok_or_else(|| Error::Weights {
+                    file: files.name.clone(),
+                    message: "a series model needs its config.json (its layers)".into(),
+                })?;
+                Ok(Self::Series(SeriesModel::load(
+                    &files.weights,
+                    (config, &files.file_name("config.json")),
+                    device,
+                )?))
+            }
             ModelKind::Text => {
                 let config = files.config.as_deref().ok_or_else(|| Error::Weights {
                     file: files.name.clone(),
@@ -106,6 +119,7 @@ impl Model {
             Self::Image(_) => ModelKind::Image,
             Self::Text(_) => ModelKind::Text,
             Self::Audio(_) => ModelKind::Audio,
+            Self::Series(_) => ModelKind::Series,
         }
     }
 
@@ -115,6 +129,7 @@ impl Model {
             Self::Image(m) => m.classes(),
             Self::Text(m) => m.net.classifier.classes(),
             Self::Audio(m) => m.net.classifier.classes(),
+            Self::Series(m) => m.config.output.width(),
         }
     }
 
@@ -234,6 +249,13 @@ impl Model {
                     m.to_host().await?.to_safetensors(&metadata)?,
                 ),
                 ("config.json".into(), pretty(&m.config(labels))?),
+            ],
+            Self::Series(m) => vec![
+                (
+                    "model.safetensors".to_string(),
+                    m.to_host().await?.to_safetensors(&metadata)?,
+                ),
+                ("config.json".into(), m.config_json().into_bytes()),
             ],
         };
         if let Some((recipe, report)) = run {

@@ -45,6 +45,15 @@ impl WarmUp {
                 pooled.into_data_async().await.map_err(compute)?;
                 m.feature_dim()
             }
+            Model::Series(m) => {
+                // The network on a window of zeros compiles its kernels; its head is the
+                // data's to make.
+                let time = m.config.input.window.unwrap_or(64);
+                let x = Tensor::<3>::zeros([1, m.config.input.channels.len(), time], &self.device);
+                let out = m.net.forward(x).steps();
+                out.into_data_async().await.map_err(compute)?;
+                return Ok(true);
+            }
             Model::Audio(m) => {
                 let window = vec![0.0f32; m.options.window_samples()];
                 let front = crate::data::mel::LogMel::new();

@@ -76,6 +76,8 @@ pub async fn finetune_audio(
         truncated: 0,
         misclassified: Vec::new(),
         resumed_after: None,
+        regression: None,
+        regression_before: None,
     };
     report.continue_from(resume.prior);
     super::pipeline::check_kept_head(recipe, model.net.classifier.classes(), classes.len())?;

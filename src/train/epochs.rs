@@ -7,7 +7,7 @@ use burn::module::Module;
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 
-use super::run::{PhaseReport, PhaseRun, Predictions};
+use super::run::{PhaseReport, PhaseRun, Predictions, Validation};
 use super::snapshot::EpochState;
 use super::{Control, Progress};
 use crate::Result;
@@ -31,6 +31,15 @@ pub(crate) trait Steps {
     /// The validation rows' (labels, predictions) under `model` in eval mode; `None` without
     /// validation rows.
     async fn validate(&mut self, model: &Self::Model) -> Result<Option<Predictions>>;
+
+    /// What the epoch's model is judged by: the classes [`Self::validate`] gives, unless a
+    /// kind of model measures an error instead (regressions).
+    async fn judge(&mut self, model: &Self::Model) -> Result<Validation> {
+        Ok(match self.validate(model).await? {
+            Some(p) => Validation::Classes(p),
+            None => Validation::None,
+        })
+    }
 }
 
 /// Epoch checkpoints of a phase: where to take up (a checkpoint's state of this phase), and
@@ -75,11 +84,8 @@ pub(crate) async fn run_epochs<S: Steps>(
         model = steps
             .train_epoch(model, &order, epoch, &mut run, on_progress)
             .await?;
-        let (truth, predicted) = match steps.validate(&model.valid()).await? {
-            Some((truth, predicted)) => (truth, Some(predicted)),
-            None => (Vec::new(), None),
-        };
-        let end = run.end_epoch(epoch, truth, predicted, on_progress)?;
+        let validation = steps.judge(&model.valid()).await?;
+        let end = run.end_epoch(epoch, validation, on_progress)?;
         if end.improved {
             kept = Some(model.valid());
         }

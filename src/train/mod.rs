@@ -12,6 +12,7 @@ pub mod pipeline;
 pub mod progress;
 pub mod recipe;
 pub mod run;
+pub mod series;
 pub mod snapshot;
 pub mod text;
 
@@ -24,4 +25,5 @@ pub use progress::{Control, Progress};
 pub use recipe::{FinetunePhase, HeadPhase, Modality, Recipe};
 pub use run::PhaseReport;
 pub use snapshot::EpochState;
+pub use series::finetune_series;
 pub use text::finetune_text;

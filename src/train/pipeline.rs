@@ -43,6 +43,12 @@ pub struct RunReport {
     /// Where a resumed run took up again: after which phase of the checkpoint it came from.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resumed_after: Option<String>,
+    /// Regressions: the kept model's errors on the validation recordings.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub regression: Option<super::series::RegressionMetrics>,
+    /// Regressions: the model's errors there before training (the pre-trained model's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub regression_before: Option<super::series::RegressionMetrics>,
 }
 
 /// Where a run takes up and what it keeps on the way.
@@ -111,6 +117,12 @@ impl RunReport {
         }
         if let Some(m) = &self.metrics {
             out += &m.table();
+        }
+        if let Some(m) = &self.regression_before {
+            out += &format!("before training:\n{}", m.table());
+        }
+        if let Some(m) = &self.regression {
+            out += &format!("after training:\n{}", m.table());
         }
         out
     }
@@ -241,6 +253,8 @@ pub async fn finetune_images(
         truncated: 0,
         misclassified: Vec::new(),
         resumed_after: None,
+        regression: None,
+        regression_before: None,
     };
     report.continue_from(resume.prior);
     check_kept_head(recipe, model.classes(), classes.len())?;

@@ -44,6 +44,9 @@ pub enum Progress {
         train_loss: f32,
         /// Validation accuracy in [0, 1]; `None` without validation rows.
         val_accuracy: Option<f64>,
+        /// Regressions: the validation error (the loss's measure); `None` for classifiers.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        val_error: Option<f64>,
     },
     /// Something the user should know that did not stop the run (a smaller micro-batch).
     Notice {
@@ -88,10 +91,14 @@ impl Progress {
                 epoch,
                 train_loss,
                 val_accuracy,
-            } => {
-                let acc = val_accuracy.map_or("-".into(), |a| format!("{:.2}%", a * 100.0));
-                format!("{phase} epoch {epoch}: loss {train_loss:.4}, val accuracy {acc}")
-            }
+                val_error,
+            } => match val_error {
+                Some(e) => format!("{phase} epoch {epoch}: loss {train_loss:.4}, val error {e:.4}"),
+                None => {
+                    let acc = val_accuracy.map_or("-".into(), |a| format!("{:.2}%", a * 100.0));
+                    format!("{phase} epoch {epoch}: loss {train_loss:.4}, val accuracy {acc}")
+                }
+            },
             Self::Notice { message } => message.clone(),
             Self::Saved(_) => return None,
         })

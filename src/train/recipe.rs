@@ -5,6 +5,7 @@
 use serde::{Deserialize, Serialize};
 
 pub use crate::data::audio::AudioOptions;
+pub use crate::data::series::SeriesOptions;
 pub use crate::models::text::TextOptions;
 use crate::{Error, Result};
 
@@ -25,6 +26,8 @@ pub struct Recipe {
     pub text: TextOptions,
     /// Audio models only: the window, how long files are cut, augmentation.
     pub audio: AudioOptions,
+    /// Series models only (sensors, robots): channels, targets, windows, labels, gaps.
+    pub series: SeriesOptions,
     /// Device memory a training step may take, in MiB: each batch goes through the model in
     /// micro-batches that fit it, their gradients summed (the step is the whole batch's). The
     /// default fits a GPU with 2 GiB.
@@ -43,6 +46,7 @@ impl Default for Recipe {
             seed: 42,
             text: TextOptions::default(),
             audio: AudioOptions::default(),
+            series: SeriesOptions::default(),
             memory_mib: MEMORY_MIB,
         }
     }
@@ -58,6 +62,8 @@ pub enum Modality {
     Text,
     /// Audio (the speech_embedding network): [`Recipe::for_audio`].
     Audio,
+    /// Numeric recordings (config-described series networks): [`Recipe::for_series`].
+    Series,
 }
 
 impl Recipe {
@@ -67,6 +73,7 @@ impl Recipe {
             Modality::Image => Self::default(),
             Modality::Text => Self::for_text(),
             Modality::Audio => Self::for_audio(),
+            Modality::Series => Self::for_series(),
         }
     }
 
@@ -83,6 +90,27 @@ impl Recipe {
             finetune: Some(FinetunePhase {
                 epochs: 10,
                 augment: true,
+                ..FinetunePhase::default()
+            }),
+            ..Self::default()
+        }
+    }
+
+    /// The series recipe: the new head through the frozen network (AdamW 1e-3, batch 64, 15
+    /// epochs; a sensor network is cheaper to run than a feature cache is to hold: the activity
+    /// model's is 10,000 values a window), then every layer with AdamW 1e-4 / head 1e-3, batch
+    /// 64, 10 epochs, cosine decay; the kept epoch is the best on the held-out persons.
+    pub fn for_series() -> Self {
+        Self {
+            head: HeadPhase {
+                epochs: 15,
+                batch_size: 64,
+                ..HeadPhase::default()
+            },
+            finetune: Some(FinetunePhase {
+                epochs: 10,
+                batch_size: 64,
+                schedule: Schedule::Cosine,
                 ..FinetunePhase::default()
             }),
             ..Self::default()
@@ -551,6 +579,7 @@ impl Recipe {
             });
         }
         self.audio.validate()?;
+        self.series.validate()?;
         if self.text.max_length < 2 {
             return Err(Error::Recipe {
                 field: "text.max_length".into(),

@@ -27,7 +27,12 @@ pub struct PhaseReport {
     pub losses: Vec<f32>,
     /// Validation accuracy after each epoch (empty without validation rows).
     pub val_accuracy: Vec<f64>,
-    /// Epoch (from 1) whose model was kept: the best validation accuracy, else the last.
+    /// Regressions: the validation error after each epoch (lower is better; the loss's own
+    /// measure, e.g. degrees of attitude or RMSE).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub val_error: Vec<f64>,
+    /// Epoch (from 1) whose model was kept: the best validation accuracy (or error), else the
+    /// last.
     pub best_epoch: usize,
     /// True when early stopping ended the phase before its last epoch.
     pub stopped_early: bool,
@@ -68,6 +73,16 @@ impl PhaseReport {
 
 /// Validation (labels, predictions) of a kept epoch.
 pub type Predictions = (Vec<u32>, Vec<u32>);
+
+/// What validating an epoch's model gave.
+pub(crate) enum Validation {
+    /// No validation rows.
+    None,
+    /// A classifier's (labels, predictions).
+    Classes(Predictions),
+    /// A regression's error (lower is better).
+    Error(f64),
+}
 
 pub(crate) use crate::error::compute;
 
@@ -155,6 +170,7 @@ impl PhaseRun {
                 phase: spec.name.into(),
                 losses: Vec::new(),
                 val_accuracy: Vec::new(),
+                val_error: Vec::new(),
                 best_epoch: 0,
                 stopped_early: false,
                 train_rows,
@@ -214,14 +230,34 @@ impl PhaseRun {
         forward: &mut dyn FnMut(&M, Range<usize>) -> Result<Tensor<2>>,
         on_progress: &mut dyn FnMut(&Progress) -> Control,
     ) -> Result<M> {
-        let n = labels.len();
+        let loss_fn = self.loss_fn.clone();
+        let mut loss = |model: &M, rows: Range<usize>| -> Result<Tensor<1>> {
+            let logits = forward(model, rows.clone())?;
+            let y = labels[rows.clone()].to_vec();
+            let y = Tensor::<1, Int>::from_data(TensorData::new(y, [rows.len()]), &logits.device());
+            Ok(loss_fn.forward(logits, y))
+        };
+        self.step_loss(model, labels.len(), epoch, &mut loss, on_progress)
+            .await
+    }
+
+    /// One optimiser step on `model` for a batch of `n` rows whose mean loss over `rows`
+    /// `loss(model, rows)` gives, a micro-batch at a time (see [`Self::step`]).
+    pub async fn step_loss<M: Module>(
+        &mut self,
+        model: M,
+        n: usize,
+        epoch: usize,
+        loss: &mut dyn FnMut(&M, Range<usize>) -> Result<Tensor<1>>,
+        on_progress: &mut dyn FnMut(&Progress) -> Control,
+    ) -> Result<M> {
         let (value, grads, step_peak) = loop {
             let micro = if self.micro == 0 {
                 n
             } else {
                 self.micro.min(n)
             };
-            match self.gradients(&model, labels, micro, forward).await {
+            match self.gradients(&model, n, micro, loss).await {
                 Ok(done) => break done,
                 Err(err) if micro > 1 && super::memory::is_allocation_failure(&err) => {
                     // (A first micro-batch's measure may have set a smaller one already.)
@@ -260,7 +296,7 @@ impl PhaseRun {
         self.report.losses.push(value);
         self.epoch_loss.0 += value;
         self.epoch_loss.1 += 1;
-        self.rows_done += labels.len();
+        self.rows_done += n;
         let elapsed = self.seconds().max(1e-9);
         let event = Progress::Step {
             phase: self.spec.name.into(),
@@ -289,11 +325,10 @@ impl PhaseRun {
     async fn gradients<M: Module>(
         &mut self,
         model: &M,
-        labels: &[i64],
+        n: usize,
         micro: usize,
-        forward: &mut dyn FnMut(&M, Range<usize>) -> Result<Tensor<2>>,
+        loss_of: &mut dyn FnMut(&M, Range<usize>) -> Result<Tensor<1>>,
     ) -> Result<(f32, GradientsParams, Option<u64>)> {
-        let n = labels.len();
         let mut sum = GradientsAccumulator::<M>::new();
         // Each micro-batch's loss, kept (detached) and read back once for the whole step.
         let mut losses = Vec::new();
@@ -322,10 +357,7 @@ impl PhaseRun {
             };
             let rows = start..(start + take).min(n);
             super::memory::simulated_failure(rows.len())?;
-            let logits = forward(model, rows.clone())?;
-            let y = labels[rows.clone()].to_vec();
-            let y = Tensor::<1, Int>::from_data(TensorData::new(y, [rows.len()]), &logits.device());
-            let mut loss = self.loss_fn.forward(logits, y);
+            let mut loss = loss_of(model, rows.clone())?;
             if rows.len() < n {
                 loss = loss.mul_scalar(rows.len() as f32 / n as f32);
             }
@@ -391,23 +423,29 @@ impl PhaseRun {
         Ok(self.device.memory_pool_usage().map(|u| u.bytes_reserved))
     }
 
-    /// Close an epoch: `truth`/`predicted` are the validation rows' labels and predictions.
+    /// Close an epoch with its validation: accuracy (higher is better) or error (lower).
     pub fn end_epoch(
         &mut self,
         epoch: usize,
-        truth: Vec<u32>,
-        predicted: Option<Vec<u32>>,
+        validation: Validation,
         on_progress: &mut dyn FnMut(&Progress) -> Control,
     ) -> Result<EpochEnd> {
+        let (truth, predicted, error) = match validation {
+            Validation::None => (Vec::new(), None, None),
+            Validation::Classes((truth, predicted)) => (truth, Some(predicted), None),
+            Validation::Error(e) => (Vec::new(), None, Some(e)),
+        };
         let accuracy = predicted.as_ref().map(|p| {
             p.iter().zip(&truth).filter(|(a, b)| a == b).count() as f64 / truth.len().max(1) as f64
         });
-        let improved = match (accuracy, self.best) {
+        // One score, higher is better.
+        let score = accuracy.or(error.map(|e| -e));
+        let improved = match (score, self.best) {
             (None, _) | (Some(_), None) => true,
             (Some(a), Some(best)) => a > best,
         };
         if improved {
-            self.best = accuracy;
+            self.best = score;
             self.best_predictions = predicted.map(|p| (truth, p));
             self.report.best_epoch = epoch;
             self.since_best = 0;
@@ -415,12 +453,14 @@ impl PhaseRun {
             self.since_best += 1;
         }
         self.report.val_accuracy.extend(accuracy);
+        self.report.val_error.extend(error);
         let (sum, n) = std::mem::take(&mut self.epoch_loss);
         let event = Progress::Epoch {
             phase: self.spec.name.into(),
             epoch,
             train_loss: sum / n.max(1) as f32,
             val_accuracy: accuracy,
+            val_error: error,
         };
         if on_progress(&event) == Control::Cancel {
             return Err(Error::Cancelled);

@@ -76,6 +76,8 @@ pub async fn finetune_text(
         truncated: 0,
         misclassified: Vec::new(),
         resumed_after: None,
+        regression: None,
+        regression_before: None,
     };
     report.continue_from(resume.prior);
     let outputs = model.net.classifier.classes();
