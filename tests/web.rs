@@ -557,3 +557,67 @@ async fn speech_embedding_in_wasm_and_on_webgpu_matches_onnxruntime() {
         assert!(emb_rel <= 1e-4, "{}: embeddings rel {emb_rel:e}", clip.name);
     }
 }
+
+/// A series network from the files `make assets` converts, on WebGPU.
+fn series_model(
+    dir: &str,
+    config: &str,
+    weights: &[u8],
+    device: &burn::prelude::Device,
+) -> tabtune::models::SeriesModel {
+    let source = WeightSource::Bytes {
+        name: format!("{dir}/model.safetensors"),
+        bytes: weights.to_vec(),
+    };
+    tabtune::models::SeriesModel::load(&source, (config, "config.json"), device).unwrap()
+}
+
+#[wasm_bindgen_test]
+async fn series_networks_on_webgpu_match_keras_and_onnxruntime() {
+    use burn::prelude::*;
+    use burn::tensor::TensorData;
+    let selected = device::select(DeviceChoice::Gpu).await.expect("WebGPU");
+    let device = selected.device;
+    let values = |t: Tensor<3>| async move {
+        t.into_data_async()
+            .await
+            .unwrap()
+            .try_to_vec::<f32>()
+            .unwrap()
+    };
+    // humanactivity's Conv1D: 4 windows of 90 x 3 (Keras' reference logits).
+    let har = series_model(
+        "har_conv1d",
+        include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/assets/models/har_conv1d/config.json")),
+        include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/assets/models/har_conv1d/model.safetensors")),
+        &device,
+    );
+    let x = common::npy_f32(include_bytes!("fixtures/har_conv1d/har_input_normalized.npy"));
+    let x = Tensor::<3>::from_data(TensorData::new(x, [4, 90, 3]), &device).swap_dims(1, 2);
+    let logits = values(har.net.forward(x).steps()).await;
+    let rel = common::rel_err(
+        &logits,
+        &common::npy_f32(include_bytes!("fixtures/har_conv1d/har_output_logits.npy")),
+    );
+    log(&format!("har_conv1d on WebGPU: logits rel {rel:.2e}"));
+    assert!(rel <= 1e-4, "har_conv1d logits rel {rel:e}");
+    // RIANN's GRUs: 2 sequences of 150 steps (onnxruntime's reference quaternions).
+    let riann = series_model(
+        "riann",
+        include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/assets/models/riann/config.json")),
+        include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/assets/models/riann/model.safetensors")),
+        &device,
+    );
+    let (mean, std) = (&riann.config.input.mean, &riann.config.input.std);
+    let raw = common::npy_f32(include_bytes!("fixtures/riann/input.npy"));
+    let x: Vec<f32> = raw
+        .iter()
+        .enumerate()
+        .map(|(i, v)| (v - mean[i % 7]) / std[i % 7])
+        .collect();
+    let x = Tensor::<3>::from_data(TensorData::new(x, [2, 150, 7]), &device).swap_dims(1, 2);
+    let q = values(riann.net.forward(x).steps().swap_dims(1, 2)).await;
+    let rel = common::rel_err(&q, &common::npy_f32(include_bytes!("fixtures/riann/output.npy")));
+    log(&format!("riann on WebGPU: quaternions rel {rel:.2e}"));
+    assert!(rel <= 1e-4, "riann quaternions rel {rel:e}");
+}

@@ -55,6 +55,12 @@ pub struct SeriesOptions {
     /// Per-step outputs: seconds at the start of each window left out of the loss and the
     /// error (a recurrent state starts at zero there).
     pub warmup_s: f64,
+    /// Per-step outputs: validation windows (s), longer than the training ones: a recurrent
+    /// network is judged on long stretches, as it runs on a device (0: the training window).
+    pub eval_window_s: f64,
+    /// Per-step outputs: seconds at the start of each validation window not scored (a
+    /// recurrent state converging from zero).
+    pub eval_warmup_s: f64,
     /// Longest gap (s) filled by interpolation; longer ones cut the recording.
     pub max_gap_s: f64,
     /// Train the same architecture from fresh weights instead (a baseline).
@@ -72,6 +78,8 @@ impl Default for SeriesOptions {
             stride_s: 0.0,
             label_rule: LabelRule::Majority,
             warmup_s: 1.0,
+            eval_window_s: 20.0,
+            eval_warmup_s: 5.0,
             max_gap_s: 0.5,
             from_scratch: false,
         }
@@ -92,6 +100,8 @@ impl SeriesOptions {
             ("window_s", self.window_s),
             ("stride_s", self.stride_s),
             ("warmup_s", self.warmup_s),
+            ("eval_window_s", self.eval_window_s),
+            ("eval_warmup_s", self.eval_warmup_s),
             ("max_gap_s", self.max_gap_s),
         ] {
             if !(v >= 0.0 && v.is_finite()) {
@@ -104,6 +114,15 @@ impl SeriesOptions {
                 format!(
                     "{} leaves nothing of a {} s window to learn from",
                     self.warmup_s, self.window_s
+                ),
+            );
+        }
+        if self.eval_window_s > 0.0 && self.eval_warmup_s >= self.eval_window_s {
+            return bad(
+                "eval_warmup_s",
+                format!(
+                    "{} leaves nothing of a {} s validation window to score",
+                    self.eval_warmup_s, self.eval_window_s
                 ),
             );
         }

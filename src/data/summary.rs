@@ -58,7 +58,12 @@ impl Summary {
             _ => "images",
         };
         let (total, classes) = (self.total, self.classes.len());
-        let mut out = format!("{total} {unit} in {classes} classes from {from}\n");
+        let mut out = match (self.kind.as_str(), classes, &self.columns) {
+            ("series", 0, Some(columns)) => {
+                format!("{total} {unit} ({}) from {from}\n", columns.join(", "))
+            }
+            _ => format!("{total} {unit} in {classes} classes from {from}\n"),
+        };
         for (class, count) in self.classes.iter().zip(&self.counts) {
             out += &format!("  {class}: {count}\n");
         }
@@ -102,6 +107,10 @@ impl Summary {
     /// in `skipped`.
     pub fn series(data: &super::Recordings, labels: &[u32]) -> Self {
         let mut summary = Self::files("series", "seconds", &data.classes, labels);
+        if data.classes.is_empty() {
+            // Targets, not classes: no class warnings.
+            summary.warnings.clear();
+        }
         summary.total = (data.samples() as f64 / data.rate_hz.max(1e-9)).round() as usize;
         summary.columns = Some(
             data.channels

@@ -509,44 +509,46 @@ pub struct Recurrent {
 }
 
 impl Recurrent {
-    /// `[batch, time, input]` to `[batch, time, hidden]`, from a zero state.
-    pub fn forward(&self, x: Tensor<3>) -> Tensor<3> {
-        let [batch, time, _] = x.dims();
-        let h = self.hidden;
-        let device = x.device();
-        let gates = self.ih.forward(x);
-        let width = gates.dims()[2];
+    /// One step `[batch, input]` per time step to one `[batch, hidden]` per step, from a zero
+    /// state. Steps stay separate tensors between stacked layers: slicing one `[batch, time,
+    /// ..]` tensor per step would cost a full-size zero gradient per step in the backward pass
+    /// (time squared).
+    pub fn run(&self, steps: Vec<Tensor<2>>) -> Vec<Tensor<2>> {
+        let Some(first) = steps.first() else {
+            return steps;
+        };
+        let (batch, h) = (first.dims()[0], self.hidden);
+        let device = first.device();
         let mut state = Tensor::<2>::zeros([batch, h], &device);
         let mut cell = Tensor::<2>::zeros([batch, h], &device);
-        let mut out = Vec::with_capacity(time);
-        for step in gates.chunk(time, 1) {
-            let gi = step.reshape([batch, width]);
+        let mut out = Vec::with_capacity(steps.len());
+        for x in steps {
+            let gi = self.ih.forward(x);
             let gh = self.hh.forward(state.clone());
             if self.lstm {
                 let g = gi + gh;
-                let i = sigmoid(g.clone().slice([0..batch, 0..h]));
-                let f = sigmoid(g.clone().slice([0..batch, h..2 * h]));
-                let c = tanh(g.clone().slice([0..batch, 2 * h..3 * h]));
-                let o = sigmoid(g.slice([0..batch, 3 * h..4 * h]));
+                let ifo = sigmoid(g.clone());
+                let i = ifo.clone().slice([0..batch, 0..h]);
+                let f = ifo.clone().slice([0..batch, h..2 * h]);
+                let o = ifo.slice([0..batch, 3 * h..4 * h]);
+                let c = tanh(g.slice([0..batch, 2 * h..3 * h]));
                 cell = f * cell + i * c;
                 state = o * tanh(cell.clone());
             } else {
-                let r = sigmoid(
-                    gi.clone().slice([0..batch, 0..h]) + gh.clone().slice([0..batch, 0..h]),
+                let rz = sigmoid(
+                    gi.clone().slice([0..batch, 0..2 * h]) + gh.clone().slice([0..batch, 0..2 * h]),
                 );
-                let z = sigmoid(
-                    gi.clone().slice([0..batch, h..2 * h])
-                        + gh.clone().slice([0..batch, h..2 * h]),
-                );
+                let r = rz.clone().slice([0..batch, 0..h]);
+                let z = rz.slice([0..batch, h..2 * h]);
                 let n = tanh(
                     gi.slice([0..batch, 2 * h..3 * h]) + r * gh.slice([0..batch, 2 * h..3 * h]),
                 );
                 // h' = (1 - z) n + z h
                 state = n.clone() + z * (state - n);
             }
-            out.push(state.clone().unsqueeze_dim::<3>(1));
+            out.push(state.clone());
         }
-        Tensor::cat(out, 1)
+        out
     }
 }
 
@@ -765,11 +767,16 @@ impl Layer {
                 x.per_step(|t| linear.forward(t))
             }
             LayerSpec::Gru { .. } | LayerSpec::Lstm { .. } => {
-                let mut t = x.seq().swap_dims(1, 2);
+                let x = x.seq();
+                let [batch, channels, time] = x.dims();
+                let mut steps: Vec<Tensor<2>> = (0..time)
+                    .map(|t| x.clone().narrow(2, t, 1).reshape([batch, channels]))
+                    .collect();
                 for layer in &self.rnn {
-                    t = layer.forward(t);
+                    steps = layer.run(steps);
                 }
-                Flow::Seq(t.swap_dims(1, 2))
+                let steps: Vec<Tensor<3>> = steps.into_iter().map(|s| s.unsqueeze_dim(2)).collect();
+                Flow::Seq(Tensor::cat(steps, 2))
             }
             LayerSpec::BatchNorm1d { .. } => {
                 let bn = self.batch_norm.as_ref().unwrap();

@@ -289,6 +289,9 @@ pub struct Evaluation {
     pub misclassified: Vec<Miss>,
     /// Examples left out (unreadable), as (name, reason).
     pub skipped: Vec<(String, String)>,
+    /// Regressions (series models with values): the errors.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub regression: Option<crate::train::series::RegressionMetrics>,
 }
 
 /// A model that predicts: fine-tuned in this session, or loaded fine-tuned.
@@ -821,6 +824,7 @@ impl Session {
             metrics: report.metrics.clone(),
             misclassified: report.misclassified.clone(),
             skipped: report.skipped.clone(),
+            regression: report.regression.clone(),
         })
     }
 
@@ -829,6 +833,32 @@ impl Session {
     pub async fn evaluate(&mut self, dataset: &Dataset) -> Result<Evaluation> {
         self.predictor()?;
         let trained = self.trained()?;
+        if let (Model::Series(m), Dataset::Series { files, .. }) = (&trained.model, dataset) {
+            let recipe = match &trained.run {
+                Some((recipe, _)) => recipe.clone(),
+                None => Recipe::for_series(),
+            };
+            let data = series_recordings(m, files, &recipe)?;
+            let e = crate::train::series::evaluate_series(m, &data, &recipe.series, &self.device)
+                .await?;
+            let mut skipped = data.skipped.clone();
+            skipped.extend(e.skipped);
+            let metrics = match e.predictions {
+                Some((truth, predicted)) => {
+                    let to_model = remap(&data.classes, &trained.labels)?;
+                    let truth: Vec<u32> = truth.iter().map(|&t| to_model[t as usize]).collect();
+                    Some(Metrics::new(&trained.labels, &truth, &predicted))
+                }
+                None => None,
+            };
+            return Ok(Evaluation {
+                classes: if metrics.is_some() { trained.labels.clone() } else { Vec::new() },
+                metrics,
+                misclassified: Vec::new(),
+                skipped,
+                regression: e.regression,
+            });
+        }
         let labels = &trained.labels;
         let to_model = remap(dataset.classes(), labels)?;
         let mut skipped = Vec::new();
@@ -867,6 +897,7 @@ impl Session {
             metrics: Some(Metrics::new(labels, &truth, &predicted)),
             misclassified: Vec::new(),
             skipped,
+            regression: None,
         })
     }
 

@@ -200,21 +200,12 @@ fn scored_from(task: &Task, window: usize, warmup: usize) -> usize {
     }
 }
 
-/// Fine-tune `model` on `data` per `recipe` (the recordings were read with the model's rate
-/// and the recipe's channels). `split` gives (train, validation) recordings; else the
-/// recipe's `val_fraction` of the groups (persons, devices) is held out, whole.
-pub async fn finetune_series(
-    model: SeriesModel,
-    data: &Recordings,
-    split: Option<(Vec<usize>, Vec<usize>)>,
-    recipe: &Recipe,
-    resume: Resume,
-    device: &Device,
-    on_progress: &mut dyn FnMut(&Progress) -> Control,
-) -> Result<(SeriesModel, RunReport)> {
-    recipe.validate()?;
-    let options = &recipe.series;
-    let rate = data.rate_hz;
+/// (window, stride) in samples for `model` on data at `rate` Hz.
+fn windows(
+    model: &SeriesModel,
+    options: &crate::data::SeriesOptions,
+    rate: f64,
+) -> Result<(usize, usize)> {
     let window = match (model.config.input.window, options.window_s) {
         (Some(w), s) if s > 0.0 && (s * rate).round() as usize != w => {
             return Err(Error::Recipe {
@@ -233,6 +224,109 @@ pub async fn finetune_series(
         s if s > 0.0 => ((s * rate).round() as usize).max(1),
         _ => (window / 2).max(1),
     };
+    Ok((window, stride))
+}
+
+/// The task `model`'s own output is.
+fn own_task(model: &SeriesModel) -> Task {
+    match &model.config.output {
+        SeriesOutput::Classes { .. } => Task::Classes,
+        output @ SeriesOutput::Values { loss, per_step, .. } => {
+            let (mean, std) = output.scaling();
+            Task::Values {
+                loss: loss.unwrap_or(RegressionLoss::Mse),
+                per_step: *per_step,
+                mean,
+                std,
+            }
+        }
+    }
+}
+
+/// What a model gives on recordings it did not train on.
+#[derive(Debug, Clone)]
+pub struct SeriesEvaluation {
+    /// Classifiers: (truth, predicted) of every labelled window.
+    pub predictions: Option<Predictions>,
+    /// Regressions: the errors over every recording (validation windows).
+    pub regression: Option<RegressionMetrics>,
+    /// Recordings too short for one window.
+    pub skipped: Vec<(String, String)>,
+}
+
+/// Evaluate `model` on every recording of `data` (read for the model: its channels and rate,
+/// the label column of a classifier whose classes `data.classes` are, or its targets), cut as
+/// `options` say.
+pub async fn evaluate_series(
+    model: &SeriesModel,
+    data: &Recordings,
+    options: &crate::data::SeriesOptions,
+    device: &Device,
+) -> Result<SeriesEvaluation> {
+    let rate = data.rate_hz;
+    let (window, stride) = windows(model, options, rate)?;
+    let task = own_task(model);
+    let warmup = (options.warmup_s * rate).round() as usize;
+    let (val_window, val_warmup) = match task {
+        Task::Values { per_step: true, .. } if options.eval_window_s > 0.0 => (
+            ((options.eval_window_s * rate).round() as usize).max(window),
+            (options.eval_warmup_s * rate).round() as usize,
+        ),
+        _ => (window, warmup),
+    };
+    let val_from = scored_from(&task, val_window, val_warmup);
+    let rule = matches!(task, Task::Classes).then_some(options.label_rule);
+    let val_stride = match task {
+        Task::Values { per_step: true, .. } => (val_window - val_from).max(1),
+        _ => stride,
+    };
+    let set = SeriesSet::cut(data, val_window, val_stride, rule);
+    let mut steps = SeriesSteps {
+        data,
+        train: Vec::new(),
+        train_labels: Vec::new(),
+        val: set.rows.clone(),
+        val_labels: set.labels.clone(),
+        window,
+        from: val_from,
+        val_window,
+        val_from,
+        task: task.clone(),
+        mean: model.config.input.mean.clone(),
+        std: model.config.input.std.clone(),
+        names: data.targets.clone(),
+        batch: 64,
+        device: device.clone(),
+        ad: device.clone(),
+        last: None,
+    };
+    let predictions = match steps.judge(&model.net).await? {
+        Validation::Classes(p) => Some(p),
+        _ => None,
+    };
+    Ok(SeriesEvaluation {
+        predictions,
+        regression: steps.last.take(),
+        skipped: set.skipped,
+    })
+}
+
+/// Fine-tune `model` on `data` per `recipe` (the recordings were read with the model's rate
+/// and the recipe's channels). `split` gives (train, validation) recordings; else the
+/// recipe's `val_fraction` of the groups (persons, devices) is held out, whole.
+pub async fn finetune_series(
+    model: SeriesModel,
+    data: &Recordings,
+    split: Option<(Vec<usize>, Vec<usize>)>,
+    recipe: &Recipe,
+    resume: Resume,
+    device: &Device,
+    on_progress: &mut dyn FnMut(&Progress) -> Control,
+) -> Result<(SeriesModel, RunReport)> {
+    recipe.validate()?;
+    let options = &recipe.series;
+    let rate = data.rate_hz;
+    let (window, stride) = windows(&model, options, rate)?;
     let warmup = (options.warmup_s * rate).round() as usize;
 
     // Recordings: split by group.
@@ -331,11 +425,20 @@ pub async fn finetune_series(
     // Windows.
     let rule = matches!(task, Task::Classes).then_some(options.label_rule);
     let train_set = SeriesSet::cut(data, window, stride, rule);
+    // Validation: per-step outputs on long windows whose scored parts tile the recordings.
+    let (val_window, val_warmup) = match task {
+        Task::Values { per_step: true, .. } if options.eval_window_s > 0.0 => (
+            ((options.eval_window_s * rate).round() as usize).max(window),
+            (options.eval_warmup_s * rate).round() as usize,
+        ),
+        _ => (window, warmup),
+    };
+    let val_from = scored_from(&task, val_window, val_warmup);
     let val_stride = match task {
-        Task::Values { per_step: true, .. } => (window - warmup.min(window - 1)).max(1),
+        Task::Values { per_step: true, .. } => (val_window - val_from).max(1),
         _ => stride,
     };
-    let val_set = SeriesSet::cut(data, window, val_stride, rule);
+    let val_set = SeriesSet::cut(data, val_window, val_stride, rule);
     let train: Vec<(usize, usize)> = train_set.rows_of(&train_recs).iter().map(|&i| train_set.rows[i]).collect();
     let train_labels: Vec<u32> = if rule.is_some() {
         train_set.rows_of(&train_recs).iter().map(|&i| train_set.labels[i]).collect()
@@ -388,6 +491,8 @@ pub async fn finetune_series(
         val_labels: val_labels.clone(),
         window,
         from: scored_from(&task, window, warmup),
+        val_window,
+        val_from,
         task: task.clone(),
         mean: model.config.input.mean.clone(),
         std: model.config.input.std.clone(),
@@ -485,6 +590,10 @@ struct SeriesSteps<'a> {
     window: usize,
     /// First scored step of a window.
     from: usize,
+    /// Samples per validation window.
+    val_window: usize,
+    /// First scored step of a validation window.
+    val_from: usize,
     task: Task,
     mean: Vec<f32>,
     std: Vec<f32>,
@@ -569,9 +678,9 @@ impl SeriesSteps<'_> {
         let Task::Values { mean, std, .. } = &self.task else {
             unreachable!("regressions only")
         };
-        let steps = self.window - self.from;
+        let steps = self.val_window - self.val_from;
         let k = mean.len();
-        let x = inputs(self.data, rows, self.window, &self.mean, &self.std, &self.device);
+        let x = inputs(self.data, rows, self.val_window, &self.mean, &self.std, &self.device);
         let out = net.forward(x).steps();
         let [n, _, time] = out.dims();
         let out = out.slice([0..n, 0..k, time - steps..time]);
@@ -655,12 +764,12 @@ impl Steps for SeriesSteps<'_> {
             return Ok(Validation::None);
         }
         let k = std.len();
-        let steps = self.window - self.from;
+        let steps = self.val_window - self.val_from;
         let (mut predicted, mut truth) = (Vec::new(), Vec::new());
         for chunk in self.val.chunks(self.batch.max(1)) {
             let out = self.outputs(net, chunk).await?;
             predicted.extend(by_value(&out, k, steps));
-            let (t, _) = targets(self.data, chunk, self.window, self.from);
+            let (t, _) = targets(self.data, chunk, self.val_window, self.val_from);
             truth.extend(by_value(&t, k, steps));
         }
         let m = regression_metrics(&self.names, &predicted, &truth, loss == RegressionLoss::Attitude);

@@ -100,6 +100,9 @@ mod cli {
                 if let Some(m) = &evaluation.metrics {
                     print!("{}", m.table());
                 }
+                if let Some(m) = &evaluation.regression {
+                    print!("{}", m.table());
+                }
             }
             Command::Predict { model, top, inputs } => predict(&model, top, &inputs)?,
             Command::Export { model, out } => {
