@@ -312,6 +312,52 @@ impl Session {
         })?)
     }
 
+    /// Set numeric recordings: `files` is an array of `{name, group?, text}` (CSV/TSV/JSONL
+    /// by the name's extension: a time column, channel columns, and a `label` column or
+    /// target columns); `group` (a person or device; default the name) keeps a group on one
+    /// side of the split; `val` marks the validation files (else the recipe's split). Files
+    /// that cannot be used are named in the summary.
+    #[wasm_bindgen(js_name = setSeries)]
+    pub fn set_series(&self, files: js_sys::Array) -> Result<JsValue, JsError> {
+        let mut all = Vec::new();
+        let mut val = Vec::new();
+        for (i, item) in files.iter().enumerate() {
+            let name = get(&item, "name")
+                .as_string()
+                .unwrap_or_else(|| format!("recording {}.csv", i + 1));
+            let group = get(&item, "group").as_string().unwrap_or_else(|| name.clone());
+            let data = match get(&item, "text").as_string() {
+                Some(text) => text.into_bytes(),
+                None => bytes(&get(&item, "bytes"))
+                    .ok_or_else(|| js_err(format!("{name}: give its `text` or `bytes`")))?,
+            };
+            if get(&item, "val").as_bool() == Some(true) {
+                val.push(name.clone());
+            }
+            all.push((name, group, data));
+        }
+        let val = (!val.is_empty()).then_some(val);
+        to_js(&self.with(|s| s.set_dataset(Dataset::series(all, val)?))?)
+    }
+
+    /// A series model's predictions on recordings (`[{name, text}]`): per recording, the
+    /// class probabilities of each window or the outputs at every step.
+    #[wasm_bindgen(js_name = predictSeries)]
+    pub fn predict_series(&self, files: js_sys::Array) -> Promise {
+        let files: Vec<(String, Vec<u8>)> = files
+            .iter()
+            .enumerate()
+            .map(|(i, item)| {
+                let name = get(&item, "name")
+                    .as_string()
+                    .unwrap_or_else(|| format!("recording {}.csv", i + 1));
+                let text = get(&item, "text").as_string().unwrap_or_default();
+                (name, text.into_bytes())
+            })
+            .collect();
+        spawn(&self.inner, async move |s| s.predict_series(files).await)
+    }
+
     /// Classify one audio clip (`{bytes}` of a file or `{samples, rate}`): `{label,
     /// probability}` entries, the mean over the clip's windows.
     #[wasm_bindgen(js_name = predictAudio)]

@@ -11,6 +11,7 @@ import { fail, guarded, say, state } from './app/state.js';
 import { loadFromFiles, loadFromUrl, loadModel, onModelSelect } from './app/model.js';
 import { addImages, applyDataset, captureForClass, onColumns, onDatasetSelect, recordClip, useFolder, useTable, wireDrops } from './app/data.js';
 import { cancel, discardRun, fieldsToRecipe, queueDraw, recipeToFields, resetPlots, resume, showPending, syncPresetFields, train } from './app/train.js';
+import { recordMotion, showSeriesPanels, stopMotion, stopTryMotion, trySeriesFile, tryMotion } from './app/motion.js';
 import { exportZip, onSavedClick, refreshSaved, save, stopListening, tryAudio, tryImage, tryListen, tryText, tryWebcam } from './app/try.js';
 
 // ---------------------------------------------------------------- start-up
@@ -80,6 +81,8 @@ export function update() {
     'new-class', 'add-images', 'webcam-capture']) set(id, !hasModel || busy);
   $('add-by-hand').hidden = kind !== 'image';
   $('record-audio').hidden = kind !== 'audio';
+  showSeriesPanels(kind);
+  for (const id of ['motion-record', 'motion-class', 'motion-group']) set(id, !hasModel || busy);
   for (const id of ['record-clip', 'record-background', 'record-class']) set(id, !hasModel || busy);
   $('dataset-file-label').hidden = kind === 'image';
   $('drop-zone').classList.toggle('disabled', busy || loading);
@@ -96,7 +99,7 @@ export function update() {
   $('try-audio-panel').hidden = kind !== 'audio';
   $('try-hint').hidden = canTry;
   $('try-hint').textContent = busy ? 'Training… try it when the run is done.' : 'Train a model or load a saved one first.';
-  for (const id of ['try-text-go', 'try-image', 'try-audio', 'try-listen', 'try-webcam', 'export-zip', 'save']) set(id, !canTry);
+  for (const id of ['try-text-go', 'try-image', 'try-audio', 'try-listen', 'try-webcam', 'try-motion', 'try-series', 'export-zip', 'save']) set(id, !canTry);
   $('try-drop').classList.toggle('disabled', !canTry);
 
   set('next-train', !hasData);
@@ -202,6 +205,14 @@ export function wire() {
   });
   on('try-listen', 'click', tryListen);
   on('try-listen-stop', 'click', stopListening);
+  on('motion-record', 'click', recordMotion);
+  on('motion-stop', 'click', stopMotion);
+  on('try-motion', 'click', tryMotion);
+  on('try-motion-stop', 'click', stopTryMotion);
+  on('try-series', 'change', async () => {
+    const file = $('try-series').files?.[0];
+    if (file) await trySeriesFile(file);
+  });
   on('record-clip', 'click', () => recordClip(false));
   on('record-background', 'click', () => recordClip(true));
   on('try-webcam', 'click', tryWebcam);

@@ -12,6 +12,10 @@
 //   await speech.setDataset({ kind: 'audio', items: [{ label: 'yes', source: wavFile }, ...] });
 //   await speech.predict(blob);   // or {samples: Float32Array, rate}
 //
+//   const har = await FineTuner.create({ model: 'har_conv1d' });
+//   await har.setDataset({ kind: 'series', recordings: [{ name: 'walk.csv', group: 'me', text }] });
+//   await har.predict({ name: 'now.csv', text });   // per window: class probabilities
+//
 // Models and runs are kept in the browser's origin-private file system (OPFS), or IndexedDB
 // where OPFS is missing: see `Store` below.
 
@@ -105,8 +109,13 @@ export class FineTuner {
       const items = [];
       for (const [i, item] of dataset.items.entries()) items.push({ label: String(item.label), ...(await audioClip(item, `clip ${i + 1}`)) });
       spec = { kind: 'audio', classes: dataset.classes, items };
+    } else if (dataset?.kind === 'series') {
+      if (!Array.isArray(dataset.recordings)) throw new Error('a series dataset is {kind: "series", recordings: [{name, group?, text | data, val?}]}');
+      const recordings = [];
+      for (const [i, r] of dataset.recordings.entries()) recordings.push(await seriesRecording(r, `recording ${i + 1}.csv`));
+      spec = { kind: 'series', recordings };
     } else {
-      throw new Error('a dataset is {kind: "image", items}, {kind: "text", data, name} or {kind: "audio", items}');
+      throw new Error('a dataset is {kind: "image", items}, {kind: "text", data, name}, {kind: "audio", items} or {kind: "series", recordings}');
     }
     let summary;
     if (spec.kind === 'image') {
@@ -192,6 +201,14 @@ export class FineTuner {
     // Strings are texts for a text model, image URLs for an image model, audio URLs (or
     // files, bytes, {samples, rate}) for an audio model.
     if (this.model?.kind === 'audio') return this.#call('predict', { input: await audioClip(input, 'clip') });
+    if (this.model?.kind === 'series') {
+      // One recording or several ({name, text | data}, or CSV text): one prediction each.
+      const list = Array.isArray(input) ? input : [input];
+      const recordings = [];
+      for (const [i, r] of list.entries()) recordings.push(await seriesRecording(typeof r === 'string' ? { text: r } : r, `recording ${i + 1}.csv`));
+      const out = await this.#call('predict', { input: recordings });
+      return Array.isArray(input) ? out : out[0];
+    }
     const text = this.model?.kind === 'text';
     if (text && !(typeof input === 'string' || Array.isArray(input))) throw new Error('a text model predicts strings');
     const value = text ? input : imageSource(input);
@@ -207,8 +224,10 @@ export class FineTuner {
   async save(name) {
     const { files } = await this.export();
     const config = JSON.parse(new TextDecoder().decode(files['config.json']));
-    const classes = Object.keys(config.id2label ?? {}).sort((a, b) => a - b).map((k) => config.id2label[k]);
-    const kind = files['tokenizer.json'] ? 'text' : config.architecture === 'speech_embedding' ? 'audio' : 'image';
+    const classes = config.id2label
+      ? Object.keys(config.id2label).sort((a, b) => a - b).map((k) => config.id2label[k])
+      : config.output?.labels ?? [];
+    const kind = files['tokenizer.json'] ? 'text' : ({ speech_embedding: 'audio', series: 'series' })[config.architecture] ?? 'image';
     const arch = config.architecture ?? config.model_type ?? this.model?.arch ?? '';
     const label = String(name ?? `${arch}-${new Date().toISOString().slice(0, 19).replace(/[:T]/g, '-')}`).trim();
     if (!/^[\w.-][\w .-]{0,79}$/.test(label)) throw new Error(`"${label}" is not a usable name: letters, digits, space, . _ - (at most 80)`);
@@ -281,6 +300,14 @@ async function toBytes(value) {
 
 const asText = async (value) =>
   typeof value === 'string' && value.trimStart().startsWith('{') ? value : new TextDecoder().decode(await toBytes(value));
+
+// A recording as the worker takes it: `{name, group, text, val}` (CSV/TSV/JSONL text; `data`
+// may be a File, bytes or a URL instead).
+async function seriesRecording(r, fallback) {
+  const name = String(r?.name ?? (r?.data instanceof Blob ? r.data.name : undefined) ?? fallback);
+  const text = typeof r?.text === 'string' ? r.text : new TextDecoder().decode(await toBytes(r?.data));
+  return { name, group: String(r?.group ?? name), text, val: Boolean(r?.val) };
+}
 
 // An audio clip as the worker takes it: `{name, bytes}` of a file (decoded in the core, the
 // same code as the CLI's) or `{name, samples, rate}` of recorded mono samples.
@@ -527,6 +554,9 @@ async function saveInputs(store, base, dataset) {
   if (dataset.kind === 'text') {
     await store.write(`${RUN}/data`, dataset.data);
     data = { ...dataset, data: null };
+  } else if (dataset.kind === 'series') {
+    // Recordings are text: run.json keeps them as they are.
+    data = dataset;
   } else if (dataset.kind === 'audio') {
     const items = [];
     for (const [i, item] of dataset.items.entries()) {
@@ -567,6 +597,8 @@ async function loadRun() {
   let dataset = meta.dataset;
   if (dataset.kind === 'text') {
     dataset = { ...dataset, data: await store.read(`${RUN}/data`) };
+  } else if (dataset.kind === 'series') {
+    // As saved.
   } else if (dataset.kind === 'audio') {
     const items = [];
     for (const [i, { name, label, rate, recorded }] of dataset.items.entries()) {

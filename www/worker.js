@@ -64,6 +64,10 @@ function setDataset(spec) {
     sources = [];
     return session.setAudio(spec.items, spec.classes ?? undefined);
   }
+  if (spec.kind === 'series') {
+    sources = [];
+    return session.setSeries(spec.recordings);
+  }
   return setImages(spec, Boolean(spec.append) && sources.length > 0);
 }
 
@@ -153,6 +157,7 @@ async function call(data, reply) {
         return Array.isArray(input) ? rows : rows[0];
       }
       if (kind === 'audio') return session.predictAudio(input);
+      if (kind === 'series') return session.predictSeries(input);
       const { width, height, data: pixels } = await decode(input);
       return session.predictImage(width, height, new Uint8Array(pixels.buffer));
     }

@@ -26,6 +26,9 @@ pub struct ModelInfo {
     pub outputs: Option<usize>,
     /// Class names of a fine-tuned classifier (config.json's id2label).
     pub classes: Option<Vec<String>>,
+    /// Series models: what the network reads (channels, rate, window, normalisation).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub series_input: Option<super::series::SeriesInput>,
 }
 
 impl ModelInfo {
@@ -91,6 +94,7 @@ pub fn describe(weights: &WeightSource, bytes: usize, config: Option<&str>) -> R
                 super::series::SeriesOutput::Classes { labels, .. } => Some(labels.clone()),
                 super::series::SeriesOutput::Values { .. } => None,
             },
+            series_input: Some(parsed.input.clone()),
         });
     }
     let (kind, arch, outputs) = if let Some(arch) = Arch::detect(&keys) {
@@ -140,6 +144,7 @@ pub fn describe(weights: &WeightSource, bytes: usize, config: Option<&str>) -> R
         bytes,
         outputs,
         classes,
+        series_input: None,
     })
 }
 

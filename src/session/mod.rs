@@ -942,6 +942,40 @@ impl Session {
         Ok(ranked(probs, &trained.labels))
     }
 
+    /// What a series model says about recordings (name, bytes of CSV/TSV/JSONL): class
+    /// probabilities of each window, or the outputs at every step.
+    pub async fn predict_series(
+        &mut self,
+        files: Vec<(String, Vec<u8>)>,
+    ) -> Result<Vec<crate::train::series::SeriesPrediction>> {
+        self.predictor()?;
+        let trained = self.trained()?;
+        let Model::Series(m) = &trained.model else {
+            return Err(Error::Data(format!(
+                "a {} model does not read recordings",
+                trained.model.kind().name()
+            )));
+        };
+        let mut recipe = match &trained.run {
+            Some((recipe, _)) => recipe.clone(),
+            None => Recipe::for_series(),
+        };
+        // Predictions need the channels only: no labels, no targets.
+        recipe.series.targets = vec![];
+        let files: Vec<(String, String, Vec<u8>)> =
+            files.into_iter().map(|(n, b)| (n.clone(), n, b)).collect();
+        let wanted = Wanted {
+            channels: m.config.input.channels.clone(),
+            label_column: None,
+            targets: Vec::new(),
+            rate_hz: m.config.input.rate_hz,
+            declared_rate_hz: recipe.series.rate_hz,
+            max_gap_s: recipe.series.max_gap_s,
+        };
+        let data = Recordings::read(files, &wanted)?;
+        crate::train::series::predict_series(m, &data, &self.device).await
+    }
+
     /// The model that predicts (fine-tuned, loaded, or the base as it is) as files (names and bytes): model.safetensors under the
     /// checkpoint's own names, config.json with id2label, the tokenizer files for text, and
     /// report.json (`{recipe, report}`) after a run. The CLI writes them to a folder, the

@@ -800,3 +800,113 @@ mod tests {
         assert!(attitude_error_deg(q, q.map(|v| -v)) < 1e-6);
     }
 }
+
+/// What a series model says about one recording.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum SeriesPrediction {
+    /// A classifier: the class probabilities of each window (half a window apart), by its
+    /// start (s).
+    Classes {
+        /// The recording (or part).
+        name: String,
+        /// Class names.
+        labels: Vec<String>,
+        /// (start in seconds, probabilities in the model's class order).
+        windows: Vec<(f64, Vec<f32>)>,
+    },
+    /// Values: the outputs at every step (per-step networks) or of each window.
+    Values {
+        /// The recording (or part).
+        name: String,
+        /// Output names.
+        names: Vec<String>,
+        /// Seconds between two rows of `values`.
+        step_s: f64,
+        /// One row of outputs per step (or window), in the outputs' units.
+        values: Vec<Vec<f32>>,
+    },
+}
+
+/// `model`'s predictions on every recording of `data` (read for the model).
+pub async fn predict_series(
+    model: &SeriesModel,
+    data: &Recordings,
+    device: &Device,
+) -> Result<Vec<SeriesPrediction>> {
+    let rate = data.rate_hz;
+    let options = crate::data::SeriesOptions::default();
+    let (window, _) = windows(model, &options, rate)?;
+    let (mean, std) = (&model.config.input.mean, &model.config.input.std);
+    let c = data.channels.len();
+    let mut out = Vec::new();
+    for rec in &data.items {
+        let n = rec.len(c);
+        match &model.config.output {
+            SeriesOutput::Classes { .. } => {
+                if n < window {
+                    return Err(Error::Data(format!(
+                        "{}: {n} samples, shorter than one window of {window} ({:.2} s)",
+                        rec.name,
+                        window as f64 / rate
+                    )));
+                }
+                let r = data.items.iter().position(|x| std::ptr::eq(x, rec)).unwrap_or(0);
+                let stride = (window / 2).max(1);
+                let starts: Vec<usize> = (0..=(n - window) / stride).map(|i| i * stride).collect();
+                let mut windows = Vec::new();
+                for chunk in starts.chunks(64) {
+                    let rows: Vec<(usize, usize)> = chunk.iter().map(|&s| (r, s)).collect();
+                    let x = inputs(data, &rows, window, mean, std, device);
+                    let p = super::run::probabilities(model.net.forward(x).window()).await?;
+                    windows.extend(chunk.iter().map(|&s| s as f64 / rate).zip(p));
+                }
+                out.push(SeriesPrediction::Classes {
+                    name: rec.name.clone(),
+                    labels: model.labels().unwrap_or_default().to_vec(),
+                    windows,
+                });
+            }
+            output @ SeriesOutput::Values { names, per_step, .. } => {
+                let (o_mean, o_std) = output.scaling();
+                let r = data.items.iter().position(|x| std::ptr::eq(x, rec)).unwrap_or(0);
+                let (rows, len, step_s) = if *per_step {
+                    (vec![(r, 0)], n, 1.0 / rate)
+                } else {
+                    let stride = (window / 2).max(1);
+                    let rows: Vec<(usize, usize)> = (0..=(n.saturating_sub(window)) / stride)
+                        .map(|i| (r, i * stride))
+                        .collect();
+                    (rows, window, stride as f64 / rate)
+                };
+                if n < len.max(1) || (!*per_step && n < window) {
+                    return Err(Error::Data(format!(
+                        "{}: {n} samples, shorter than one window of {window}",
+                        rec.name
+                    )));
+                }
+                let x = inputs(data, &rows, len, mean, std, device);
+                let y = model.net.forward(x).steps(); // [b, k, t]
+                let [b, k, t] = y.dims();
+                let y = y.swap_dims(1, 2).into_data_async().await.map_err(compute)?;
+                let v = y.as_slice::<f32>().map_err(compute)?;
+                let values: Vec<Vec<f32>> = if *per_step {
+                    (0..t)
+                        .map(|s| (0..k).map(|j| v[s * k + j] * o_std[j] + o_mean[j]).collect())
+                        .collect()
+                } else {
+                    (0..b)
+                        .map(|w| (0..k).map(|j| v[(w * t + t - 1) * k + j] * o_std[j] + o_mean[j]).collect())
+                        .collect()
+                };
+                out.push(SeriesPrediction::Values {
+                    name: rec.name.clone(),
+                    names: names.clone(),
+                    step_s,
+                    values,
+                });
+            }
+        }
+    }
+    Ok(out)
+}

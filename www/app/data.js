@@ -8,6 +8,7 @@ import { fail, guarded, say, state } from './state.js';
 import { loadFromFiles } from './model.js';
 import { onProgress, validateRecipe } from './train.js';
 import { tryImage } from './try.js';
+import { seriesDataset } from './motion.js';
 import { update } from '../app.js';
 
 // ---------------------------------------------------------------- dataset
@@ -22,7 +23,7 @@ export function fillDatasetSelect(reset) {
     const counts = Object.values(d.counts ?? {});
     const total = counts.reduce((a, b) => a + b, 0);
     const classes = d.classes?.length ?? counts.length;
-    const unit = { text: 'texts', audio: 'clips' }[d.kind] ?? 'images';
+    const unit = { text: 'texts', audio: 'clips', series: 'samples' }[d.kind] ?? 'images';
     group.append(el('option', { value: d.name },
       `${d.name}${classes ? ` — ${classes} classes` : ''}${total ? `, ${total.toLocaleString()} ${unit}` : ''}`));
   }
@@ -69,6 +70,15 @@ export async function onDatasetSelect() {
   if (d.kind === 'text') {
     const path = d.path ?? d.files?.[0];
     state.base = { kind: 'text', data: new URL(path, location.href).href, name: path.split('/').at(-1) };
+  } else if (d.kind === 'series') {
+    // Recordings (CSV) in folders: the folder is the person or device.
+    const root = String(d.path ?? '').replace(/\/$/, '');
+    const recordings = (d.files ?? []).filter((p) => /\.(csv|tsv|jsonl)$/i.test(p)).map((path) => {
+      const rel = root && path.startsWith(`${root}/`) ? path.slice(root.length + 1) : path;
+      const parts = rel.split('/');
+      return { name: rel, group: parts.length > 1 ? parts.slice(0, -1).join('/') : rel, url: new URL(path, location.href).href };
+    });
+    state.base = { kind: 'series', recordings, name: d.name };
   } else {
     const root = String(d.path ?? '').replace(/\/$/, '');
     const items = (d.files ?? []).map((path) => {
@@ -126,6 +136,13 @@ export async function applyDataset() {
     const columns = { ...state.columns };
     if (n) columns.per_class = n;
     dataset = { kind: 'text', data: state.base.data, name: state.base.name, columns };
+  } else if (state.model?.kind === 'series') {
+    const spec = await seriesDataset();
+    if (!spec || spec.waiting) {
+      setSummary(null, spec?.waiting ?? '');
+      return;
+    }
+    dataset = spec;
   } else if (state.base?.kind === 'audio' || state.model?.kind === 'audio') {
     const items = limitPerClass([...(state.base?.kind === 'audio' ? state.base.items : []), ...state.added], n);
     const labels = new Set(items.map((i) => String(i.label)));
@@ -232,6 +249,16 @@ export async function useFolder(files, name = 'folder') {
     state.base = { kind: 'text', data, name: `${name}.jsonl` };
     state.columns = {};
     say(ignored ? `${ignored} files outside class folders or not .txt were left out.` : '');
+  } else if (state.model.kind === 'series') {
+    // Recordings: .csv/.tsv/.jsonl files; the folder each is in is its person or device.
+    const tables = files.filter(({ path }) => /\.(csv|tsv|tab|jsonl|ndjson)$/i.test(path));
+    if (!tables.length) throw new Error('no recordings (.csv, .tsv or .jsonl files) in this folder');
+    const recordings = tables.map(({ file, path }) => {
+      const parts = path.split('/');
+      return { name: path, group: parts.length > 2 ? parts.slice(1, -1).join('/') : path, url: URL.createObjectURL(file) };
+    });
+    state.base = { kind: 'series', recordings, name };
+    say(files.length > tables.length ? `${files.length - tables.length} files that are not recordings were left out.` : '');
   } else if (state.model.kind === 'audio') {
     const { items, ignored } = audioItems(files);
     if (!items.length) {
@@ -255,6 +282,12 @@ export async function useFolder(files, name = 'folder') {
 
 export async function useTable(file) {
   if (!state.model) throw new Error('load a model first: a table is data for a text model');
+  if (state.model.kind === 'series') {
+    state.base = { kind: 'series', recordings: [{ name: file.name, group: file.name, url: URL.createObjectURL(file) }], name: file.name };
+    $('dataset-select').value = 'files';
+    $('dataset-files-panel').hidden = false;
+    return applyDataset();
+  }
   if (state.model.kind !== 'text') {
     throw new Error(`${file.name} is a table of texts, but ${state.model.name} is an image model: pick a text model (e.g. all-MiniLM-L6-v2) first`);
   }

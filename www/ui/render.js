@@ -205,10 +205,22 @@ export function renderReport(report, { sourceOf = () => null } = {}) {
       el('strong', {}, percent(metrics.accuracy)),
       el('span', { class: 'muted' }, ` on ${metrics.count} examples · macro F1 ${metrics.macro_f1?.toFixed(3) ?? '–'}`),
     );
+  } else if (report.regression) {
+    delete acc.dataset.accuracy;
+    const after = report.regression;
+    const before = report.regression_before;
+    acc.dataset.error = String(after.attitude?.mean ?? after.rmse[0]);
+    acc.replaceChildren(
+      ...(after.attitude
+        ? ['Attitude error ', el('strong', {}, `${after.attitude.mean.toFixed(2)}°`),
+          el('span', { class: 'muted' }, `${before?.attitude ? ` (before: ${before.attitude.mean.toFixed(2)}°)` : ''} on ${after.scored.toLocaleString()} validation steps`)]
+        : ['Validation RMSE ', el('strong', {}, after.rmse.map((r) => r.toFixed(4)).join(', '))]),
+    );
   } else {
     delete acc.dataset.accuracy;
     acc.textContent = 'No validation examples, so no accuracy to show.';
   }
+  renderRegression(report.regression, report.regression_before);
 
   const bits = phases.map((p) => {
     const name = p.phase === 'head' ? 'head' : 'fine-tuning';
@@ -224,6 +236,18 @@ export function renderReport(report, { sourceOf = () => null } = {}) {
   renderPerClass(metrics);
   renderConfusion(metrics, report.classes ?? metrics?.per_class?.map((c) => c.name) ?? []);
   renderMisses(report.misclassified ?? [], sourceOf);
+}
+
+/** Per-output errors of a regression, before and after training. */
+function renderRegression(after, before) {
+  $('regression').hidden = !after;
+  const table = $('regression-table');
+  if (!after) return table.replaceChildren();
+  const head = el('tr', {}, ...['output', 'RMSE before', 'RMSE after', 'MAE after'].map((h) => el('th', {}, h)));
+  const rows = after.names.map((n, i) =>
+    el('tr', { 'data-output': n }, el('td', {}, n), el('td', {}, before ? before.rmse[i].toFixed(4) : '–'),
+      el('td', {}, after.rmse[i].toFixed(4)), el('td', {}, after.mae[i].toFixed(4))));
+  table.replaceChildren(head, ...rows);
 }
 
 function renderPerClass(metrics) {
