@@ -1,5 +1,5 @@
 # The two commands a user needs are `make demo` and `make test`; both run `make setup` first.
-.PHONY: setup assets build demo test test-native test-wasm test-e2e test-memory bench bench-audio clean
+.PHONY: setup assets build demo test test-native test-wasm test-e2e test-memory bench bench-audio bench-series bench-riann clean
 
 # Browser tests: chromedriver drives Debian's Chromium with the flags in webdriver.json.
 WASM_TEST_ENV = CHROMEDRIVER=/usr/bin/chromedriver WASM_BINDGEN_TEST_ONLY_WEB=1 \
@@ -64,6 +64,19 @@ bench-audio: setup
 	@test -x bench/.venv-audio/bin/python || { python3 -m venv bench/.venv-audio && \
 		bench/.venv-audio/bin/pip install --quiet --disable-pip-version-check numpy onnxruntime; }
 	bench/.venv-audio/bin/python bench/audio_reference.py $(BENCH_AUDIO_ARGS)
+
+# Sensors (issue 18): HAPT activity recognition, person-wise split, tabtune's head-only, full
+# and from-scratch runs against the same recipe in PyTorch (bench/.venv from bench/setup.sh),
+# mean of BENCH_SERIES_ARGS="--seeds N" seeds (3).
+bench-series: setup
+	cargo build --release --bin tabtune
+	@bash bench/setup.sh
+	bench/.venv/bin/python bench/series_reference.py $(BENCH_SERIES_ARGS)
+
+# RIANN on one simulated sensor: attitude error before, after fine-tuning, and from scratch.
+bench-riann: setup
+	cargo build --release --bin tabtune
+	bash bench/riann.sh
 
 clean:
 	rm -rf target www/pkg www/pkg-bench test-results

@@ -420,7 +420,8 @@ async function modelFiles(model) {
 // An image checkpoint's config.json matters only when it names fine-tuned classes (the
 // bundled ImageNet configs are tabtune's own notes, not a classifier's labels).
 function imageConfigOnlyIfFinetuned(files) {
-  if (files.kind !== 'text' && files.config && !JSON.parse(files.config).id2label) delete files.config;
+  // (A series model's config.json is its layers: always kept.)
+  if (files.kind !== 'text' && files.kind !== 'series' && files.config && !JSON.parse(files.config).id2label) delete files.config;
   return files;
 }
 

@@ -8,6 +8,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
+import { inflateRawSync } from 'node:zlib';
 import { join } from 'node:path';
 import { start, open, OUTPUT } from './browser.mjs';
 
@@ -40,6 +41,22 @@ async function play(page, kind) {
       }));
     }, 20);
   }, kind);
+}
+
+/** The file `name` of a zip archive (stored or deflated). */
+function unzip(zip, name) {
+  for (let at = 0; at + 30 < zip.length; ) {
+    if (zip.readUInt32LE(at) !== 0x04034b50) break;
+    const method = zip.readUInt16LE(at + 8);
+    const size = zip.readUInt32LE(at + 18);
+    const nameLen = zip.readUInt16LE(at + 26);
+    const extra = zip.readUInt16LE(at + 28);
+    const file = zip.toString('utf8', at + 30, at + 30 + nameLen);
+    const data = zip.subarray(at + 30 + nameLen + extra, at + 30 + nameLen + extra + size);
+    if (file === name) return method === 8 ? inflateRawSync(data) : data;
+    at += 30 + nameLen + extra + size;
+  }
+  throw new Error(`${name} is not in the zip`);
 }
 
 const stop = (page) => page.evaluate(() => clearInterval(window.__motionTimer));
@@ -106,10 +123,16 @@ test('the page records the motion sensors for two classes, fine-tunes, shows the
   console.log(`live try: ${JSON.stringify(seen)}`);
   assert.deepEqual(seen, ['walking', 'still', 'walking']);
 
-  // Export: config.json keeps the two classes and the six... the three channels it reads.
+  // Export: config.json names the two classes and the three channels the network reads.
   const [download] = await Promise.all([page.waitForEvent('download', { timeout: 300_000 }), page.click('#export-zip')]);
   const zip = readFileSync(await download.path());
-  assert.ok(zip.includes(Buffer.from('"walking"')), 'the exported config.json names the classes');
+  const config = JSON.parse(unzip(zip, 'config.json').toString('utf8'));
+  assert.deepEqual(config.output.labels, ['still', 'walking']);
+  assert.deepEqual(config.input.channels, ['acc_x', 'acc_y', 'acc_z']);
+  const weights = unzip(zip, 'model.safetensors');
+  const header = JSON.parse(weights.toString('utf8', 8, 8 + Number(weights.readBigUInt64LE(0))));
+  assert.deepEqual(header['fc2.weight'].shape, [2, 10000], 'the new head under the model\'s own name');
+  assert.deepEqual(header['conv1.weight'].shape, [60, 3, 60]);
   await page.fill('#save-name', 'motion-model');
   await page.click('#save');
   await page.waitForSelector('#saved-list button.load[data-name="motion-model"]', { timeout: 300_000 });

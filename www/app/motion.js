@@ -18,6 +18,7 @@ export async function recordMotion() {
     $('motion-class').focus();
     throw new Error('name the class to record first (e.g. walking)');
   }
+  $('motion-status').dataset.samples = '0';
   const m = sensors();
   await m.start();
   let drawn = 0;
