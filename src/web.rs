@@ -325,7 +325,9 @@ impl Session {
             let name = get(&item, "name")
                 .as_string()
                 .unwrap_or_else(|| format!("recording {}.csv", i + 1));
-            let group = get(&item, "group").as_string().unwrap_or_else(|| name.clone());
+            let group = get(&item, "group")
+                .as_string()
+                .unwrap_or_else(|| name.clone());
             let data = match get(&item, "text").as_string() {
                 Some(text) => text.into_bytes(),
                 None => bytes(&get(&item, "bytes"))

@@ -25,7 +25,13 @@ fn model(name: &str, device: &Device) -> SeriesModel {
 }
 
 /// `[n, time, channels]` values as the network's `[n, channels, time]` input.
-fn channels_first(values: Vec<f32>, n: usize, time: usize, channels: usize, device: &Device) -> Tensor<3> {
+fn channels_first(
+    values: Vec<f32>,
+    n: usize,
+    time: usize,
+    channels: usize,
+    device: &Device,
+) -> Tensor<3> {
     Tensor::<3>::from_data(TensorData::new(values, [n, time, channels]), device).swap_dims(1, 2)
 }
 
@@ -87,13 +93,18 @@ fn recording(kind: &str, seconds: f64, seed: u64) -> String {
     let mut s = String::from("time,acc_x,acc_y,acc_z,gyr_x,gyr_y,gyr_z,label\n");
     let mut state = seed.wrapping_mul(6364136223846793005).wrapping_add(1);
     let mut noise = || {
-        state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        state = state
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         ((state >> 33) as f64 / (1u64 << 31) as f64 - 0.5) * 0.2
     };
     let w = if kind == "walking" { 1.0 } else { 0.0 };
     for i in 0..(seconds * 50.0) as usize {
         let t = i as f64 / 50.0;
-        let (sn, cs) = ((4.0 * std::f64::consts::PI * t).sin(), (4.0 * std::f64::consts::PI * t).cos());
+        let (sn, cs) = (
+            (4.0 * std::f64::consts::PI * t).sin(),
+            (4.0 * std::f64::consts::PI * t).cos(),
+        );
         s += &format!(
             "{t:.3},{:.4},{:.4},{:.4},{:.4},{:.4},{:.4},{kind}\n",
             3.0 * w * sn + noise(),
@@ -112,7 +123,11 @@ fn people(people: &[&str]) -> Vec<(String, String, Vec<u8>)> {
     for (p, person) in people.iter().enumerate() {
         for (k, kind) in ["walking", "still"].iter().enumerate() {
             let text = recording(kind, 30.0, (p * 2 + k) as u64);
-            files.push((format!("{person}/{kind}.csv"), person.to_string(), text.into_bytes()));
+            files.push((
+                format!("{person}/{kind}.csv"),
+                person.to_string(),
+                text.into_bytes(),
+            ));
         }
     }
     files
@@ -125,18 +140,25 @@ fn the_activity_model_learns_new_classes_on_six_channels_and_its_export_predicts
     // A recording shorter than one window is left out, named.
     let short = recording("walking", 2.0, 99);
     files.push(("dora/short.csv".into(), "dora".into(), short.into_bytes()));
-    session.set_dataset(Dataset::series(files, None).unwrap()).unwrap();
+    session
+        .set_dataset(Dataset::series(files, None).unwrap())
+        .unwrap();
     let mut recipe = Recipe::defaults(Modality::Series);
     recipe.val_fraction = 0.25; // one person of four
     recipe.head.epochs = 5;
     recipe.finetune.as_mut().unwrap().epochs = 2;
-    recipe.series.channels = ["acc_x", "acc_y", "acc_z", "gyr_x", "gyr_y", "gyr_z"].map(String::from).to_vec();
+    recipe.series.channels = ["acc_x", "acc_y", "acc_z", "gyr_x", "gyr_y", "gyr_z"]
+        .map(String::from)
+        .to_vec();
     let report = block_on(session.train(&recipe, &mut |_| Control::Continue)).unwrap();
     print!("{}", report.describe("windows"));
     let m = report.metrics.as_ref().expect("a held-out person");
     assert!(m.accuracy >= 0.9, "held-out accuracy {}", m.accuracy);
     assert!(
-        report.skipped.iter().any(|(n, w)| n == "dora/short.csv" && w.contains("shorter than one window")),
+        report
+            .skipped
+            .iter()
+            .any(|(n, w)| n == "dora/short.csv" && w.contains("shorter than one window")),
         "{:?}",
         report.skipped
     );
@@ -146,14 +168,26 @@ fn the_activity_model_learns_new_classes_on_six_channels_and_its_export_predicts
     let config = files.iter().find(|(n, _)| n == "config.json").unwrap();
     let config: serde_json::Value = serde_json::from_slice(&config.1).unwrap();
     assert_eq!(config["input"]["channels"].as_array().unwrap().len(), 6);
-    assert_eq!(config["output"]["labels"], serde_json::json!(["still", "walking"]));
-    let probe = vec![("probe.csv".to_string(), recording("walking", 9.0, 7).into_bytes())];
+    assert_eq!(
+        config["output"]["labels"],
+        serde_json::json!(["still", "walking"])
+    );
+    let probe = vec![(
+        "probe.csv".to_string(),
+        recording("walking", 9.0, 7).into_bytes(),
+    )];
     let before = block_on(session.predict_series(probe.clone())).unwrap();
     let mut reloaded = Session::new(Device::flex());
-    reloaded.load(ModelFiles::from_named("export", files, None).unwrap()).unwrap();
+    reloaded
+        .load(ModelFiles::from_named("export", files, None).unwrap())
+        .unwrap();
     let after = block_on(reloaded.predict_series(probe)).unwrap();
-    let (SeriesPrediction::Classes { windows: a, labels, .. }, SeriesPrediction::Classes { windows: b, .. }) =
-        (&before[0], &after[0])
+    let (
+        SeriesPrediction::Classes {
+            windows: a, labels, ..
+        },
+        SeriesPrediction::Classes { windows: b, .. },
+    ) = (&before[0], &after[0])
     else {
         panic!("classes")
     };
@@ -171,11 +205,27 @@ fn the_activity_model_learns_new_classes_on_six_channels_and_its_export_predicts
 fn input_adaptation_keeps_the_old_channels_and_starts_the_new_at_zero() {
     let device = Device::flex();
     let m = model("har_conv1d", &device);
-    let old = m.net.layers[0].conv.as_ref().unwrap().weight.val().into_data().try_to_vec::<f32>().unwrap();
+    let old = m.net.layers[0]
+        .conv
+        .as_ref()
+        .unwrap()
+        .weight
+        .val()
+        .into_data()
+        .try_to_vec::<f32>()
+        .unwrap();
     let channels = ["gyr_x", "acc_x", "acc_y", "acc_z"].map(String::from);
     let stats = vec![(0.1, 2.0); 4];
     let m = m.with_channels(&channels, &stats, &device).unwrap();
-    let new = m.net.layers[0].conv.as_ref().unwrap().weight.val().into_data().try_to_vec::<f32>().unwrap();
+    let new = m.net.layers[0]
+        .conv
+        .as_ref()
+        .unwrap()
+        .weight
+        .val()
+        .into_data()
+        .try_to_vec::<f32>()
+        .unwrap();
     // [60, 4, 60]: column 0 (gyr_x) zero, columns 1..3 the old 0..2.
     for o in 0..60 {
         for k in 0..60 {
@@ -188,7 +238,11 @@ fn input_adaptation_keeps_the_old_channels_and_starts_the_new_at_zero() {
     assert_eq!(m.config.input.mean[0], 0.1);
     assert_eq!(m.config.input.mean[1], 0.6628659);
     let err = model("har_conv1d", &device)
-        .with_channels(&["acc_x".to_string(), "acc_y".to_string()], &[(0.0, 1.0); 2], &device)
+        .with_channels(
+            &["acc_x".to_string(), "acc_y".to_string()],
+            &[(0.0, 1.0); 2],
+            &device,
+        )
         .unwrap_err()
         .to_string();
     assert!(err.contains("\"acc_z\""), "{err}");
@@ -199,7 +253,15 @@ fn riann_fine_tuned_on_the_target_sensor_lowers_its_attitude_error() {
     let mut session = session("riann");
     let dir = asset("datasets/imu");
     let summary = session
-        .set_dataset(Dataset::open(ModelKind::Series, &dir.join("train"), Some(&dir.join("test")), &Default::default()).unwrap())
+        .set_dataset(
+            Dataset::open(
+                ModelKind::Series,
+                &dir.join("train"),
+                Some(&dir.join("test")),
+                &Default::default(),
+            )
+            .unwrap(),
+        )
         .unwrap();
     assert_eq!(summary.classes.len(), 0);
     let mut recipe = Recipe::defaults(Modality::Series);
@@ -211,8 +273,22 @@ fn riann_fine_tuned_on_the_target_sensor_lowers_its_attitude_error() {
     recipe.series.warmup_s = 0.5;
     let report = block_on(session.train(&recipe, &mut |_| Control::Continue)).unwrap();
     print!("{}", report.describe("windows"));
-    let before = report.regression_before.as_ref().unwrap().attitude.as_ref().unwrap().mean;
-    let after = report.regression.as_ref().unwrap().attitude.as_ref().unwrap().mean;
+    let before = report
+        .regression_before
+        .as_ref()
+        .unwrap()
+        .attitude
+        .as_ref()
+        .unwrap()
+        .mean;
+    let after = report
+        .regression
+        .as_ref()
+        .unwrap()
+        .attitude
+        .as_ref()
+        .unwrap()
+        .mean;
     // The pre-trained network on this sensor: about 3.2 degrees (onnxruntime says the same).
     assert!((2.5..4.0).contains(&before), "before {before}");
     assert!(after < before * 0.8, "attitude error {before} -> {after}");

@@ -588,11 +588,19 @@ async fn series_networks_on_webgpu_match_keras_and_onnxruntime() {
     // humanactivity's Conv1D: 4 windows of 90 x 3 (Keras' reference logits).
     let har = series_model(
         "har_conv1d",
-        include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/assets/models/har_conv1d/config.json")),
-        include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/assets/models/har_conv1d/model.safetensors")),
+        include_str!(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/assets/models/har_conv1d/config.json"
+        )),
+        include_bytes!(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/assets/models/har_conv1d/model.safetensors"
+        )),
         &device,
     );
-    let x = common::npy_f32(include_bytes!("fixtures/har_conv1d/har_input_normalized.npy"));
+    let x = common::npy_f32(include_bytes!(
+        "fixtures/har_conv1d/har_input_normalized.npy"
+    ));
     let x = Tensor::<3>::from_data(TensorData::new(x, [4, 90, 3]), &device).swap_dims(1, 2);
     let logits = values(har.net.forward(x).steps()).await;
     let rel = common::rel_err(
@@ -604,8 +612,14 @@ async fn series_networks_on_webgpu_match_keras_and_onnxruntime() {
     // RIANN's GRUs: 2 sequences of 150 steps (onnxruntime's reference quaternions).
     let riann = series_model(
         "riann",
-        include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/assets/models/riann/config.json")),
-        include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/assets/models/riann/model.safetensors")),
+        include_str!(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/assets/models/riann/config.json"
+        )),
+        include_bytes!(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/assets/models/riann/model.safetensors"
+        )),
         &device,
     );
     let (mean, std) = (&riann.config.input.mean, &riann.config.input.std);
@@ -617,7 +631,10 @@ async fn series_networks_on_webgpu_match_keras_and_onnxruntime() {
         .collect();
     let x = Tensor::<3>::from_data(TensorData::new(x, [2, 150, 7]), &device).swap_dims(1, 2);
     let q = values(riann.net.forward(x).steps().swap_dims(1, 2)).await;
-    let rel = common::rel_err(&q, &common::npy_f32(include_bytes!("fixtures/riann/output.npy")));
+    let rel = common::rel_err(
+        &q,
+        &common::npy_f32(include_bytes!("fixtures/riann/output.npy")),
+    );
     log(&format!("riann on WebGPU: quaternions rel {rel:.2e}"));
     assert!(rel <= 1e-4, "riann quaternions rel {rel:e}");
 }

@@ -16,8 +16,8 @@ pub mod tokenize;
 
 pub use audio::{AudioClips, AudioOptions, AudioSet};
 pub use features::FeatureSet;
-pub use series::{Recordings, SeriesOptions, SeriesSet};
 pub use folder::ImageFolder;
+pub use series::{Recordings, SeriesOptions, SeriesSet};
 #[cfg(not(target_arch = "wasm32"))]
 pub use source::FolderSource;
 pub use source::ImageSource;

@@ -189,7 +189,14 @@ pub struct Recordings {
 }
 
 /// Columns read as time (seconds; a `_ms` suffix: milliseconds).
-const TIME_COLUMNS: [&str; 6] = ["time", "t", "timestamp", "seconds", "time_ms", "timestamp_ms"];
+const TIME_COLUMNS: [&str; 6] = [
+    "time",
+    "t",
+    "timestamp",
+    "seconds",
+    "time_ms",
+    "timestamp_ms",
+];
 
 /// One parsed file before its labels have class indices: (time, values, labels, targets).
 struct Parsed {
@@ -209,7 +216,12 @@ fn cell_number(cell: &str) -> Option<f32> {
 }
 
 /// Read `bytes` of `name` (CSV, TSV or JSONL by extension) for `wanted`.
-fn parse(bytes: &[u8], name: &str, wanted: &Wanted, notices: &mut Vec<(String, String)>) -> std::result::Result<Parsed, String> {
+fn parse(
+    bytes: &[u8],
+    name: &str,
+    wanted: &Wanted,
+    notices: &mut Vec<(String, String)>,
+) -> std::result::Result<Parsed, String> {
     let ext = name.rsplit('.').next().unwrap_or("").to_ascii_lowercase();
     let (header, rows): (Vec<String>, Vec<Vec<String>>) = match ext.as_str() {
         "jsonl" | "ndjson" => {
@@ -245,7 +257,11 @@ fn parse(bytes: &[u8], name: &str, wanted: &Wanted, notices: &mut Vec<(String, S
             (header, rows)
         }
         _ => {
-            let delimiter = if matches!(ext.as_str(), "tsv" | "tab") { b'\t' } else { b',' };
+            let delimiter = if matches!(ext.as_str(), "tsv" | "tab") {
+                b'\t'
+            } else {
+                b','
+            };
             let mut reader = csv::ReaderBuilder::new()
                 .delimiter(delimiter)
                 .flexible(true)
@@ -265,17 +281,25 @@ fn parse(bytes: &[u8], name: &str, wanted: &Wanted, notices: &mut Vec<(String, S
         }
     };
     let find = |c: &str| header.iter().position(|h| h == c);
-    let time_col = TIME_COLUMNS.iter().find_map(|c| find(c).map(|i| (i, c.ends_with("_ms"))));
+    let time_col = TIME_COLUMNS
+        .iter()
+        .find_map(|c| find(c).map(|i| (i, c.ends_with("_ms"))));
     let label_col = match &wanted.label_column {
         Some(c) => Some(find(c).ok_or_else(|| {
-            format!("no label column \"{c}\" (its columns: {})", header.join(", "))
+            format!(
+                "no label column \"{c}\" (its columns: {})",
+                header.join(", ")
+            )
         })?),
         None => None,
     };
     let mut target_cols = Vec::new();
     for t in &wanted.targets {
         target_cols.push(find(t).ok_or_else(|| {
-            format!("no target column \"{t}\" (its columns: {})", header.join(", "))
+            format!(
+                "no target column \"{t}\" (its columns: {})",
+                header.join(", ")
+            )
         })?);
     }
     let channels: Vec<String> = if wanted.channels.is_empty() {
@@ -287,7 +311,10 @@ fn parse(bytes: &[u8], name: &str, wanted: &Wanted, notices: &mut Vec<(String, S
                     && Some(*i) != label_col
                     && !target_cols.contains(i)
                     && !["group", "person", "subject", "id"].contains(&h.as_str())
-                    && rows.iter().take(20).any(|r| r.get(*i).and_then(|c| cell_number(c)).is_some())
+                    && rows
+                        .iter()
+                        .take(20)
+                        .any(|r| r.get(*i).and_then(|c| cell_number(c)).is_some())
             })
             .map(|(_, h)| h.clone())
             .collect()
@@ -301,7 +328,10 @@ fn parse(bytes: &[u8], name: &str, wanted: &Wanted, notices: &mut Vec<(String, S
             continue;
         }
         channel_cols.push(find(c).ok_or_else(|| {
-            format!("no column for channel \"{c}\" (its columns: {})", header.join(", "))
+            format!(
+                "no column for channel \"{c}\" (its columns: {})",
+                header.join(", ")
+            )
         })?);
     }
     if channels.is_empty() {
@@ -332,7 +362,10 @@ fn parse(bytes: &[u8], name: &str, wanted: &Wanted, notices: &mut Vec<(String, S
     for (i, r) in rows.iter().enumerate() {
         let row = i + 2; // the header is row 1
         if let (Some(time), Some((col, ms))) = (time.as_mut(), time_col) {
-            let t = r.get(col).and_then(|c| c.trim().parse::<f64>().ok()).filter(|t| t.is_finite());
+            let t = r
+                .get(col)
+                .and_then(|c| c.trim().parse::<f64>().ok())
+                .filter(|t| t.is_finite());
             match t {
                 Some(t) => time.push(if ms { t / 1000.0 } else { t }),
                 None => {
@@ -345,7 +378,11 @@ fn parse(bytes: &[u8], name: &str, wanted: &Wanted, notices: &mut Vec<(String, S
             }
         }
         for (k, &col) in channel_cols.iter().enumerate() {
-            values[k].push(if col == usize::MAX { 0.0 } else { number(row, col, r.get(col)) });
+            values[k].push(if col == usize::MAX {
+                0.0
+            } else {
+                number(row, col, r.get(col))
+            });
         }
         for (k, &col) in target_cols.iter().enumerate() {
             targets[k].push(number(row, col, r.get(col)));
@@ -361,7 +398,11 @@ fn parse(bytes: &[u8], name: &str, wanted: &Wanted, notices: &mut Vec<(String, S
             format!(
                 "{bad_count} cells are not numbers ({}{}), read as gaps",
                 bad_cells.join("; "),
-                if bad_count > bad_cells.len() { "; ..." } else { "" }
+                if bad_count > bad_cells.len() {
+                    "; ..."
+                } else {
+                    ""
+                }
             ),
         ));
     }
@@ -395,9 +436,9 @@ fn fill_gaps(xs: &mut [f32], max: usize) -> Vec<std::ops::Range<usize>> {
             continue;
         }
         let (before, after) = (start.checked_sub(1).map(|j| xs[j]), (i < n).then(|| xs[i]));
-        for j in start..i {
-            xs[j] = match (before, after) {
-                (Some(a), Some(b)) => a + (b - a) * (j - start + 1) as f32 / (len + 1) as f32,
+        for (j, x) in xs[start..i].iter_mut().enumerate() {
+            *x = match (before, after) {
+                (Some(a), Some(b)) => a + (b - a) * (j + 1) as f32 / (len + 1) as f32,
                 (Some(a), None) => a,
                 (None, Some(b)) => b,
                 (None, None) => f32::NAN,
@@ -438,9 +479,37 @@ fn nearest(times: &[f64], labels: &[Option<u32>], at: &[f64]) -> Vec<Option<u32>
         .collect()
 }
 
+/// A piece of a file between two cuts: channels, labels, targets (one vector per column).
+type Part = (Vec<Vec<f32>>, Vec<Option<String>>, Vec<Vec<f32>>);
+
+/// (mean, std) of each of `c` columns over row-major `[rows, c]` blocks (std at least 1e-6).
+fn stats<'a>(blocks: impl Iterator<Item = &'a [f32]>, c: usize) -> Vec<(f32, f32)> {
+    let (mut sum, mut sq, mut n) = (vec![0.0f64; c], vec![0.0f64; c], 0usize);
+    for block in blocks {
+        for row in block.chunks(c.max(1)) {
+            for (k, v) in row.iter().enumerate() {
+                sum[k] += *v as f64;
+                sq[k] += (*v as f64).powi(2);
+            }
+            n += 1;
+        }
+    }
+    (0..c)
+        .map(|k| {
+            let m = sum[k] / n.max(1) as f64;
+            let v = (sq[k] / n.max(1) as f64 - m * m).max(0.0);
+            (m as f32, (v.sqrt() as f32).max(1e-6))
+        })
+        .collect()
+}
+
 /// Median of the positive intervals of `times`.
 fn median_interval(times: &[f64]) -> Option<f64> {
-    let mut d: Vec<f64> = times.windows(2).map(|w| w[1] - w[0]).filter(|d| *d > 0.0).collect();
+    let mut d: Vec<f64> = times
+        .windows(2)
+        .map(|w| w[1] - w[0])
+        .filter(|d| *d > 0.0)
+        .collect();
     if d.is_empty() {
         return None;
     }
@@ -476,14 +545,17 @@ impl Recordings {
             skipped: Vec::new(),
             notices: Vec::new(),
         };
-        let mut parts: Vec<(String, String, Vec<Vec<f32>>, Vec<Option<String>>, Vec<Vec<f32>>)> =
-            Vec::new();
+        let mut parts: Vec<(String, String, Part)> = Vec::new();
         for (name, group, bytes) in files {
             match set.read_one(&name, &bytes, wanted) {
                 Ok(p) => {
-                    for (i, (values, labels, targets)) in p.into_iter().enumerate() {
-                        let part = if i == 0 { name.clone() } else { format!("{name} (part {})", i + 1) };
-                        parts.push((part, group.clone(), values, labels, targets));
+                    for (i, part) in p.into_iter().enumerate() {
+                        let name = if i == 0 {
+                            name.clone()
+                        } else {
+                            format!("{name} (part {})", i + 1)
+                        };
+                        parts.push((name, group.clone(), part));
                     }
                 }
                 Err(why) => set.skipped.push((name, why)),
@@ -497,7 +569,7 @@ impl Recordings {
             return Err(Error::Data(format!("no recording can be used ({why})")));
         }
         if wanted.label_column.is_some() {
-            let names = parts.iter().flat_map(|p| p.3.iter().flatten().cloned());
+            let names = parts.iter().flat_map(|p| p.2.1.iter().flatten().cloned());
             let mut unique: Vec<String> = names.collect();
             unique.sort();
             unique.dedup();
@@ -512,7 +584,7 @@ impl Recordings {
                 )));
             }
         }
-        for (name, group, values, labels, targets) in parts {
+        for (name, group, (values, labels, targets)) in parts {
             let samples = values.first().map_or(0, Vec::len);
             let mut flat = Vec::with_capacity(samples * values.len());
             for i in 0..samples {
@@ -524,7 +596,10 @@ impl Recordings {
             }
             let labels = labels
                 .iter()
-                .map(|l| l.as_ref().and_then(|l| super::classes::index_of(&set.classes, l)))
+                .map(|l| {
+                    l.as_ref()
+                        .and_then(|l| super::classes::index_of(&set.classes, l))
+                })
                 .collect();
             set.items.push(Recording {
                 name,
@@ -537,14 +612,13 @@ impl Recordings {
         Ok(set)
     }
 
-    /// One file's parts at the set's rate: (channels, labels, targets) each.
-    #[allow(clippy::type_complexity)]
+    /// One file's parts at the set's rate.
     fn read_one(
         &mut self,
         name: &str,
         bytes: &[u8],
         wanted: &Wanted,
-    ) -> std::result::Result<Vec<(Vec<Vec<f32>>, Vec<Option<String>>, Vec<Vec<f32>>)>, String> {
+    ) -> std::result::Result<Vec<Part>, String> {
         let p = parse(bytes, name, wanted, &mut self.notices)?;
         if self.channels.is_empty() {
             self.channels = p.channels.clone();
@@ -592,13 +666,21 @@ impl Recordings {
                 format!(
                     "time goes backwards at row{} {}: the recording is cut there",
                     if backwards.len() > 1 { "s" } else { "" },
-                    backwards.iter().take(5).map(|r| r.to_string()).collect::<Vec<_>>().join(", ")
+                    backwards
+                        .iter()
+                        .take(5)
+                        .map(|r| r.to_string())
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 ),
             ));
         }
         let dropped = keep.iter().filter(|k| !**k).count();
         if dropped > 0 {
-            self.notices.push((name.into(), format!("{dropped} rows repeat the time before them: dropped")));
+            self.notices.push((
+                name.into(),
+                format!("{dropped} rows repeat the time before them: dropped"),
+            ));
         }
         cuts.push(n);
         let mut out = Vec::new();
@@ -625,10 +707,16 @@ impl Recordings {
                 self.rate_hz = (rate * 10.0).round() / 10.0;
                 self.rate_hz
             };
-            let mut values: Vec<Vec<f32>> =
-                p.values.iter().map(|c| rows.iter().map(|&i| c[i]).collect()).collect();
-            let mut targets: Vec<Vec<f32>> =
-                p.targets.iter().map(|c| rows.iter().map(|&i| c[i]).collect()).collect();
+            let mut values: Vec<Vec<f32>> = p
+                .values
+                .iter()
+                .map(|c| rows.iter().map(|&i| c[i]).collect())
+                .collect();
+            let mut targets: Vec<Vec<f32>> = p
+                .targets
+                .iter()
+                .map(|c| rows.iter().map(|&i| c[i]).collect())
+                .collect();
             let labels_in: Vec<Option<String>> = if p.labels.is_empty() {
                 Vec::new()
             } else {
@@ -679,7 +767,9 @@ impl Recordings {
                 let pt: Vec<f64> = t[piece.clone()].to_vec();
                 let t0 = pt[0];
                 // An even grid at the file's own rate when the timestamps jitter.
-                let uneven = pt.windows(2).any(|w| ((w[1] - w[0]) - step).abs() > 0.2 * step);
+                let uneven = pt
+                    .windows(2)
+                    .any(|w| ((w[1] - w[0]) - step).abs() > 0.2 * step);
                 let grid: Vec<f64> = if uneven {
                     let count = ((pt[pt.len() - 1] - t0) / step).floor() as usize + 1;
                     (0..count).map(|i| t0 + i as f64 * step).collect()
@@ -690,17 +780,26 @@ impl Recordings {
                     .iter()
                     .map(|c| {
                         let c = &c[piece.clone()];
-                        if uneven { interpolate(&pt, c, &grid) } else { c.to_vec() }
+                        if uneven {
+                            interpolate(&pt, c, &grid)
+                        } else {
+                            c.to_vec()
+                        }
                     })
                     .collect();
                 let mut ts: Vec<Vec<f32>> = targets
                     .iter()
                     .map(|c| {
                         let c = &c[piece.clone()];
-                        if uneven { interpolate(&pt, c, &grid) } else { c.to_vec() }
+                        if uneven {
+                            interpolate(&pt, c, &grid)
+                        } else {
+                            c.to_vec()
+                        }
                     })
                     .collect();
-                let label_idx: Vec<Option<u32>> = (0..piece.len()).map(|i| Some(i as u32)).collect();
+                let label_idx: Vec<Option<u32>> =
+                    (0..piece.len()).map(|i| Some(i as u32)).collect();
                 let mut ls: Vec<Option<String>> = if labels_in.is_empty() {
                     Vec::new()
                 } else if uneven {
@@ -759,50 +858,18 @@ impl Recordings {
 
     /// Per-channel (mean, std) over the recordings `rows` (std at least 1e-6).
     pub fn channel_stats(&self, rows: &[usize]) -> Vec<(f32, f32)> {
-        let c = self.channels.len();
-        let mut sum = vec![0.0f64; c];
-        let mut sq = vec![0.0f64; c];
-        let mut n = 0usize;
-        for &r in rows {
-            for s in self.items[r].values.chunks(c) {
-                for k in 0..c {
-                    sum[k] += s[k] as f64;
-                    sq[k] += (s[k] as f64).powi(2);
-                }
-                n += 1;
-            }
-        }
-        (0..c)
-            .map(|k| {
-                let m = sum[k] / n.max(1) as f64;
-                let v = (sq[k] / n.max(1) as f64 - m * m).max(0.0);
-                (m as f32, (v.sqrt() as f32).max(1e-6))
-            })
-            .collect()
+        stats(
+            rows.iter().map(|&r| &self.items[r].values[..]),
+            self.channels.len(),
+        )
     }
 
     /// Per-target (mean, std) over the recordings `rows`.
     pub fn target_stats(&self, rows: &[usize]) -> Vec<(f32, f32)> {
-        let c = self.targets.len();
-        let mut sum = vec![0.0f64; c];
-        let mut sq = vec![0.0f64; c];
-        let mut n = 0usize;
-        for &r in rows {
-            for s in self.items[r].targets.chunks(c.max(1)) {
-                for k in 0..c {
-                    sum[k] += s[k] as f64;
-                    sq[k] += (s[k] as f64).powi(2);
-                }
-                n += 1;
-            }
-        }
-        (0..c)
-            .map(|k| {
-                let m = sum[k] / n.max(1) as f64;
-                let v = (sq[k] / n.max(1) as f64 - m * m).max(0.0);
-                (m as f32, (v.sqrt() as f32).max(1e-6))
-            })
-            .collect()
+        stats(
+            rows.iter().map(|&r| &self.items[r].targets[..]),
+            self.targets.len(),
+        )
     }
 
     /// The groups (persons, devices), sorted.
@@ -872,7 +939,9 @@ impl SeriesSet {
     /// Windows whose recording is one of `recordings`.
     pub fn rows_of(&self, recordings: &[usize]) -> Vec<usize> {
         let keep: std::collections::HashSet<usize> = recordings.iter().copied().collect();
-        (0..self.rows.len()).filter(|&i| keep.contains(&self.rows[i].0)).collect()
+        (0..self.rows.len())
+            .filter(|&i| keep.contains(&self.rows[i].0))
+            .collect()
     }
 }
 
@@ -893,7 +962,10 @@ pub fn window_label(labels: &[Option<u32>], rule: LabelRule) -> Option<u32> {
             if labelled * 2 < labels.len() {
                 return None;
             }
-            counts.into_iter().max_by_key(|(l, n)| (*n, std::cmp::Reverse(*l))).map(|(l, _)| l)
+            counts
+                .into_iter()
+                .max_by_key(|(l, n)| (*n, std::cmp::Reverse(*l)))
+                .map(|(l, _)| l)
         }
     }
 }
@@ -933,7 +1005,11 @@ pub fn list(root: &std::path::Path) -> Result<Vec<(String, String, Vec<u8>)>> {
         std::fs::read(p).map_err(|e| Error::Data(format!("{}: cannot read: {e}", p.display())))
     };
     if root.is_file() {
-        let name = root.file_name().unwrap_or_default().to_string_lossy().to_string();
+        let name = root
+            .file_name()
+            .unwrap_or_default()
+            .to_string_lossy()
+            .to_string();
         return Ok(vec![(name.clone(), name, read(root)?)]);
     }
     let mut out = Vec::new();
@@ -946,7 +1022,12 @@ pub fn list(root: &std::path::Path) -> Result<Vec<(String, String, Vec<u8>)>> {
         Ok(v)
     };
     for p in entries(root)? {
-        let rel = |q: &std::path::Path| q.strip_prefix(root).unwrap_or(q).to_string_lossy().to_string();
+        let rel = |q: &std::path::Path| {
+            q.strip_prefix(root)
+                .unwrap_or(q)
+                .to_string_lossy()
+                .to_string()
+        };
         if p.is_dir() {
             let group = rel(&p);
             for q in entries(&p)? {
@@ -1004,32 +1085,71 @@ mod tests {
         let mut backwards = csv_rows(30, 10.0, "a");
         backwards += "1.0,1,1,a\n1.1,1,1,a\n"; // time goes back from 2.9 s to 1.0 s
         let files = vec![
-            ("good.csv".to_string(), "p1".to_string(), csv_rows(50, 10.0, "a").into_bytes()),
-            ("nochannel.csv".into(), "p1".into(), b"time,x,label\n0,1,a\n0.1,2,a\n".to_vec()),
+            (
+                "good.csv".to_string(),
+                "p1".to_string(),
+                csv_rows(50, 10.0, "a").into_bytes(),
+            ),
+            (
+                "nochannel.csv".into(),
+                "p1".into(),
+                b"time,x,label\n0,1,a\n0.1,2,a\n".to_vec(),
+            ),
             ("cells.csv".into(), "p2".into(), bad_cells.into_bytes()),
             ("back.csv".into(), "p2".into(), backwards.into_bytes()),
-            ("fast.csv".into(), "p3".into(), csv_rows(200, 50.0, "b").into_bytes()),
+            (
+                "fast.csv".into(),
+                "p3".into(),
+                csv_rows(200, 50.0, "b").into_bytes(),
+            ),
         ];
         let set = Recordings::read(files, &wanted(&["x", "y"])).unwrap();
         assert_eq!(set.classes, ["a", "b"]);
-        let skipped: Vec<String> = set.skipped.iter().map(|(n, w)| format!("{n}: {w}")).collect();
-        assert!(skipped[0].contains("nochannel.csv") && skipped[0].contains("\"y\""), "{skipped:?}");
-        let notes: Vec<String> = set.notices.iter().map(|(n, w)| format!("{n}: {w}")).collect();
+        let skipped: Vec<String> = set
+            .skipped
+            .iter()
+            .map(|(n, w)| format!("{n}: {w}"))
+            .collect();
+        assert!(
+            skipped[0].contains("nochannel.csv") && skipped[0].contains("\"y\""),
+            "{skipped:?}"
+        );
+        let notes: Vec<String> = set
+            .notices
+            .iter()
+            .map(|(n, w)| format!("{n}: {w}"))
+            .collect();
         let all = notes.join("\n");
-        assert!(all.contains("cells.csv: 1 cells are not numbers (row 9, column x: \"abc\")"), "{all}");
+        assert!(
+            all.contains("cells.csv: 1 cells are not numbers (row 9, column x: \"abc\")"),
+            "{all}"
+        );
         assert!(all.contains("cells.csv: 2 missing values filled"), "{all}");
-        assert!(all.contains("back.csv: time goes backwards at row 32"), "{all}");
-        assert!(all.contains("fast.csv: 50.0 Hz, resampled to 10 Hz"), "{all}");
+        assert!(
+            all.contains("back.csv: time goes backwards at row 32"),
+            "{all}"
+        );
+        assert!(
+            all.contains("fast.csv: 50.0 Hz, resampled to 10 Hz"),
+            "{all}"
+        );
         // The filled gap is the line between its neighbours.
         let cells = set.items.iter().find(|r| r.name == "cells.csv").unwrap();
-        assert!((cells.values[7 * 2] - 7.0).abs() < 1e-5 && (cells.values[8 * 2] - 8.0).abs() < 1e-5);
+        assert!(
+            (cells.values[7 * 2] - 7.0).abs() < 1e-5 && (cells.values[8 * 2] - 8.0).abs() < 1e-5
+        );
         // back.csv is two parts; fast.csv is 4 s at 10 Hz.
         assert!(set.items.iter().any(|r| r.name == "back.csv (part 2)"));
         let fast = set.items.iter().find(|r| r.name == "fast.csv").unwrap();
         assert_eq!(fast.len(2), 40);
         // A window longer than a part leaves it out, named.
         let windows = SeriesSet::cut(&set, 25, 5, Some(LabelRule::Majority));
-        assert!(windows.skipped.iter().any(|(n, w)| n == "back.csv (part 2)" && w.contains("shorter than one window")));
+        assert!(
+            windows
+                .skipped
+                .iter()
+                .any(|(n, w)| n == "back.csv (part 2)" && w.contains("shorter than one window"))
+        );
         assert!(!windows.rows.is_empty());
     }
 
@@ -1038,13 +1158,31 @@ mod tests {
         let mut w = wanted(&["x"]);
         w.declared_rate_hz = 20.0;
         let files = vec![
-            ("a.csv".to_string(), "g".to_string(), csv_rows(50, 20.0, "a").into_bytes()),
-            ("b.csv".into(), "g".into(), csv_rows(50, 20.0, "b").into_bytes()),
-            ("c.csv".into(), "g".into(), csv_rows(50, 100.0, "b").into_bytes()),
+            (
+                "a.csv".to_string(),
+                "g".to_string(),
+                csv_rows(50, 20.0, "a").into_bytes(),
+            ),
+            (
+                "b.csv".into(),
+                "g".into(),
+                csv_rows(50, 20.0, "b").into_bytes(),
+            ),
+            (
+                "c.csv".into(),
+                "g".into(),
+                csv_rows(50, 100.0, "b").into_bytes(),
+            ),
         ];
         let set = Recordings::read(files, &w).unwrap();
         assert_eq!(set.skipped.len(), 1);
-        assert!(set.skipped[0].1.contains("100.00 Hz, series.rate_hz says 20 Hz"), "{:?}", set.skipped);
+        assert!(
+            set.skipped[0]
+                .1
+                .contains("100.00 Hz, series.rate_hz says 20 Hz"),
+            "{:?}",
+            set.skipped
+        );
     }
 
     #[test]
@@ -1054,7 +1192,10 @@ mod tests {
         assert_eq!(window_label(&w, LabelRule::Majority), Some(1));
         assert_eq!(window_label(&w, LabelRule::Center), None);
         assert_eq!(window_label(&w, LabelRule::All), None);
-        assert_eq!(window_label(&l(&[None, None, Some(1)]), LabelRule::Majority), None);
+        assert_eq!(
+            window_label(&l(&[None, None, Some(1)]), LabelRule::Majority),
+            None
+        );
         let groups: Vec<String> = (1..=30).map(|i| format!("user{i:02}")).collect();
         let (train, val) = split_groups(&groups, 0.2, 42);
         assert_eq!((train.len(), val.len()), (24, 6));

@@ -112,13 +112,7 @@ impl Summary {
             summary.warnings.clear();
         }
         summary.total = (data.samples() as f64 / data.rate_hz.max(1e-9)).round() as usize;
-        summary.columns = Some(
-            data.channels
-                .iter()
-                .chain(&data.targets)
-                .cloned()
-                .collect(),
-        );
+        summary.columns = Some(data.channels.iter().chain(&data.targets).cloned().collect());
         summary.warnings.extend(
             data.notices
                 .iter()

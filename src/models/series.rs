@@ -104,9 +104,15 @@ pub enum LayerSpec {
         eps: f64,
     },
     /// Max over `kernel` steps every `stride` (default: `kernel`).
-    MaxPool1d { kernel: usize, stride: Option<usize> },
+    MaxPool1d {
+        kernel: usize,
+        stride: Option<usize>,
+    },
     /// Mean over `kernel` steps every `stride` (default: `kernel`).
-    AvgPool1d { kernel: usize, stride: Option<usize> },
+    AvgPool1d {
+        kernel: usize,
+        stride: Option<usize>,
+    },
     /// Mean over time: a sequence becomes a vector.
     GlobalAvgPool,
     /// Max over time.
@@ -150,7 +156,9 @@ impl LayerSpec {
             | Self::Linear { in_features: n, .. }
             | Self::Gru { input_size: n, .. }
             | Self::Lstm { input_size: n, .. }
-            | Self::BatchNorm1d { num_features: n, .. }
+            | Self::BatchNorm1d {
+                num_features: n, ..
+            }
             | Self::LayerNorm {
                 normalized_shape: n,
                 ..
@@ -324,7 +332,7 @@ impl SeriesConfig {
                 self.input.std.len()
             ));
         }
-        if let Some(i) = self.input.std.iter().position(|s| !(*s > 0.0)) {
+        if let Some(i) = self.input.std.iter().position(|s| s.is_nan() || *s <= 0.0) {
             return Err(format!(
                 "input.std of {} is {}: it must be above 0",
                 self.input.channels[i], self.input.std[i]
@@ -357,7 +365,8 @@ impl SeriesConfig {
                         (t + 2 * padding).saturating_sub(dilation * (kernel - 1) + 1) / stride + 1
                     });
                 }
-                LayerSpec::MaxPool1d { kernel, stride } | LayerSpec::AvgPool1d { kernel, stride } => {
+                LayerSpec::MaxPool1d { kernel, stride }
+                | LayerSpec::AvgPool1d { kernel, stride } => {
                     if !seq {
                         return Err(format!("layers[{i}]: pooling after the time axis is gone"));
                     }
@@ -371,9 +380,7 @@ impl SeriesConfig {
                 }
                 LayerSpec::Flatten => {
                     let Some(t) = time else {
-                        return Err(format!(
-                            "layers[{i}]: flatten needs a fixed input.window"
-                        ));
+                        return Err(format!("layers[{i}]: flatten needs a fixed input.window"));
                     };
                     width *= t;
                     seq = false;
@@ -398,7 +405,11 @@ impl SeriesConfig {
         {
             return Err(format!(
                 "output.per_step is {per_step} but the network gives {}",
-                if seq { "a sequence" } else { "one vector per window" }
+                if seq {
+                    "a sequence"
+                } else {
+                    "one vector per window"
+                }
             ));
         }
         if matches!(self.output, SeriesOutput::Classes { .. }) && seq {
@@ -413,7 +424,10 @@ impl SeriesConfig {
 
     /// Index of the head: the last layer with a projection.
     pub fn head_index(&self) -> usize {
-        self.layers.iter().rposition(LayerSpec::projects).unwrap_or(0)
+        self.layers
+            .iter()
+            .rposition(LayerSpec::projects)
+            .unwrap_or(0)
     }
 
     /// The output is a sequence (one prediction per step).
@@ -435,7 +449,10 @@ impl SeriesConfig {
                     bias,
                     ..
                 } => {
-                    out.push((format!("{name}.weight"), vec![*out_channels, *in_channels, *kernel]));
+                    out.push((
+                        format!("{name}.weight"),
+                        vec![*out_channels, *in_channels, *kernel],
+                    ));
                     if *bias {
                         out.push((format!("{name}.bias"), vec![*out_channels]));
                     }
@@ -463,7 +480,11 @@ impl SeriesConfig {
                     hidden_size,
                     num_layers,
                 } => {
-                    let gates = if matches!(layer, LayerSpec::Gru { .. }) { 3 } else { 4 };
+                    let gates = if matches!(layer, LayerSpec::Gru { .. }) {
+                        3
+                    } else {
+                        4
+                    };
                     for k in 0..*num_layers {
                         let input = if k == 0 { *input_size } else { *hidden_size };
                         let rows = gates * hidden_size;
@@ -626,8 +647,13 @@ fn linear(
     device: &Device,
 ) -> Linear {
     Linear {
-        weight: Param::from_tensor(tensor(seeded(rng, &[d_in, d_out], fan_in), [d_in, d_out], device)),
-        bias: bias.then(|| Param::from_tensor(tensor(seeded(rng, &[d_out], fan_in), [d_out], device))),
+        weight: Param::from_tensor(tensor(
+            seeded(rng, &[d_in, d_out], fan_in),
+            [d_in, d_out],
+            device,
+        )),
+        bias: bias
+            .then(|| Param::from_tensor(tensor(seeded(rng, &[d_out], fan_in), [d_out], device))),
     }
 }
 
@@ -667,7 +693,11 @@ impl Layer {
                     device,
                 ));
                 conv.bias = bias.then(|| {
-                    Param::from_tensor(tensor(seeded(rng, &[out_channels], fan_in), [out_channels], device))
+                    Param::from_tensor(tensor(
+                        seeded(rng, &[out_channels], fan_in),
+                        [out_channels],
+                        device,
+                    ))
                 });
                 layer.conv = Some(conv);
             }
@@ -676,7 +706,16 @@ impl Layer {
                 out_features,
                 bias,
                 ..
-            } => layer.linear = Some(linear(rng, in_features, out_features, bias, in_features, device)),
+            } => {
+                layer.linear = Some(linear(
+                    rng,
+                    in_features,
+                    out_features,
+                    bias,
+                    in_features,
+                    device,
+                ))
+            }
             LayerSpec::Gru {
                 input_size,
                 hidden_size,
@@ -695,8 +734,9 @@ impl Layer {
                     let input = if k == 0 { input_size } else { hidden_size };
                     // PyTorch draws every recurrent weight and bias from U(-k, k), k =
                     // 1/sqrt(hidden).
-                    let mut draw =
-                        |d_in: usize| linear(rng, d_in, gates * hidden_size, true, hidden_size, device);
+                    let mut draw = |d_in: usize| {
+                        linear(rng, d_in, gates * hidden_size, true, hidden_size, device)
+                    };
                     let ih = draw(input);
                     let hh = draw(hidden_size);
                     layer.rnn.push(Recurrent {
@@ -710,15 +750,22 @@ impl Layer {
             LayerSpec::BatchNorm1d {
                 num_features, eps, ..
             } => {
-                layer.batch_norm = Some(BatchNormConfig::new(num_features).with_epsilon(eps).init(device))
+                layer.batch_norm = Some(
+                    BatchNormConfig::new(num_features)
+                        .with_epsilon(eps)
+                        .init(device),
+                )
             }
             LayerSpec::LayerNorm {
                 normalized_shape,
                 eps,
                 ..
             } => {
-                layer.layer_norm =
-                    Some(LayerNormConfig::new(normalized_shape).with_epsilon(eps).init(device))
+                layer.layer_norm = Some(
+                    LayerNormConfig::new(normalized_shape)
+                        .with_epsilon(eps)
+                        .init(device),
+                )
             }
             LayerSpec::Dropout { p } => layer.dropout = Some(DropoutConfig::new(p).init()),
             _ => {}
@@ -745,13 +792,26 @@ impl Layer {
                     (format!("{name}.bias"), format!("{at}.layer_norm.beta")),
                 ]
             }
-            LayerSpec::Gru { num_layers, .. } | LayerSpec::Lstm { num_layers, .. } => (0..*num_layers)
+            LayerSpec::Gru { num_layers, .. } | LayerSpec::Lstm { num_layers, .. } => (0
+                ..*num_layers)
                 .flat_map(|k| {
                     [
-                        (format!("{name}.weight_ih_l{k}"), format!("{at}.rnn.{k}.ih.weight")),
-                        (format!("{name}.bias_ih_l{k}"), format!("{at}.rnn.{k}.ih.bias")),
-                        (format!("{name}.weight_hh_l{k}"), format!("{at}.rnn.{k}.hh.weight")),
-                        (format!("{name}.bias_hh_l{k}"), format!("{at}.rnn.{k}.hh.bias")),
+                        (
+                            format!("{name}.weight_ih_l{k}"),
+                            format!("{at}.rnn.{k}.ih.weight"),
+                        ),
+                        (
+                            format!("{name}.bias_ih_l{k}"),
+                            format!("{at}.rnn.{k}.ih.bias"),
+                        ),
+                        (
+                            format!("{name}.weight_hh_l{k}"),
+                            format!("{at}.rnn.{k}.hh.weight"),
+                        ),
+                        (
+                            format!("{name}.bias_hh_l{k}"),
+                            format!("{at}.rnn.{k}.hh.bias"),
+                        ),
                     ]
                 })
                 .collect(),
@@ -780,10 +840,13 @@ impl Layer {
             }
             LayerSpec::BatchNorm1d { .. } => {
                 let bn = self.batch_norm.as_ref().unwrap();
-                x.map(|t| bn.forward(t), |t| {
-                    let [b, w] = t.dims();
-                    bn.forward(t.reshape([b, w, 1])).reshape([b, w])
-                })
+                x.map(
+                    |t| bn.forward(t),
+                    |t| {
+                        let [b, w] = t.dims();
+                        bn.forward(t.reshape([b, w, 1])).reshape([b, w])
+                    },
+                )
             }
             LayerSpec::LayerNorm { .. } => {
                 let ln = self.layer_norm.as_ref().unwrap();
@@ -1199,7 +1262,11 @@ impl SeriesModel {
             .filter(|l| l.spec.name().is_some())
             .map(|l| ParamGroup::ids_from_module(l.clone()))
             .collect();
-        let what = self.config.name.clone().unwrap_or_else(|| "the network".into());
+        let what = self
+            .config
+            .name
+            .clone()
+            .unwrap_or_else(|| "the network".into());
         let Some(group) = super::unfrozen(&head, &blocks, unfreeze, &what)? else {
             // Every parameter: a phase before (the head's) may have turned gradients off, and
             // `no_grad` persists across `fork` and `train`.
@@ -1231,6 +1298,10 @@ impl SeriesModel {
 pub fn is_series_config(text: &str) -> bool {
     serde_json::from_str::<serde_json::Value>(text)
         .ok()
-        .and_then(|v| v.get("architecture").and_then(|a| a.as_str()).map(|a| a == "series"))
+        .and_then(|v| {
+            v.get("architecture")
+                .and_then(|a| a.as_str())
+                .map(|a| a == "series")
+        })
         .unwrap_or(false)
 }

@@ -20,9 +20,9 @@ pub use warmup::WarmUp;
 pub mod folder;
 
 use crate::data::classes::remap;
+use crate::data::series::{Recordings, Wanted};
 use crate::data::source::ImageSource;
 use crate::data::split::Split;
-use crate::data::series::{Recordings, Wanted};
 use crate::data::{AudioClips, Summary, TextSet};
 use crate::models::{ModelInfo, TextOptions};
 use crate::train::pipeline::Miss;
@@ -451,7 +451,11 @@ impl Session {
             Some(json) => Recipe::from_json_for(json, modality)?,
             None => Recipe::defaults(modality),
         };
-        if let Some(dataset) = self.dataset.as_ref().filter(|d| d.kind() != ModelKind::Series) {
+        if let Some(dataset) = self
+            .dataset
+            .as_ref()
+            .filter(|d| d.kind() != ModelKind::Series)
+        {
             // (A series dataset's windows are known once the model's rate and window cut it.)
             let rows = match dataset {
                 Dataset::Images {
@@ -751,7 +755,9 @@ impl Session {
                 let data = series_recordings(&m, files, recipe)?;
                 let split = val.as_ref().map(|names| {
                     let is_val = |name: &str| {
-                        names.iter().any(|v| name == v || name.starts_with(&format!("{v} (part")))
+                        names
+                            .iter()
+                            .any(|v| name == v || name.starts_with(&format!("{v} (part")))
                     };
                     let (v, t): (Vec<usize>, Vec<usize>) =
                         (0..data.items.len()).partition(|&i| is_val(&data.items[i].name));
@@ -852,7 +858,11 @@ impl Session {
                 None => None,
             };
             return Ok(Evaluation {
-                classes: if metrics.is_some() { trained.labels.clone() } else { Vec::new() },
+                classes: if metrics.is_some() {
+                    trained.labels.clone()
+                } else {
+                    Vec::new()
+                },
                 metrics,
                 misclassified: Vec::new(),
                 skipped,
@@ -1048,7 +1058,9 @@ pub(crate) fn series_recordings(
     let header_has = |column: &str| {
         files.iter().any(|(_, _, b)| {
             let line = b.split(|c| *c == b'\n').next().unwrap_or(&[]);
-            String::from_utf8_lossy(line).split([',', '\t']).any(|c| c.trim().trim_matches('"') == column)
+            String::from_utf8_lossy(line)
+                .split([',', '\t'])
+                .any(|c| c.trim().trim_matches('"') == column)
                 || String::from_utf8_lossy(line).contains(&format!("\"{column}\""))
         })
     };
@@ -1060,7 +1072,10 @@ pub(crate) fn series_recordings(
             SeriesOutput::Classes { .. } => Vec::new(),
         }
     };
-    let classify = targets.is_empty() || (options.targets.is_empty() && !targets.iter().all(|t| header_has(t)) && header_has(&options.label_column));
+    let classify = targets.is_empty()
+        || (options.targets.is_empty()
+            && !targets.iter().all(|t| header_has(t))
+            && header_has(&options.label_column));
     let wanted = Wanted {
         channels,
         label_column: classify.then(|| options.label_column.clone()),

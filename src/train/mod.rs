@@ -24,6 +24,6 @@ pub use pipeline::{Resume, RunReport, finetune_images};
 pub use progress::{Control, Progress};
 pub use recipe::{FinetunePhase, HeadPhase, Modality, Recipe};
 pub use run::PhaseReport;
-pub use snapshot::EpochState;
 pub use series::finetune_series;
+pub use snapshot::EpochState;
 pub use text::finetune_text;

@@ -3,8 +3,8 @@
 //! learning rate), then the kept model's metrics: accuracy, macro-F1 and the confusion matrix
 //! for classes; RMSE and MAE per output (and the attitude error in degrees for orientation
 //! quaternions) for values, before training and after. `series.from_scratch` trains the same
-//! architecture from fresh weights instead: one phase, every layer, as many epochs as both
-//! phases together, the baseline fine-tuning is measured against.
+//! architecture from fresh weights instead, the baseline fine-tuning is measured against: its
+//! first phase ("scratch") trains every layer at the head's settings, its second is the same.
 
 use burn::prelude::*;
 use burn::tensor::TensorData;
@@ -113,7 +113,10 @@ pub fn attitude_error_deg(predicted: [f32; 4], truth: [f32; 4]) -> f64 {
     let dot = a[0] * b[0] + a[1] * b[1] + a[2] * b[2];
     let na = (a[0] * a[0] + a[1] * a[1] + a[2] * a[2]).sqrt();
     let nb = (b[0] * b[0] + b[1] * b[1] + b[2] * b[2]).sqrt();
-    (dot / (na * nb).max(1e-12)).clamp(-1.0, 1.0).acos().to_degrees()
+    (dot / (na * nb).max(1e-12))
+        .clamp(-1.0, 1.0)
+        .acos()
+        .to_degrees()
 }
 
 /// Metrics of `predicted` against `truth`, both `[values, outputs]` in the outputs' units.
@@ -170,14 +173,23 @@ pub fn inputs(
     let mut values = Vec::with_capacity(rows.len() * window * c);
     for &(r, start) in rows {
         let v = &data.items[r].values[start * c..(start + window) * c];
-        values.extend(v.iter().enumerate().map(|(i, x)| (x - mean[i % c]) / std[i % c]));
+        values.extend(
+            v.iter()
+                .enumerate()
+                .map(|(i, x)| (x - mean[i % c]) / std[i % c]),
+        );
     }
     Tensor::<3>::from_data(TensorData::new(values, [rows.len(), window, c]), device).swap_dims(1, 2)
 }
 
 /// The targets of windows `rows`: `[n, outputs, steps]` for the steps from `warmup` on (per
 /// step), else the window's last sample `[n, outputs, 1]`; in the outputs' units.
-fn targets(data: &Recordings, rows: &[(usize, usize)], window: usize, from: usize) -> (Vec<f32>, usize) {
+fn targets(
+    data: &Recordings,
+    rows: &[(usize, usize)],
+    window: usize,
+    from: usize,
+) -> (Vec<f32>, usize) {
     let k = data.targets.len();
     let steps = window - from;
     let mut out = vec![0.0; rows.len() * k * steps];
@@ -243,6 +255,31 @@ fn own_task(model: &SeriesModel) -> Task {
     }
 }
 
+/// (window, first scored step, stride) of validation windows: per-step outputs on long windows
+/// (`eval_window_s`) whose scored parts tile the recordings, else the training windows.
+fn validation_windows(
+    task: &Task,
+    options: &crate::data::SeriesOptions,
+    rate: f64,
+    window: usize,
+    stride: usize,
+) -> (usize, usize, usize) {
+    let warmup = (options.warmup_s * rate).round() as usize;
+    let (val_window, val_warmup) = match task {
+        Task::Values { per_step: true, .. } if options.eval_window_s > 0.0 => (
+            ((options.eval_window_s * rate).round() as usize).max(window),
+            (options.eval_warmup_s * rate).round() as usize,
+        ),
+        _ => (window, warmup),
+    };
+    let from = scored_from(task, val_window, val_warmup);
+    let val_stride = match task {
+        Task::Values { per_step: true, .. } => (val_window - from).max(1),
+        _ => stride,
+    };
+    (val_window, from, val_stride)
+}
+
 /// What a model gives on recordings it did not train on.
 #[derive(Debug, Clone)]
 pub struct SeriesEvaluation {
@@ -266,20 +303,9 @@ pub async fn evaluate_series(
     let rate = data.rate_hz;
     let (window, stride) = windows(model, options, rate)?;
     let task = own_task(model);
-    let warmup = (options.warmup_s * rate).round() as usize;
-    let (val_window, val_warmup) = match task {
-        Task::Values { per_step: true, .. } if options.eval_window_s > 0.0 => (
-            ((options.eval_window_s * rate).round() as usize).max(window),
-            (options.eval_warmup_s * rate).round() as usize,
-        ),
-        _ => (window, warmup),
-    };
-    let val_from = scored_from(&task, val_window, val_warmup);
     let rule = matches!(task, Task::Classes).then_some(options.label_rule);
-    let val_stride = match task {
-        Task::Values { per_step: true, .. } => (val_window - val_from).max(1),
-        _ => stride,
-    };
+    let (val_window, val_from, val_stride) =
+        validation_windows(&task, options, rate, window, stride);
     let set = SeriesSet::cut(data, val_window, val_stride, rule);
     let mut steps = SeriesSteps {
         data,
@@ -335,13 +361,17 @@ pub async fn finetune_series(
         None => {
             let (train_g, val_g) = split_groups(&data.groups(), recipe.val_fraction, recipe.seed);
             let of = |g: &[String]| -> Vec<usize> {
-                (0..data.items.len()).filter(|&i| g.contains(&data.items[i].group)).collect()
+                (0..data.items.len())
+                    .filter(|&i| g.contains(&data.items[i].group))
+                    .collect()
             };
             (of(&train_g), of(&val_g))
         }
     };
     if train_recs.is_empty() {
-        return Err(Error::Data("no training recordings left after the split".into()));
+        return Err(Error::Data(
+            "no training recordings left after the split".into(),
+        ));
     }
 
     // The model for this data: its channels, its output, or fresh weights.
@@ -354,7 +384,9 @@ pub async fn finetune_series(
             ));
         }
         let own = match &model.config.output {
-            SeriesOutput::Values { names, .. } if *names == data.targets => Some(model.config.output.clone()),
+            SeriesOutput::Values { names, .. } if *names == data.targets => {
+                Some(model.config.output.clone())
+            }
             _ => None,
         };
         let output = own.unwrap_or_else(|| {
@@ -425,23 +457,20 @@ pub async fn finetune_series(
     // Windows.
     let rule = matches!(task, Task::Classes).then_some(options.label_rule);
     let train_set = SeriesSet::cut(data, window, stride, rule);
-    // Validation: per-step outputs on long windows whose scored parts tile the recordings.
-    let (val_window, val_warmup) = match task {
-        Task::Values { per_step: true, .. } if options.eval_window_s > 0.0 => (
-            ((options.eval_window_s * rate).round() as usize).max(window),
-            (options.eval_warmup_s * rate).round() as usize,
-        ),
-        _ => (window, warmup),
-    };
-    let val_from = scored_from(&task, val_window, val_warmup);
-    let val_stride = match task {
-        Task::Values { per_step: true, .. } => (val_window - val_from).max(1),
-        _ => stride,
-    };
+    let (val_window, val_from, val_stride) =
+        validation_windows(&task, options, rate, window, stride);
     let val_set = SeriesSet::cut(data, val_window, val_stride, rule);
-    let train: Vec<(usize, usize)> = train_set.rows_of(&train_recs).iter().map(|&i| train_set.rows[i]).collect();
+    let train: Vec<(usize, usize)> = train_set
+        .rows_of(&train_recs)
+        .iter()
+        .map(|&i| train_set.rows[i])
+        .collect();
     let train_labels: Vec<u32> = if rule.is_some() {
-        train_set.rows_of(&train_recs).iter().map(|&i| train_set.labels[i]).collect()
+        train_set
+            .rows_of(&train_recs)
+            .iter()
+            .map(|&i| train_set.labels[i])
+            .collect()
     } else {
         Vec::new()
     };
@@ -456,7 +485,11 @@ pub async fn finetune_series(
         return Err(Error::Data(format!(
             "no training windows of {window} samples ({:.2} s) in the training recordings{}",
             window as f64 / rate,
-            if rule == Some(LabelRule::All) { " with one label throughout" } else { "" }
+            if rule == Some(LabelRule::All) {
+                " with one label throughout"
+            } else {
+                ""
+            }
         )));
     }
     let name = model.config.name.clone().unwrap_or_else(|| "series".into());
@@ -467,7 +500,11 @@ pub async fn finetune_series(
         arch: format!(
             "{name} ({} layers, {window}-sample windows at {rate} Hz{})",
             model.config.layers.len(),
-            if options.from_scratch { ", from scratch" } else { "" }
+            if options.from_scratch {
+                ", from scratch"
+            } else {
+                ""
+            }
         ),
         train_images: train.len(),
         val_images: val.len(),
@@ -481,6 +518,11 @@ pub async fn finetune_series(
         regression: None,
         regression_before: None,
     };
+    // A run's second call (after its head phase) keeps the first call's "before".
+    report.regression_before = resume
+        .prior
+        .as_ref()
+        .and_then(|p| p.regression_before.clone());
     report.continue_from(resume.prior);
 
     let mut steps = SeriesSteps {
@@ -505,6 +547,7 @@ pub async fn finetune_series(
     if let Task::Values { .. } = task
         && !val.is_empty()
         && !options.from_scratch
+        && report.regression_before.is_none()
     {
         steps.judge(&model.net).await?;
         report.regression_before = steps.last.take();
@@ -513,26 +556,41 @@ pub async fn finetune_series(
     let rows: Vec<usize> = (0..train.len()).collect();
     let mut model = model;
     let mut predicted: Option<Predictions> = None;
-    let phases: Vec<(PhaseSpec, Option<Unfreeze>, Checkpoints)> = if options.from_scratch {
-        let finetune = recipe.finetune.clone().unwrap_or_default();
-        let mut spec = recipe.phase_spec(finetune.spec());
-        spec.name = "scratch";
-        spec.epochs = recipe.head.epochs + finetune.epochs;
-        spec.backbone_lr = spec.lr;
-        vec![(spec, Some(Unfreeze::All), resume.checkpoints)]
-    } else {
-        let mut p = Vec::new();
-        if recipe.head.epochs > 0 {
-            p.push((recipe.phase_spec(recipe.head.spec()), None, Checkpoints::default()));
-        }
-        if let Some(f) = &recipe.finetune {
-            p.push((recipe.phase_spec(f.spec()), Some(f.unfreeze), resume.checkpoints));
-        }
-        p
-    };
+    // From scratch, the first phase trains every layer (at the head's settings) instead of the
+    // head alone; the second is the same.
+    let mut phases: Vec<(PhaseSpec, Option<Unfreeze>, Checkpoints)> = Vec::new();
+    if recipe.head.epochs > 0 {
+        let mut spec = recipe.phase_spec(recipe.head.spec());
+        let unfreeze = if options.from_scratch {
+            spec.name = "scratch";
+            spec.backbone_lr = spec.lr;
+            Some(Unfreeze::All)
+        } else {
+            None
+        };
+        phases.push((spec, unfreeze, Checkpoints::default()));
+    }
+    if let Some(f) = &recipe.finetune {
+        phases.push((
+            recipe.phase_spec(f.spec()),
+            Some(f.unfreeze),
+            resume.checkpoints,
+        ));
+    }
     for (spec, unfreeze, checkpoints) in phases {
         steps.batch = spec.batch_size;
-        let (tuned, phase, p) = train_phase(model, &mut steps, &rows, &spec, unfreeze, recipe.seed, device, checkpoints, on_progress).await?;
+        let (tuned, phase, p) = train_phase(
+            model,
+            &mut steps,
+            &rows,
+            &spec,
+            unfreeze,
+            recipe.seed,
+            device,
+            checkpoints,
+            on_progress,
+        )
+        .await?;
         report.phases.push(phase);
         model = tuned;
         predicted = p;
@@ -571,12 +629,28 @@ async fn train_phase(
 ) -> Result<(SeriesModel, PhaseReport, Option<Predictions>)> {
     let ad = device.clone().autodiff();
     let (net, head_group) = model.trainable(unfreeze, &ad)?;
-    let run = PhaseRun::new(spec, rows.len(), steps.val.len(), Some(head_group), seed, &ad);
+    let run = PhaseRun::new(
+        spec,
+        rows.len(),
+        steps.val.len(),
+        Some(head_group),
+        seed,
+        &ad,
+    );
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     rng.set_stream(5);
     steps.ad = ad;
-    let (net, report, predictions) =
-        run_epochs(steps, net, rows, spec.epochs, rng, run, checkpoints, on_progress).await?;
+    let (net, report, predictions) = run_epochs(
+        steps,
+        net,
+        rows,
+        spec.epochs,
+        rng,
+        run,
+        checkpoints,
+        on_progress,
+    )
+    .await?;
     Ok((SeriesModel { net, ..model }, report, predictions))
 }
 
@@ -610,7 +684,14 @@ struct SeriesSteps<'a> {
 impl SeriesSteps<'_> {
     /// The loss of windows `rows` (mean over them).
     fn loss(&self, net: &SeriesNet, rows: &[(usize, usize)], labels: &[u32]) -> Result<Tensor<1>> {
-        let x = inputs(self.data, rows, self.window, &self.mean, &self.std, &self.ad);
+        let x = inputs(
+            self.data,
+            rows,
+            self.window,
+            &self.mean,
+            &self.std,
+            &self.ad,
+        );
         let out = net.forward(x);
         match &self.task {
             Task::Classes => {
@@ -621,7 +702,9 @@ impl SeriesSteps<'_> {
                     .init(&self.ad)
                     .forward(logits, y))
             }
-            Task::Values { loss, mean, std, .. } => {
+            Task::Values {
+                loss, mean, std, ..
+            } => {
                 let (t, steps) = targets(self.data, rows, self.window, self.from);
                 let k = mean.len();
                 let out = out.steps();
@@ -637,13 +720,16 @@ impl SeriesSteps<'_> {
                             })
                             .collect();
                         // [n, steps, 3] -> [n, 3, steps]
-                        let truth = Tensor::<3>::from_data(TensorData::new(g, [n, steps, 3]), &self.ad)
-                            .swap_dims(1, 2);
+                        let truth =
+                            Tensor::<3>::from_data(TensorData::new(g, [n, steps, 3]), &self.ad)
+                                .swap_dims(1, 2);
                         let part = |j: usize| out.clone().slice([0..n, j..j + 1, 0..steps]);
                         let (w, x, y, z) = (part(0), part(1), part(2), part(3));
                         let gx = (x.clone() * z.clone() - w.clone() * y.clone()).mul_scalar(2.0);
                         let gy = (y.clone() * z + w * x.clone()).mul_scalar(2.0);
-                        let gz = (x.clone() * x + y.clone() * y).mul_scalar(-2.0).add_scalar(1.0);
+                        let gz = (x.clone() * x + y.clone() * y)
+                            .mul_scalar(-2.0)
+                            .add_scalar(1.0);
                         let pred = Tensor::cat(vec![gx, gy, gz], 1);
                         Ok((pred - truth).square().sum_dim(1).mean())
                     }
@@ -656,7 +742,10 @@ impl SeriesSteps<'_> {
                                 (v - mean[j]) / std[j]
                             })
                             .collect();
-                        let truth = Tensor::<3>::from_data(TensorData::new(normed, [n, k, steps]), &self.ad);
+                        let truth = Tensor::<3>::from_data(
+                            TensorData::new(normed, [n, k, steps]),
+                            &self.ad,
+                        );
                         let d = out - truth;
                         Ok(match loss {
                             RegressionLoss::Huber => {
@@ -680,7 +769,14 @@ impl SeriesSteps<'_> {
         };
         let steps = self.val_window - self.val_from;
         let k = mean.len();
-        let x = inputs(self.data, rows, self.val_window, &self.mean, &self.std, &self.device);
+        let x = inputs(
+            self.data,
+            rows,
+            self.val_window,
+            &self.mean,
+            &self.std,
+            &self.device,
+        );
         let out = net.forward(x).steps();
         let [n, _, time] = out.dims();
         let out = out.slice([0..n, 0..k, time - steps..time]);
@@ -730,7 +826,11 @@ impl Steps for SeriesSteps<'_> {
             };
             let this = &*self;
             let mut loss = |n: &SeriesNet, r: std::ops::Range<usize>| {
-                let l = if labels.is_empty() { &[][..] } else { &labels[r.clone()] };
+                let l = if labels.is_empty() {
+                    &[][..]
+                } else {
+                    &labels[r.clone()]
+                };
                 this.loss(n, &rows[r], l)
             };
             net = run
@@ -746,7 +846,14 @@ impl Steps for SeriesSteps<'_> {
         }
         let mut predicted = Vec::with_capacity(self.val.len());
         for chunk in self.val.chunks(self.batch.max(1)) {
-            let x = inputs(self.data, chunk, self.window, &self.mean, &self.std, &self.device);
+            let x = inputs(
+                self.data,
+                chunk,
+                self.window,
+                &self.mean,
+                &self.std,
+                &self.device,
+            );
             let probs = super::run::probabilities(net.forward(x).window()).await?;
             predicted.extend(argmax(&probs));
         }
@@ -772,7 +879,12 @@ impl Steps for SeriesSteps<'_> {
             let (t, _) = targets(self.data, chunk, self.val_window, self.val_from);
             truth.extend(by_value(&t, k, steps));
         }
-        let m = regression_metrics(&self.names, &predicted, &truth, loss == RegressionLoss::Attitude);
+        let m = regression_metrics(
+            &self.names,
+            &predicted,
+            &truth,
+            loss == RegressionLoss::Attitude,
+        );
         let error = m.error(&std);
         self.last = Some(m);
         Ok(Validation::Error(error))
@@ -851,7 +963,11 @@ pub async fn predict_series(
                         window as f64 / rate
                     )));
                 }
-                let r = data.items.iter().position(|x| std::ptr::eq(x, rec)).unwrap_or(0);
+                let r = data
+                    .items
+                    .iter()
+                    .position(|x| std::ptr::eq(x, rec))
+                    .unwrap_or(0);
                 let stride = (window / 2).max(1);
                 let starts: Vec<usize> = (0..=(n - window) / stride).map(|i| i * stride).collect();
                 let mut windows = Vec::new();
@@ -867,9 +983,15 @@ pub async fn predict_series(
                     windows,
                 });
             }
-            output @ SeriesOutput::Values { names, per_step, .. } => {
+            output @ SeriesOutput::Values {
+                names, per_step, ..
+            } => {
                 let (o_mean, o_std) = output.scaling();
-                let r = data.items.iter().position(|x| std::ptr::eq(x, rec)).unwrap_or(0);
+                let r = data
+                    .items
+                    .iter()
+                    .position(|x| std::ptr::eq(x, rec))
+                    .unwrap_or(0);
                 let (rows, len, step_s) = if *per_step {
                     (vec![(r, 0)], n, 1.0 / rate)
                 } else {
@@ -892,11 +1014,19 @@ pub async fn predict_series(
                 let v = y.as_slice::<f32>().map_err(compute)?;
                 let values: Vec<Vec<f32>> = if *per_step {
                     (0..t)
-                        .map(|s| (0..k).map(|j| v[s * k + j] * o_std[j] + o_mean[j]).collect())
+                        .map(|s| {
+                            (0..k)
+                                .map(|j| v[s * k + j] * o_std[j] + o_mean[j])
+                                .collect()
+                        })
                         .collect()
                 } else {
                     (0..b)
-                        .map(|w| (0..k).map(|j| v[(w * t + t - 1) * k + j] * o_std[j] + o_mean[j]).collect())
+                        .map(|w| {
+                            (0..k)
+                                .map(|j| v[(w * t + t - 1) * k + j] * o_std[j] + o_mean[j])
+                                .collect()
+                        })
                         .collect()
                 };
                 out.push(SeriesPrediction::Values {

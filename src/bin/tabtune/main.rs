@@ -169,17 +169,34 @@ mod cli {
             }
             for p in block_on(session.predict_series(files))? {
                 match p {
-                    train::series::SeriesPrediction::Classes { name, labels, windows } => {
+                    train::series::SeriesPrediction::Classes {
+                        name,
+                        labels,
+                        windows,
+                    } => {
                         for (start, probs) in windows {
                             let scored = tabtune::session::ranked(vec![probs], &labels).remove(0);
-                            println!("{name} @ {start:.2} s: {}", tabtune::session::top(&scored, n));
+                            println!(
+                                "{name} @ {start:.2} s: {}",
+                                tabtune::session::top(&scored, n)
+                            );
                         }
                     }
-                    train::series::SeriesPrediction::Values { name, names, step_s, values } => {
-                        println!("{name}: {} rows, {step_s} s apart ({})", values.len(), names.join(", "));
+                    train::series::SeriesPrediction::Values {
+                        name,
+                        names,
+                        step_s,
+                        values,
+                    } => {
+                        println!(
+                            "{name}: {} rows, {step_s} s apart ({})",
+                            values.len(),
+                            names.join(", ")
+                        );
                         let every = (values.len() / 10).max(1);
                         for (i, row) in values.iter().enumerate().step_by(every) {
-                            let cells: Vec<String> = row.iter().map(|v| format!("{v:.4}")).collect();
+                            let cells: Vec<String> =
+                                row.iter().map(|v| format!("{v:.4}")).collect();
                             println!("  {:.2} s: {}", i as f64 * step_s, cells.join(" "));
                         }
                     }
