@@ -92,7 +92,7 @@ export function renderModelInfo(model, { saved = false } = {}) {
     name: model.name,
     bytes: String(model.bytes),
   });
-  const kind = model.kind === 'text' ? 'Text model' : 'Image model';
+  const kind = { text: 'Text model', audio: 'Audio model', series: 'Series model' }[model.kind] ?? 'Image model';
   info.append(
     el('strong', {}, model.name),
     el('span', { class: 'chips' },
@@ -135,7 +135,7 @@ export function renderSummary(summary, { thumbs = new Map(), busy = '' } = {}) {
   box.dataset.total = String(summary.total);
   box.dataset.kind = summary.kind;
   text.className = '';
-  const unit = { text: 'texts', audio: 'audio files' }[summary.kind] ?? 'images';
+  const unit = { text: 'texts', audio: 'audio files', series: 'seconds of recordings' }[summary.kind] ?? 'images';
   text.replaceChildren(...[
     el('strong', {}, `${summary.total.toLocaleString()} ${unit}`),
     ` in ${summary.classes.length} ${summary.classes.length === 1 ? 'class' : 'classes'}`,
