@@ -14,7 +14,7 @@ echo "== the pre-trained network on the held-out minutes"
 $bin eval --model assets/models/riann --data $data/test | grep -E "attitude|^q"
 echo "== fine-tuned on the target sensor"
 $bin finetune --model assets/models/riann --data $data/train --val $data/test --out "$out/ft" \
-  --recipe bench/recipes/riann.json | tr '\r' '\n' | grep -E "^(head|finetune):|attitude|before|after"
+  --recipe bench/recipes/riann.json | tr '\r' '\n' | grep -E "^(head|finetune):|attitude|^before|^after"
 python3 - "$out" <<'PY'
 import json, sys
 r = json.load(open(f"{sys.argv[1]}/ft/report.json"))["report"]
@@ -23,4 +23,4 @@ PY
 echo "== the same network from scratch on the same minutes"
 python3 -c "import json; r=json.load(open('bench/recipes/riann.json')); r['series']['from_scratch']=True; print(json.dumps(r))" > "$out/scratch.json"
 $bin finetune --model assets/models/riann --data $data/train --val $data/test --out "$out/scratch" \
-  --recipe "$out/scratch.json" | tr '\r' '\n' | grep -E "^(scratch|finetune):|attitude|after"
+  --recipe "$out/scratch.json" | tr '\r' '\n' | grep -E "^(scratch|finetune):|^after" -A1 | grep -v "^--"
