@@ -315,7 +315,10 @@ fn a_regression_head_learns_a_linear_target_with_mse_and_huber() {
             "config.json",
         )
         .unwrap();
-        let model = SeriesModel { net: SeriesNet::new(&config, 3, &device), config };
+        let model = SeriesModel {
+            net: SeriesNet::new(&config, 3, &device),
+            config,
+        };
         let mut files = Vec::new();
         for (g, person) in ["p1", "p2", "p3", "p4"].iter().enumerate() {
             let mut text = String::from("time,a,b,y\n");
@@ -325,7 +328,11 @@ fn a_regression_head_learns_a_linear_target_with_mse_and_huber() {
                 let b = (t * 1.3 + 2.0 * g as f64).cos();
                 text += &format!("{t:.1},{a:.5},{b:.5},{:.5}\n", 2.0 * a - b + 1.0);
             }
-            files.push((format!("{person}.csv"), person.to_string(), text.into_bytes()));
+            files.push((
+                format!("{person}.csv"),
+                person.to_string(),
+                text.into_bytes(),
+            ));
         }
         let wanted = Wanted {
             channels: vec!["a".into(), "b".into()],

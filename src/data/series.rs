@@ -776,28 +776,17 @@ impl Recordings {
                 } else {
                     pt.clone()
                 };
-                let mut vs: Vec<Vec<f32>> = values
-                    .iter()
-                    .map(|c| {
-                        let c = &c[piece.clone()];
-                        if uneven {
-                            interpolate(&pt, c, &grid)
-                        } else {
-                            c.to_vec()
-                        }
-                    })
-                    .collect();
-                let mut ts: Vec<Vec<f32>> = targets
-                    .iter()
-                    .map(|c| {
-                        let c = &c[piece.clone()];
-                        if uneven {
-                            interpolate(&pt, c, &grid)
-                        } else {
-                            c.to_vec()
-                        }
-                    })
-                    .collect();
+                // A column's piece, on the grid.
+                let on_grid = |c: &Vec<f32>| -> Vec<f32> {
+                    let c = &c[piece.clone()];
+                    if uneven {
+                        interpolate(&pt, c, &grid)
+                    } else {
+                        c.to_vec()
+                    }
+                };
+                let mut vs: Vec<Vec<f32>> = values.iter().map(on_grid).collect();
+                let mut ts: Vec<Vec<f32>> = targets.iter().map(on_grid).collect();
                 let label_idx: Vec<Option<u32>> =
                     (0..piece.len()).map(|i| Some(i as u32)).collect();
                 let mut ls: Vec<Option<String>> = if labels_in.is_empty() {
