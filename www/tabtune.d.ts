@@ -31,7 +31,7 @@ export type ModelSource =
 
 /** What the model is, before training. */
 export interface ModelInfo {
-  kind: 'image' | 'text' | 'audio';
+  kind: 'image' | 'text' | 'audio' | 'series';
   name: string;
   /** e.g. mobilenet_v2, bert. */
   arch: string;
@@ -43,6 +43,12 @@ export interface ModelInfo {
   outputs: number | null;
   /** Class names when the model is a fine-tuned one (config.json id2label). */
   classes: string[] | null;
+  /** Series models: the channels the network reads, its rate, fixed window and normalisation. */
+  series_input?: { channels: string[]; rate_hz: number | null; window: number | null; mean: number[]; std: number[]; units?: string };
+  /** Series models: what the network gives. */
+  series_output?:
+    | { kind: 'classes'; labels: string[]; activation?: string }
+    | { kind: 'values'; names: string[]; mean?: number[]; std?: number[]; per_step: boolean; loss?: 'mse' | 'huber' | 'attitude' };
 }
 
 /** An image dataset: items are URLs or Files, decoded in the worker one batch at a time. */
@@ -75,9 +81,18 @@ export interface AudioDataset {
   items: ({ label: string; source: string | URL | Blob | Bytes; name?: string } | { label: string; samples: Float32Array; rate: number; name?: string })[];
 }
 
+/** A series dataset: recordings as CSV/TSV/JSONL text (or a File, bytes, URL as `data`) of
+ *  timestamped samples, with channel columns and a label column (classes) or target columns
+ *  (values). `group` (a person, a device) keeps a group's recordings on one side of the split;
+ *  `val: true` puts a recording in the validation set. */
+export interface SeriesDataset {
+  kind: 'series';
+  recordings: { name?: string; group?: string; text?: string; data?: Bytes | Blob | string | URL; val?: boolean }[];
+}
+
 /** What setDataset / addData found. */
 export interface DatasetSummary {
-  kind: 'image' | 'text' | 'audio';
+  kind: 'image' | 'text' | 'audio' | 'series';
   classes: string[];
   /** Examples per class, in `classes` order. */
   counts: number[];
@@ -141,6 +156,26 @@ export interface Metrics {
   confusion: number[][];
 }
 
+/** How far a regression's outputs are from the truth on the validation recordings. */
+export interface RegressionMetrics {
+  names: string[];
+  rmse: number[];
+  mae: number[];
+  /** Orientation quaternions (the `attitude` loss): degrees between the predicted and true gravity. */
+  attitude: { mean: number; rms: number; p95: number } | null;
+  /** Values scored per output. */
+  scored: number;
+  /** Per output, up to 400 [true, predicted] pairs spread over the scored values. */
+  points: [number, number][][];
+}
+
+/** What a series model predicts on one recording. */
+export type SeriesPrediction =
+  /** Class probabilities of each window (half a window apart) by its start in seconds. */
+  | { kind: 'classes'; name: string; labels: string[]; windows: [number, number[]][] }
+  /** The outputs at every step (per-step networks) or of each window, `step_s` apart. */
+  | { kind: 'values'; name: string; names: string[]; step_s: number; values: number[][] };
+
 /** A validation example the kept model got wrong. */
 export interface Miss {
   /** Image name, or file:line of a text row. */
@@ -164,6 +199,9 @@ export interface RunReport {
   resumed_after?: string;
   skipped: [string, string][];
   truncated: number;
+  /** Series regressions: the error after training and of the model before it. */
+  regression?: RegressionMetrics | null;
+  regression_before?: RegressionMetrics | null;
 }
 
 export interface Scored {
@@ -174,7 +212,7 @@ export interface Scored {
 /** A model saved in this browser. */
 export interface SavedModel {
   name: string;
-  kind: 'image' | 'text' | 'audio';
+  kind: 'image' | 'text' | 'audio' | 'series';
   arch: string;
   classes: string[];
   saved_at: string;
@@ -213,7 +251,7 @@ export class FineTuner {
   checkRecipe(recipe?: Recipe): Promise<Recipe>;
   /** Replace the dataset. Image items reach the worker in chunks of 200; `onProgress(done,
    *  total)` follows them. */
-  setDataset(dataset: ImageDataset | TextDataset | AudioDataset, options?: { onProgress?: (done: number, total: number) => void }): Promise<DatasetSummary>;
+  setDataset(dataset: ImageDataset | TextDataset | AudioDataset | SeriesDataset, options?: { onProgress?: (done: number, total: number) => void }): Promise<DatasetSummary>;
   /** Add images of one class (by hand, webcam frames) to the image dataset. */
   addData(label: string, images: (Blob | string | URL)[]): Promise<DatasetSummary>;
   /** Train per `recipe` (fields over the defaults). With a fine-tuning phase, saves a
@@ -221,13 +259,16 @@ export class FineTuner {
    *  to the run's report. */
   train(recipe?: Recipe, options?: { onProgress?: (event: Progress) => void; signal?: AbortSignal }): Promise<RunReport>;
   /** The kept model's validation metrics and misclassified examples of the last run. */
-  evaluate(): Promise<{ metrics: Metrics | null; misclassified: Miss[]; classes: string[]; skipped: [string, string][] }>;
+  evaluate(): Promise<{ metrics: Metrics | null; misclassified: Miss[]; classes: string[]; skipped: [string, string][]; regression?: RegressionMetrics | null }>;
   /** The GPU memory pool once its free pages are returned (null on the CPU) and the wasm heap. */
   memory(): Promise<{ device: { in_use_bytes: number; reserved_bytes: number; allocations: number } | null; wasm_bytes: number }>;
   /** Top classes of one text, image or audio clip (most probable first; a clip longer than
    *  the window: the mean over its windows), or of each text of an array. */
   predict(input: string | Blob | ImageBitmap | URL | Float32Array | { samples: Float32Array; rate: number }): Promise<Scored[]>;
   predict(input: string[]): Promise<Scored[][]>;
+  /** A series model: one recording (CSV/TSV/JSONL text, or {name, text | data}), or several. */
+  predict(input: string | { name?: string; text?: string; data?: Bytes | Blob | URL }): Promise<SeriesPrediction>;
+  predict(input: ({ name?: string; text?: string; data?: Bytes | Blob | URL })[]): Promise<SeriesPrediction[]>;
   /** The fine-tuned model as a Hugging Face-style folder: its files and the same as a zip. */
   export(): Promise<{ files: Record<string, Uint8Array>; zip: Blob }>;
   /** Save the fine-tuned model in this browser (OPFS, else IndexedDB); resolves to its name. */

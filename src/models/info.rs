@@ -29,6 +29,9 @@ pub struct ModelInfo {
     /// Series models: what the network reads (channels, rate, window, normalisation).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub series_input: Option<super::series::SeriesInput>,
+    /// Series models: what the network gives (classes, or values per window or per step).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub series_output: Option<super::series::SeriesOutput>,
 }
 
 impl ModelInfo {
@@ -95,6 +98,7 @@ pub fn describe(weights: &WeightSource, bytes: usize, config: Option<&str>) -> R
                 super::series::SeriesOutput::Values { .. } => None,
             },
             series_input: Some(parsed.input.clone()),
+            series_output: Some(parsed.output.clone()),
         });
     }
     let (kind, arch, outputs) = if let Some(arch) = Arch::detect(&keys) {
@@ -145,6 +149,7 @@ pub fn describe(weights: &WeightSource, bytes: usize, config: Option<&str>) -> R
         outputs,
         classes,
         series_input: None,
+        series_output: None,
     })
 }
 

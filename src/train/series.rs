@@ -47,7 +47,14 @@ pub struct RegressionMetrics {
     pub attitude: Option<AttitudeError>,
     /// Values scored per output (steps after the warm-up, or windows).
     pub scored: usize,
+    /// A sample of `[true, predicted]` pairs per output, evenly spread over the scored values
+    /// (at most [`PLOTTED`] each): what the page's predicted-vs-true plots draw.
+    #[serde(default)]
+    pub points: Vec<Vec<[f32; 2]>>,
 }
+
+/// Pairs kept per output for the predicted-vs-true plots.
+pub const PLOTTED: usize = 400;
 
 impl RegressionMetrics {
     /// One number, lower is better: the attitude's mean degrees, else the mean over outputs
@@ -157,6 +164,14 @@ fn regression_metrics(
         mae: ab.iter().map(|s| s / n.max(1) as f64).collect(),
         attitude,
         scored: n,
+        points: (0..k)
+            .map(|j| {
+                (0..n.min(PLOTTED))
+                    .map(|s| s * n / n.min(PLOTTED))
+                    .map(|i| [truth[i * k + j], predicted[i * k + j]])
+                    .collect()
+            })
+            .collect(),
     }
 }
 

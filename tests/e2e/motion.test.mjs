@@ -18,7 +18,10 @@ before(async () => {
 });
 after(async () => ctx?.stop());
 
-/** In the page: play `kind` into `devicemotion` events at 50 Hz until `stop()`. */
+/**
+ * In the page: play `kind` ('walking', 'still', or a sway amplitude: 'walking' is 1) into
+ * `devicemotion` events at 50 Hz until `stop()`.
+ */
 async function play(page, kind) {
   await page.evaluate((kind) => {
     clearInterval(window.__motionTimer);
@@ -30,7 +33,7 @@ async function play(page, kind) {
     };
     window.__motionTimer = setInterval(() => {
       const t = (i++) / 50;
-      const w = kind === 'walking' ? 1 : 0;
+      const w = typeof kind === 'number' ? kind : kind === 'walking' ? 1 : 0;
       const s = Math.sin(2 * Math.PI * 2 * t);
       const c = Math.cos(2 * Math.PI * 2 * t);
       window.dispatchEvent(new DeviceMotionEvent('devicemotion', {
@@ -149,5 +152,146 @@ test('the page records the motion sensors for two classes, fine-tunes, shows the
   await stop(page);
   await page.click('#try-motion-stop');
   assert.equal(again, 'walking', 'the reloaded model');
+  assert.deepEqual(foreign, [], 'requests left the page origin');
+});
+
+/** Bytes of a safetensors file of float32 `tensors` ({name: [shape, Float32Array]}). */
+function safetensors(tensors) {
+  const header = {};
+  let offset = 0;
+  for (const [name, [shape, data]] of Object.entries(tensors)) {
+    header[name] = { dtype: 'F32', shape, data_offsets: [offset, offset + data.length * 4] };
+    offset += data.length * 4;
+  }
+  let json = JSON.stringify(header);
+  json += ' '.repeat((8 - (json.length % 8)) % 8);
+  const out = Buffer.alloc(8 + json.length + offset);
+  out.writeBigUInt64LE(BigInt(json.length), 0);
+  out.write(json, 8, 'utf8');
+  let at = 8 + json.length;
+  for (const [, [, data]] of Object.entries(tensors)) {
+    Buffer.from(data.buffer, data.byteOffset, data.length * 4).copy(out, at);
+    at += data.length * 4;
+  }
+  return out;
+}
+
+// A user's own regression model (issue 18: "a user's own trained policy or sensor model loads
+// by name"): six motion channels at 50 Hz, 2 s windows, a convolution, ReLU, the mean over time
+// and a linear output `amplitude` (per window), its weights seeded uniform at PyTorch's scale.
+function swayModel() {
+  let seed = 42;
+  const uniform = (n, fanIn) => Float32Array.from({ length: n }, () => {
+    seed = (seed * 1103515245 + 12345) % 2147483648;
+    return ((seed / 2147483648) * 2 - 1) / Math.sqrt(fanIn);
+  });
+  const config = {
+    architecture: 'series',
+    name: 'sway',
+    input: {
+      channels: ['acc_x', 'acc_y', 'acc_z', 'gyr_x', 'gyr_y', 'gyr_z'],
+      rate_hz: 50,
+      window: 100,
+      mean: [0, 9.81, 0, 0, 0, 0],
+      std: [3, 4, 2, 40, 60, 20],
+    },
+    layers: [
+      { type: 'conv1d', name: 'conv', in_channels: 6, out_channels: 16, kernel: 9 },
+      { type: 'relu' },
+      { type: 'global_avg_pool' },
+      { type: 'linear', name: 'out', in_features: 16, out_features: 1 },
+    ],
+    output: { kind: 'values', names: ['amplitude'], mean: [1], std: [1] },
+  };
+  const weights = safetensors({
+    'conv.weight': [[16, 6, 9], uniform(16 * 6 * 9, 54)],
+    'conv.bias': [[16], uniform(16, 54)],
+    'out.weight': [[1, 16], uniform(16, 16)],
+    'out.bias': [[1], uniform(1, 16)],
+  });
+  return [
+    { name: 'config.json', mimeType: 'application/json', buffer: Buffer.from(JSON.stringify(config)) },
+    { name: 'model.safetensors', mimeType: 'application/octet-stream', buffer: weights },
+  ];
+}
+
+test('a regression model from files: takes recorded with typed target values, trained, predicted against true, tried live, exported', { timeout: 900_000 }, async () => {
+  const { page, foreign, consoleLines } = await open(ctx, '/');
+  const fail = async () => {
+    const error = await page.locator('#status.error:not([hidden])').count();
+    if (error) throw new Error(`the page says: ${await page.textContent('#status')}; console: ${consoleLines.slice(-20).join(' | ')}`);
+  };
+  await page.selectOption('#model-select', 'files');
+  await page.setInputFiles('#model-files', swayModel());
+  await page.waitForSelector('#model-info[data-arch="sway"]', { timeout: 240_000 });
+  await page.waitForSelector('#record-motion:not([hidden])');
+  assert.match(await page.textContent('#motion-class-label'), /amplitude/);
+
+  // A take's value that is not a number is refused, naming it.
+  await page.fill('#motion-class', 'fast');
+  await page.click('#motion-record');
+  await page.waitForSelector('#status.error:not([hidden])');
+  assert.match(await page.textContent('#status'), /amplitude: “fast” is not a number/);
+
+  // Two people, three amplitudes of sway each, 6 s a take.
+  for (const person of ['anna', 'ben']) {
+    for (const amplitude of [0, 1, 2]) {
+      await page.fill('#motion-group', person);
+      await page.fill('#motion-class', String(amplitude));
+      await play(page, amplitude);
+      await page.click('#motion-record');
+      await page.waitForFunction(() => Number(document.getElementById('motion-status').dataset.samples ?? 0) >= 300, null, { timeout: 60_000 });
+      await page.click('#motion-stop');
+      await stop(page);
+      await fail();
+    }
+  }
+  await page.waitForSelector('#motion-recordings[data-count="6"]');
+  await page.waitForFunction(() => Number(document.getElementById('dataset-summary').dataset.total ?? 0) > 0, null, { timeout: 120_000 });
+  await fail();
+
+  await page.$eval('#recipe-json', (e) => {
+    const details = e.closest('details');
+    if (details) details.open = true;
+  });
+  await page.fill('#recipe-json', JSON.stringify({ val_fraction: 0.5, head: { epochs: 30, batch_size: 8, lr: 0.01 }, finetune: { epochs: 5, batch_size: 8, lr: 0.001 }, series: { stride_s: 0.5 } }));
+  await page.dispatchEvent('#recipe-json', 'change');
+  await page.waitForFunction(() => !document.getElementById('train').disabled, null, { timeout: 60_000 });
+  await page.click('#train');
+  await page.waitForFunction(() => !document.getElementById('try-motion').disabled, null, { timeout: 600_000 });
+  await fail();
+
+  // The held-out person's error, before and after, and the predicted-vs-true plot.
+  const cells = await page.$$eval('#regression-table tr[data-output="amplitude"] td', (tds) => tds.map((td) => td.textContent));
+  const [before, afterRmse] = [Number(cells[1]), Number(cells[2])];
+  const points = Number(await page.getAttribute('#regression-plots canvas[data-output="amplitude"]', 'data-points'));
+  console.log(`held-out person: amplitude RMSE ${before} before, ${afterRmse} after, ${points} points plotted`);
+  assert.ok(points > 0, 'no predicted-vs-true plot');
+  assert.ok(afterRmse < before / 2 && afterRmse < 0.4, `RMSE ${before} -> ${afterRmse} (targets 0, 1, 2)`);
+  await page.screenshot({ path: join(OUTPUT, 'motion-regression.png'), fullPage: true });
+
+  // Live: a stronger sway reads as a larger amplitude.
+  const live = {};
+  await play(page, 2);
+  await page.click('#try-motion');
+  for (const amplitude of [2, 0]) {
+    await play(page, amplitude);
+    await page.waitForTimeout(4_000);
+    live[amplitude] = Number(await page.getAttribute('#prediction', 'data-value'));
+  }
+  await stop(page);
+  await page.click('#try-motion-stop');
+  console.log(`live: amplitude 2 read as ${live[2]}, 0 as ${live[0]}`);
+  assert.ok(live[2] - live[0] > 1, `live values ${JSON.stringify(live)}`);
+
+  // Export: the values output and the model's own layer names.
+  const [download] = await Promise.all([page.waitForEvent('download', { timeout: 300_000 }), page.click('#export-zip')]);
+  const zip = readFileSync(await download.path());
+  const config = JSON.parse(unzip(zip, 'config.json').toString('utf8'));
+  assert.equal(config.output.kind, 'values');
+  assert.deepEqual(config.output.names, ['amplitude']);
+  const weights = unzip(zip, 'model.safetensors');
+  const header = JSON.parse(weights.toString('utf8', 8, 8 + Number(weights.readBigUInt64LE(0))));
+  assert.deepEqual(header['conv.weight'].shape, [16, 6, 9]);
   assert.deepEqual(foreign, [], 'requests left the page origin');
 });

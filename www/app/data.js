@@ -71,12 +71,15 @@ export async function onDatasetSelect() {
     const path = d.path ?? d.files?.[0];
     state.base = { kind: 'text', data: new URL(path, location.href).href, name: path.split('/').at(-1) };
   } else if (d.kind === 'series') {
-    // Recordings (CSV) in folders: the folder is the person or device.
+    // Recordings (CSV) in folders: the folder is the person or device, or (groups: 'split')
+    // the set's own train/ and test/ split, test/ then being the validation set.
     const root = String(d.path ?? '').replace(/\/$/, '');
     const recordings = (d.files ?? []).filter((p) => /\.(csv|tsv|jsonl)$/i.test(p)).map((path) => {
       const rel = root && path.startsWith(`${root}/`) ? path.slice(root.length + 1) : path;
       const parts = rel.split('/');
-      return { name: rel, group: parts.length > 1 ? parts.slice(0, -1).join('/') : rel, url: new URL(path, location.href).href };
+      const group = parts.length > 1 ? parts.slice(0, -1).join('/') : rel;
+      const val = d.groups === 'split' && parts[0] === 'test';
+      return { name: rel, group: d.groups === 'split' ? rel : group, url: new URL(path, location.href).href, val };
     });
     state.base = { kind: 'series', recordings, name: d.name };
   } else {

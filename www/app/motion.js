@@ -11,13 +11,52 @@ const sensors = () => (motion ??= new Motion());
 /** The recordings made in the page: {name, group, label, text, rows}. */
 state.motionRecordings ??= [];
 
-/** Record the sensors for the class in #motion-class until Stop. */
-export async function recordMotion() {
-  const label = $('motion-class').value.trim();
-  if (!label) {
-    $('motion-class').focus();
-    throw new Error('name the class to record first (e.g. walking)');
+/** The loaded model's values output ({names, per_step}) when it is a regression, else null. */
+function valuesOutput() {
+  const out = state.model?.series_output;
+  return out?.kind === 'values' ? out : null;
+}
+
+/**
+ * What a take is recorded as: {label} of a class, or the regression's {targets} typed as
+ * numbers ("1.5", or "0.2, 3" for two outputs, or "speed=1.5") in #motion-class.
+ */
+function takeOf(text) {
+  const values = valuesOutput();
+  if (!values) {
+    if (!text) throw new Error('name the class to record first (e.g. walking)');
+    return { label: text, columns: { label: text } };
   }
+  if (values.per_step) {
+    throw new Error(`this model gives ${values.names.join(', ')} at every step, which cannot be typed in for a take: import recordings with ${values.names.length === 1 ? 'that column' : 'those columns'} instead`);
+  }
+  const parts = text.split(/[,;]/).map((p) => p.trim()).filter(Boolean);
+  if (parts.length !== values.names.length) {
+    throw new Error(`type ${values.names.length} number${values.names.length === 1 ? '' : 's'} for ${values.names.join(', ')} (got “${text}”)`);
+  }
+  const columns = {};
+  parts.forEach((part, i) => {
+    const [name, value] = part.includes('=') ? part.split('=').map((s) => s.trim()) : [values.names[i], part];
+    const number = Number(value);
+    if (!values.names.includes(name)) throw new Error(`“${name}” is not an output of this model (${values.names.join(', ')})`);
+    if (value === '' || !Number.isFinite(number)) throw new Error(`${name}: “${value}” is not a number`);
+    columns[name] = number;
+  });
+  return { label: values.names.map((n) => `${n} ${columns[n]}`).join(', '), columns };
+}
+
+/** Record the sensors for the class (or target values) in #motion-class until Stop. */
+export async function recordMotion() {
+  let take;
+  try {
+    take = takeOf($('motion-class').value.trim());
+  } catch (err) {
+    $('motion-class').focus();
+    throw err;
+  }
+  const label = take.label;
+  // A take under way: an earlier error (a mistyped value) no longer stands.
+  if ($('status').classList.contains('error')) say(null);
   $('motion-status').dataset.samples = '0';
   const m = sensors();
   await m.start();
@@ -33,7 +72,7 @@ export async function recordMotion() {
   };
   $('motion-record').hidden = true;
   $('motion-stop').hidden = false;
-  $('motion-status').textContent = `Recording “${label}”… move as the class says, then Stop.`;
+  $('motion-status').textContent = `Recording “${label}”… move as ${valuesOutput() ? 'the values say' : 'the class says'}, then Stop.`;
 }
 
 /** Stop recording: the take becomes a recording of its class (and the dataset is set again). */
@@ -43,7 +82,7 @@ export async function stopMotion() {
   m.onSample = null;
   $('motion-record').hidden = false;
   $('motion-stop').hidden = true;
-  const label = $('motion-class').value.trim();
+  const { label, columns } = takeOf($('motion-class').value.trim());
   const group = $('motion-group').value.trim() || 'me';
   if (m.rows.length < 2) {
     $('motion-status').textContent = 'No samples came from the sensors: this device may have none, or they need a permission.';
@@ -51,7 +90,8 @@ export async function stopMotion() {
   }
   const count = state.motionRecordings.filter((r) => r.label === label).length + 1;
   const rows = m.rows;
-  state.motionRecordings.push({ name: `${group}/${label}-${count}.csv`, group, label, rows, text: rowsToCsv(rows, label) });
+  const file = label.replace(/[^\w.-]+/g, '_');
+  state.motionRecordings.push({ name: `${group}/${file}-${count}.csv`, group, label, rows, text: rowsToCsv(rows, columns) });
   $('motion-status').textContent = `Recorded “${label}” (${rows.at(-1)[0].toFixed(1)} s, ${rows.length} samples).`;
   renderRecordings();
   const { applyDataset } = await import('./data.js');
@@ -78,7 +118,7 @@ export async function fetchRecordings(recordings) {
     recordings.map(async (r) => {
       const response = await fetch(r.url);
       if (!response.ok) throw new Error(`HTTP ${response.status} fetching ${r.name}`);
-      return { name: r.name, group: r.group, text: await response.text() };
+      return { name: r.name, group: r.group, text: await response.text(), val: Boolean(r.val) };
     }),
   );
 }
@@ -87,11 +127,13 @@ export async function fetchRecordings(recordings) {
 export async function seriesDataset() {
   const bundled = state.base?.kind === 'series' ? await fetchRecordings(state.base.recordings) : [];
   const recorded = state.motionRecordings.map(({ name, group, text }) => ({ name, group, text }));
+  // The set's own test recordings are the validation set; the page's takes then train.
   const recordings = [...bundled, ...recorded];
   if (!recordings.length) return null;
   const labels = new Set(state.motionRecordings.map((r) => r.label));
   if (!bundled.length && labels.size < 2) {
-    return { waiting: `${recorded.length} recording${recorded.length === 1 ? '' : 's'} of “${[...labels][0]}”: record a second class to train.` };
+    const what = valuesOutput() ? 'a second take with other values' : 'a second class';
+    return { waiting: `${recorded.length} recording${recorded.length === 1 ? '' : 's'} of “${[...labels][0]}”: record ${what} to train.` };
   }
   return { kind: 'series', recordings };
 }
@@ -174,10 +216,15 @@ function renderValues(p) {
     el('p', {}, p.names.map((n, i) => `${n} ${Number(last[i]).toFixed(3)}`).join(', ')),
   );
   $('prediction').dataset.live = p.names.join(',');
+  $('prediction').dataset.value = String(last[0] ?? '');
 }
 
 export function showSeriesPanels(kind) {
   $('record-motion').hidden = kind !== 'series';
+  const values = kind === 'series' ? valuesOutput() : null;
+  $('motion-class-label').textContent = values ? `Values of ${values.names.join(', ')}` : 'Class';
+  $('motion-class').placeholder = values ? values.names.map((n, i) => `${n}=${i + 1}.5`).join(', ') : 'e.g. walking';
+  $('motion-record').title = values?.per_step ? `This model gives ${values.names.join(', ')} at every step: import recordings with those columns` : '';
   $('try-motion-panel').hidden = kind !== 'series';
   if (kind !== 'series') stopTryMotion();
 }

@@ -109,7 +109,8 @@ export function syncPresetFields() {
 let validateTimer = 0;
 export function validateRecipe() {
   clearTimeout(validateTimer);
-  validateTimer = setTimeout(() => checkNow().catch(() => {}), 150);
+  // (A check due while a run goes on would only hear that the session is busy.)
+  validateTimer = setTimeout(() => (state.running ? null : checkNow().catch(() => {})), 150);
 }
 
 /** checkRecipe on the JSON; resolves to the checked recipe or null (the message is shown). */
@@ -138,6 +139,8 @@ export function resetPlots() {
   state.plot = {
     loss: { head: [], finetune: [] },
     acc: { head: [], finetune: [] },
+    // Regressions: the validation error per epoch (lower is better) instead of accuracy.
+    err: { head: [], finetune: [] },
     steps: 0,
     epochs: 0,
     phases: 1,
@@ -153,6 +156,13 @@ export function drawPlots() {
     { name: 'head', color: COLORS.head, points: p.loss.head },
     { name: 'fine-tuning', color: COLORS.finetune, points: p.loss.finetune },
   ], { title: 'Training loss', xLabel: 'step', yLabel: 'loss', xInteger: true, empty: 'The loss per step appears here' });
+  if (p.err.head.length || p.err.finetune.length) {
+    drawChart($('acc-plot'), [
+      { name: 'head', color: COLORS.head, points: p.err.head, dots: true },
+      { name: 'fine-tuning', color: COLORS.finetune, points: p.err.finetune, dots: true },
+    ], { title: 'Validation error (lower is better)', xLabel: 'epoch', xInteger: true, yLabel: 'error', yMin: 0 });
+    return;
+  }
   drawChart($('acc-plot'), [
     { name: 'head', color: COLORS.head, points: p.acc.head, dots: true },
     { name: 'fine-tuning', color: COLORS.finetune, points: p.acc.finetune, dots: true },
@@ -213,6 +223,7 @@ export function onProgress(e) {
     case 'epoch': {
       p.epochs += 1;
       if (e.val_accuracy != null) (p.acc[e.phase] ??= []).push([p.epochs, e.val_accuracy]);
+      if (e.val_error != null) (p.err[e.phase] ??= []).push([p.epochs, e.val_error]);
       queueDraw();
       break;
     }
@@ -233,6 +244,7 @@ export async function train() {
   if (!state.tuner || !state.summary) return;
   const recipe = parseRecipe();
   if (!recipe) return;
+  clearTimeout(validateTimer);
   const checked = await checkNow();
   if (!checked) {
     $('advanced').open = true;

@@ -166,8 +166,9 @@ export function modelFromFiles(files) {
       source: { kind: 'text', weights: weights.file, config: config.file, tokenizer: tokenizer.file, extras, name },
     };
   }
-  const source = { kind: 'image', weights: weights.file, name };
-  if (config) source.config = config.file;
+  // With a config.json the core tells the kind from the files (a series model's config holds
+  // its layers); weights alone are an image model's.
+  const source = config ? { weights: weights.file, config: config.file, name } : { kind: 'image', weights: weights.file, name };
   return { name, source };
 }
 

@@ -51,10 +51,13 @@ export class Motion {
   }
 }
 
-/** Rows as CSV text with a header (and `label` on every row when given). */
-export function rowsToCsv(rows, label) {
-  const header = ['time', ...MOTION_CHANNELS, ...(label === undefined ? [] : ['label'])].join(',');
-  const lines = rows.map((r) => [r[0].toFixed(4), ...r.slice(1).map((v) => v.toFixed(5)), ...(label === undefined ? [] : [label])].join(','));
+/** Rows as CSV text with a header; `columns` are constant columns on every row ({label:
+ *  'walking'} for a class, {speed: 1.5} for a regression's targets). */
+export function rowsToCsv(rows, columns = {}) {
+  const extra = Object.entries(columns);
+  const header = ['time', ...MOTION_CHANNELS, ...extra.map(([name]) => name)].join(',');
+  const tail = extra.map(([, value]) => String(value));
+  const lines = rows.map((r) => [r[0].toFixed(4), ...r.slice(1).map((v) => v.toFixed(5)), ...tail].join(','));
   return `${header}\n${lines.join('\n')}\n`;
 }
 

@@ -1,6 +1,8 @@
 // DOM rendering of what the API returns: model info, dataset summary, run report, predictions,
 // saved models. Pure functions of their arguments; app.js decides when to call them.
 
+import { drawChart } from '../plot.js';
+
 export const $ = (id) => document.getElementById(id);
 
 /** A DOM element: el('td', {class: 'x', dataset: {a: 1}}, 'text', child, ...). */
@@ -221,12 +223,17 @@ export function renderReport(report, { sourceOf = () => null } = {}) {
     acc.textContent = 'No validation examples, so no accuracy to show.';
   }
   renderRegression(report.regression, report.regression_before);
+  // A regression has no classes: no per-class table, confusion matrix or misclassified list.
+  $('class-results').hidden = Boolean(report.regression);
+  $('miss-results').hidden = Boolean(report.regression);
 
   const bits = phases.map((p) => {
     const name = p.phase === 'head' ? 'head' : 'fine-tuning';
     const best = p.val_accuracy?.[p.best_epoch - 1];
+    const error = p.val_error?.[p.best_epoch - 1];
+    const score = best != null ? ` (${percent(best)})` : error != null ? ` (validation error ${error.toFixed(4)})` : '';
     return `${name}: ${p.losses.length} steps in ${formatSeconds(p.seconds)}, kept epoch ${p.best_epoch}` +
-      `${best != null ? ` (${percent(best)})` : ''}${p.stopped_early ? ', stopped early' : ''}`;
+      `${score}${p.stopped_early ? ', stopped early' : ''}`;
   });
   if (report.train_images != null) bits.unshift(`${report.train_images} training / ${report.val_images} validation examples`);
   if (report.truncated) bits.push(`${report.truncated} texts cut at the maximum length`);
@@ -238,16 +245,46 @@ export function renderReport(report, { sourceOf = () => null } = {}) {
   renderMisses(report.misclassified ?? [], sourceOf);
 }
 
-/** Per-output errors of a regression, before and after training. */
+/**
+ * Per-output errors of a regression, before and after training, and one predicted-vs-true
+ * plot per output (a sample of the validation values; the diagonal is a perfect model).
+ */
 function renderRegression(after, before) {
   $('regression').hidden = !after;
   const table = $('regression-table');
-  if (!after) return table.replaceChildren();
+  const plots = $('regression-plots');
+  if (!after) {
+    plots.replaceChildren();
+    return table.replaceChildren();
+  }
   const head = el('tr', {}, ...['output', 'RMSE before', 'RMSE after', 'MAE after'].map((h) => el('th', {}, h)));
   const rows = after.names.map((n, i) =>
     el('tr', { 'data-output': n }, el('td', {}, n), el('td', {}, before ? before.rmse[i].toFixed(4) : '–'),
       el('td', {}, after.rmse[i].toFixed(4)), el('td', {}, after.mae[i].toFixed(4))));
   table.replaceChildren(head, ...rows);
+  const canvases = after.names.map((n, i) => {
+    const points = after.points?.[i] ?? [];
+    return el('canvas', {
+      class: 'chart scatter',
+      'data-output': n,
+      'data-points': String(points.length),
+      'aria-label': `${n}: predicted against true on ${points.length} validation values`,
+    });
+  });
+  plots.replaceChildren(...canvases);
+  after.names.forEach((n, i) => {
+    const points = after.points?.[i] ?? [];
+    const values = points.flat();
+    // The diagonal (predicted = true) spans the values and a margin, so that no point sits
+    // on an axis.
+    const lo = values.length ? Math.min(...values) : 0;
+    const hi = values.length ? Math.max(...values) : 1;
+    const margin = (hi - lo || 1) * 0.06;
+    drawChart(canvases[i], [
+      { name: 'ideal', color: '#9ca3af', points: values.length ? [[lo - margin, lo - margin], [hi + margin, hi + margin]] : [], legend: '' },
+      { name: n, color: '#2b6cb0', points, scatter: true, legend: '' },
+    ], { xLabel: `true ${n}`, yLabel: `predicted ${n}`, yFree: true, empty: 'No validation values' });
+  });
 }
 
 function renderPerClass(metrics) {
