@@ -418,7 +418,10 @@ fn a_regression_head_learns_a_linear_target_with_mse_and_huber() {
         let m = report.regression.as_ref().unwrap();
         assert_eq!(m.points.len(), 1);
         assert_eq!(m.points[0].len(), m.scored.min(400));
-        let worst = m.points[0].iter().map(|[t, p]| (t - p).abs()).fold(0.0, f32::max);
+        let worst = m.points[0]
+            .iter()
+            .map(|[t, p]| (t - p).abs())
+            .fold(0.0, f32::max);
         assert!(worst < 0.5, "{loss}: a plotted pair off by {worst}");
     }
 }
