@@ -13,6 +13,7 @@ pub mod split;
 pub mod summary;
 pub mod text;
 pub mod tokenize;
+pub mod transcripts;
 
 pub use audio::{AudioClips, AudioOptions, AudioSet};
 pub use features::FeatureSet;

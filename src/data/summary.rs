@@ -55,6 +55,7 @@ impl Summary {
             "text" => "texts",
             "audio" => "audio files",
             "series" => "seconds of recordings",
+            "transcription" => "transcribed clips",
             _ => "images",
         };
         let (total, classes) = (self.total, self.classes.len());
@@ -121,6 +122,42 @@ impl Summary {
         );
         summary.skipped = data.skipped.clone();
         summary
+    }
+
+    /// Transcribed clips: how many, how long, the first `preview` transcripts (with their
+    /// files), and the rows left out.
+    pub fn transcripts(set: &super::transcripts::Transcripts, preview: usize) -> Self {
+        let mut warnings = Vec::new();
+        if let Some((at, why)) = set.skipped.first() {
+            warnings.push(format!(
+                "{} row(s) left out; the first: {at}: {why}",
+                set.skipped.len()
+            ));
+        }
+        if let Some(val) = &set.val {
+            warnings.push(format!("{} clips are the given validation set", val.len()));
+        }
+        Self {
+            kind: "transcription".into(),
+            classes: Vec::new(),
+            counts: Vec::new(),
+            total: set.clips.len(),
+            warnings,
+            columns: None,
+            text_column: None,
+            label_column: None,
+            preview: Some(
+                set.clips
+                    .iter()
+                    .take(preview)
+                    .map(|c| PreviewRow {
+                        text: c.text.clone(),
+                        label: c.name.clone(),
+                    })
+                    .collect(),
+            ),
+            skipped: set.skipped.clone(),
+        }
     }
 
     /// A parsed table; `preview` rows of it are shown.

@@ -112,6 +112,16 @@ pub fn describe(weights: &WeightSource, bytes: usize, config: Option<&str>) -> R
             .or_else(|| keys.get("classifier.out_proj.weight"))
             .and_then(|s| s.first().copied());
         ("audio", "speech_embedding".to_string(), outputs)
+    } else if config
+        .as_ref()
+        .and_then(|c| c.get("model_type"))
+        .and_then(|t| t.as_str())
+        == Some("whisper")
+    {
+        let vocab = keys
+            .get("model.decoder.embed_tokens.weight")
+            .and_then(|s| s.first().copied());
+        ("transcription", "whisper".to_string(), vocab)
     } else if let Some(model_type) = config
         .as_ref()
         .and_then(|c| c.get("model_type"))
@@ -129,7 +139,8 @@ pub fn describe(weights: &WeightSource, bytes: usize, config: Option<&str>) -> R
                 "not a known image architecture (MobileNetV2, EfficientNet-Lite0, ResNet-18/34/50 \
                  by their tensor names; this file's start with {}), nor the speech_embedding network \
                  (conv.0 ... conv.19), nor a text encoder (a \
-                 BERT-family model folder: config.json with a model_type, and tokenizer.json)",
+                 BERT-family model folder: config.json with a model_type, and tokenizer.json), \
+                 nor Whisper (config.json with model_type whisper)",
                 keys.keys().take(3).cloned().collect::<Vec<_>>().join(", ")
             ),
         });

@@ -14,6 +14,7 @@ pub mod resnet;
 pub mod series;
 pub mod speech_embedding;
 pub mod text;
+pub mod whisper;
 
 use std::collections::BTreeMap;
 

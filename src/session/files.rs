@@ -28,6 +28,8 @@ pub enum ModelKind {
     Audio,
     /// A config-described network over numeric recordings (sensors, robot state).
     Series,
+    /// A speech recogniser (Whisper): audio in, text out.
+    Transcription,
 }
 
 impl ModelKind {
@@ -38,6 +40,7 @@ impl ModelKind {
             Self::Text => "texts",
             Self::Audio => "clips",
             Self::Series => "windows",
+            Self::Transcription => "clips",
         }
     }
 
@@ -48,6 +51,7 @@ impl ModelKind {
             Self::Text => "text",
             Self::Audio => "audio",
             Self::Series => "series",
+            Self::Transcription => "transcription",
         }
     }
 
@@ -58,8 +62,10 @@ impl ModelKind {
             "text" => Ok(Self::Text),
             "audio" => Ok(Self::Audio),
             "series" => Ok(Self::Series),
+            "transcription" => Ok(Self::Transcription),
             other => Err(Error::Data(format!(
-                "unknown model kind \"{other}\": \"image\", \"text\", \"audio\" or \"series\""
+                "unknown model kind \"{other}\": \"image\", \"text\", \"audio\", \"series\" \
+                 or \"transcription\""
             ))),
         }
     }
@@ -71,6 +77,7 @@ impl ModelKind {
             Self::Text => crate::train::Modality::Text,
             Self::Audio => crate::train::Modality::Audio,
             Self::Series => crate::train::Modality::Series,
+            Self::Transcription => crate::train::Modality::Transcription,
         }
     }
 }
@@ -129,6 +136,12 @@ impl ModelFiles {
                     kind.name(),
                     files.info.arch
                 ),
+            });
+        }
+        if kind == ModelKind::Transcription && files.tokenizer.is_none() {
+            return Err(Error::Weights {
+                file: name.into(),
+                message: "a Whisper model needs its tokenizer.json".into(),
             });
         }
         if kind == ModelKind::Text && files.tokenizer.is_none() {
@@ -217,7 +230,11 @@ impl ModelFiles {
         if path.is_dir() {
             tokenizer = read(&dir.join("tokenizer.json"))?;
             if tokenizer.is_some() {
-                for name in TOKENIZER_EXTRAS {
+                for name in TOKENIZER_EXTRAS
+                    .iter()
+                    .chain(&crate::models::whisper::EXTRAS)
+                    .collect::<std::collections::BTreeSet<_>>()
+                {
                     if let Some(bytes) = read(&dir.join(name))? {
                         extras.push((name.to_string(), bytes));
                     }
@@ -245,6 +262,7 @@ impl ModelFiles {
             "text" => ModelKind::Text,
             "audio" => ModelKind::Audio,
             "series" => ModelKind::Series,
+            "transcription" => ModelKind::Transcription,
             _ => ModelKind::Image,
         }
     }

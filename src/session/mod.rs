@@ -58,6 +58,11 @@ pub enum Dataset {
     },
     /// Numeric recordings: the files as given (read again for the model's channels and rate
     /// when a run starts), and what they hold as read at their own rate.
+    /// Transcribed clips (speech recognition).
+    Transcripts {
+        /// The clips, decoded, with their transcripts.
+        set: crate::data::transcripts::Transcripts,
+    },
     Series {
         /// (name, group, bytes) of every file.
         files: Vec<(String, String, Vec<u8>)>,
@@ -103,6 +108,7 @@ impl Dataset {
             Self::Text { .. } => ModelKind::Text,
             Self::Audio { .. } => ModelKind::Audio,
             Self::Series { .. } => ModelKind::Series,
+            Self::Transcripts { .. } => ModelKind::Transcription,
         }
     }
 
@@ -113,6 +119,7 @@ impl Dataset {
             Self::Text { set, .. } => &set.classes,
             Self::Audio { clips, .. } => &clips.classes,
             Self::Series { preview, .. } => &preview.classes,
+            Self::Transcripts { .. } => &[],
         }
     }
 
@@ -121,6 +128,7 @@ impl Dataset {
             Self::Images { source, .. } => source.labels(),
             Self::Text { set, .. } => set.labels.clone(),
             Self::Audio { clips, .. } => clips.labels.clone(),
+            Self::Transcripts { .. } => Vec::new(),
             // One per labelled second.
             Self::Series { preview, .. } => {
                 let rate = preview.rate_hz.max(1.0) as usize;
@@ -153,6 +161,7 @@ impl Dataset {
                 ..Summary::audio(&clips.classes, &clips.labels)
             },
             Self::Series { preview, .. } => Summary::series(preview, &self.labels()),
+            Self::Transcripts { set } => Summary::transcripts(set, 5),
         }
     }
 }
@@ -210,6 +219,18 @@ impl Dataset {
                     }
                 };
                 Ok(Self::Audio { clips, split })
+            }
+            ModelKind::Transcription => {
+                use crate::data::transcripts::Transcripts;
+                let mut set = Transcripts::open(data)?;
+                if let Some(val) = val {
+                    let more = Transcripts::open(val)?;
+                    let from = set.clips.len();
+                    set.val = Some((from..from + more.clips.len()).collect());
+                    set.clips.extend(more.clips);
+                    set.skipped.extend(more.skipped);
+                }
+                Ok(Self::Transcripts { set })
             }
             ModelKind::Series => {
                 let mut files = crate::data::series::list(data)?;
@@ -292,6 +313,20 @@ pub struct Evaluation {
     /// Regressions (series models with values): the errors.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub regression: Option<crate::train::series::RegressionMetrics>,
+    /// Speech recognisers: word and character error rates, per clip.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub transcription: Option<crate::train::wer::ErrorRates>,
+}
+
+/// What a speech recogniser heard in one file.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Transcript {
+    /// The file.
+    pub name: String,
+    /// The transcript.
+    pub text: String,
+    /// Its length.
+    pub seconds: f64,
 }
 
 /// A model that predicts: fine-tuned in this session, or loaded fine-tuned.
@@ -388,6 +423,7 @@ impl Session {
             ModelKind::Image => 16,
             ModelKind::Text | ModelKind::Audio => 32,
             ModelKind::Series => 64,
+            ModelKind::Transcription => 8,
         };
         self.feature_batch.unwrap_or(default)
     }
@@ -396,7 +432,7 @@ impl Session {
     pub fn text_options(&self) -> Option<&TextOptions> {
         match &self.trained.as_ref()?.model {
             Model::Text(m) => Some(&m.options),
-            Model::Image(_) | Model::Audio(_) | Model::Series(_) => None,
+            Model::Image(_) | Model::Audio(_) | Model::Series(_) | Model::Transcription(_) => None,
         }
     }
 
@@ -592,7 +628,7 @@ impl Session {
             match &mut model {
                 Model::Text(m) => m.labels = Some(first.classes.clone()),
                 Model::Audio(m) => m.labels = Some(first.classes.clone()),
-                Model::Image(_) | Model::Series(_) => {}
+                Model::Image(_) | Model::Series(_) | Model::Transcription(_) => {}
             }
             let files = model
                 .files(&first.classes, Some((recipe, &first)), &extras)
@@ -683,6 +719,7 @@ impl Session {
             Dataset::Text { set, .. } => set.skipped.len(),
             Dataset::Audio { clips, .. } => clips.skipped.len(),
             Dataset::Series { preview, .. } => preview.skipped.len(),
+            Dataset::Transcripts { set } => set.skipped.len(),
             Dataset::Images { .. } => 0,
         };
         let skipped = prior
@@ -775,6 +812,19 @@ impl Session {
                 .await?;
                 (Model::Series(m), r)
             }
+            (Model::Transcription(m), Dataset::Transcripts { set }) => {
+                let (m, r) = crate::train::transcribe::finetune_transcription(
+                    m,
+                    set,
+                    None,
+                    recipe,
+                    resume,
+                    &self.device,
+                    &mut progress,
+                )
+                .await?;
+                (Model::Transcription(m), r)
+            }
             (model, dataset) => return Err(mismatch(model.kind(), dataset)),
         };
         for (name, why) in report.skipped.iter().skip(skipped) {
@@ -800,7 +850,10 @@ impl Session {
                 .base
                 .as_ref()
                 .ok_or_else(|| Error::Data("no model is loaded".into()))?;
-            if !matches!(base.kind(), ModelKind::Image | ModelKind::Series) {
+            if !matches!(
+                base.kind(),
+                ModelKind::Image | ModelKind::Series | ModelKind::Transcription
+            ) {
                 // An encoder alone has no classifier to predict with.
                 return Err(Error::Data(format!(
                     "no {} model has been fine-tuned or loaded in this session yet (the \
@@ -809,8 +862,12 @@ impl Session {
                 )));
             }
             let model = Model::load(base, None, &self.device)?;
+            let outputs = match &model {
+                Model::Transcription(_) => 0,
+                m => m.outputs(),
+            };
             self.trained = Some(Trained {
-                labels: (0..model.outputs()).map(|i| i.to_string()).collect(),
+                labels: (0..outputs).map(|i| i.to_string()).collect(),
                 model,
                 run: None,
                 extras: base.extras.clone(),
@@ -831,6 +888,7 @@ impl Session {
             misclassified: report.misclassified.clone(),
             skipped: report.skipped.clone(),
             regression: report.regression.clone(),
+            transcription: report.transcription.clone(),
         })
     }
 
@@ -867,6 +925,27 @@ impl Session {
                 misclassified: Vec::new(),
                 skipped,
                 regression: e.regression,
+                transcription: None,
+            });
+        }
+        if let (Model::Transcription(m), Dataset::Transcripts { set }) = (&trained.model, dataset) {
+            let clips: Vec<&[f32]> = set.clips.iter().map(|c| c.samples.as_slice()).collect();
+            let texts = m
+                .transcribe(&clips, self.batch(ModelKind::Transcription), &self.device)
+                .await?;
+            let rates = crate::train::wer::ErrorRates::of(
+                set.clips
+                    .iter()
+                    .zip(texts)
+                    .map(|(c, t)| (c.name.clone(), c.text.clone(), t)),
+            );
+            return Ok(Evaluation {
+                classes: Vec::new(),
+                metrics: None,
+                misclassified: Vec::new(),
+                skipped: set.skipped.clone(),
+                regression: None,
+                transcription: Some(rates),
             });
         }
         let labels = &trained.labels;
@@ -908,6 +987,7 @@ impl Session {
             misclassified: Vec::new(),
             skipped,
             regression: None,
+            transcription: None,
         })
     }
 
@@ -986,6 +1066,59 @@ impl Session {
         crate::train::series::predict_series(m, &data, &self.device).await
     }
 
+    /// Transcripts of audio files (name, bytes) by the model that predicts (fine-tuned, or
+    /// the loaded one as it is), or with `original` by the loaded model as it came (to set a
+    /// fine-tuned model's transcript beside the one before). A file that cannot be decoded or
+    /// is longer than 30 s is an error naming it.
+    pub async fn transcribe(
+        &mut self,
+        files: Vec<(String, Vec<u8>)>,
+        original: bool,
+    ) -> Result<Vec<Transcript>> {
+        let mut clips = Vec::with_capacity(files.len());
+        for (name, bytes) in files {
+            let samples = crate::data::audio::load(bytes, &name)?;
+            let seconds = samples.len() as f64 / f64::from(crate::data::mel::SAMPLE_RATE);
+            if seconds > crate::data::transcripts::MAX_SECONDS {
+                return Err(Error::Data(format!(
+                    "{name}: {seconds:.1} s is longer than the 30 s the model hears at once"
+                )));
+            }
+            clips.push((name, samples, seconds));
+        }
+        let base;
+        let model = if original {
+            let files = self
+                .base
+                .as_ref()
+                .ok_or_else(|| Error::Data("no model is loaded".into()))?;
+            base = Model::load(files, None, &self.device)?;
+            &base
+        } else {
+            self.predictor()?;
+            &self.trained()?.model
+        };
+        let Model::Transcription(m) = model else {
+            return Err(Error::Data(format!(
+                "a {} model does not transcribe speech",
+                model.kind().name()
+            )));
+        };
+        let refs: Vec<&[f32]> = clips.iter().map(|(_, s, _)| s.as_slice()).collect();
+        let texts = m
+            .transcribe(&refs, self.batch(ModelKind::Transcription), &self.device)
+            .await?;
+        Ok(clips
+            .into_iter()
+            .zip(texts)
+            .map(|((name, _, seconds), text)| Transcript {
+                name,
+                text,
+                seconds,
+            })
+            .collect())
+    }
+
     /// The model that predicts (fine-tuned, loaded, or the base as it is) as files (names and bytes): model.safetensors under the
     /// checkpoint's own names, config.json with id2label, the tokenizer files for text, and
     /// report.json (`{recipe, report}`) after a run. The CLI writes them to a folder, the
@@ -1011,6 +1144,7 @@ fn check_kinds(kind: ModelKind, dataset: &Dataset) -> Result<()> {
             ModelKind::Text => "a text",
             ModelKind::Audio => "an audio",
             ModelKind::Series => "a series",
+            ModelKind::Transcription => "a transcribed audio",
         };
         return Err(Error::Data(format!(
             "a {} model cannot train on {data} dataset",

@@ -23,6 +23,8 @@ pub enum Model {
     Audio(AudioModel),
     /// A config-described network over numeric recordings.
     Series(SeriesModel),
+    /// A speech recogniser (Whisper) with its tokenizer.
+    Transcription(crate::models::whisper::Transcriber),
 }
 
 /// One class and its probability.
@@ -91,6 +93,27 @@ impl Model {
                     device,
                 )?))
             }
+            ModelKind::Transcription => {
+                let config = files.config.as_deref().ok_or_else(|| Error::Weights {
+                    file: files.name.clone(),
+                    message: "a Whisper model needs its config.json".into(),
+                })?;
+                let tokenizer = files.tokenizer.as_deref().ok_or_else(|| Error::Weights {
+                    file: files.name.clone(),
+                    message: "a Whisper model needs its tokenizer.json".into(),
+                })?;
+                Ok(Self::Transcription(
+                    crate::models::whisper::Transcriber::load(
+                        config,
+                        &files.file_name("config.json"),
+                        tokenizer,
+                        &files.file_name("tokenizer.json"),
+                        &files.weights,
+                        files.extras.clone(),
+                        device,
+                    )?,
+                ))
+            }
             ModelKind::Text => {
                 let config = files.config.as_deref().ok_or_else(|| Error::Weights {
                     file: files.name.clone(),
@@ -120,6 +143,7 @@ impl Model {
             Self::Text(_) => ModelKind::Text,
             Self::Audio(_) => ModelKind::Audio,
             Self::Series(_) => ModelKind::Series,
+            Self::Transcription(_) => ModelKind::Transcription,
         }
     }
 
@@ -130,6 +154,7 @@ impl Model {
             Self::Text(m) => m.net.classifier.classes(),
             Self::Audio(m) => m.net.classifier.classes(),
             Self::Series(m) => m.config.output.width(),
+            Self::Transcription(m) => m.config.vocab_size,
         }
     }
 
@@ -257,6 +282,8 @@ impl Model {
                 ),
                 ("config.json".into(), m.config_json().into_bytes()),
             ],
+            // config.json, tokenizer.json and the companions come with it.
+            Self::Transcription(m) => m.to_host().await?.export(&[])?,
         };
         if let Some((recipe, report)) = run {
             let json = serde_json::json!({ "recipe": recipe, "report": report });

@@ -45,6 +45,24 @@ impl WarmUp {
                 pooled.into_data_async().await.map_err(compute)?;
                 m.feature_dim()
             }
+            Model::Transcription(m) => {
+                // The encoder on 30 s of silence and the decoder's first step compile their
+                // kernels (there is no new head to warm).
+                let mel = Tensor::<3>::zeros(
+                    [1, m.config.num_mel_bins, crate::data::mel::WHISPER_FRAMES],
+                    &self.device,
+                );
+                let states = m.net.encode(mel);
+                let prompt: Vec<i64> = m.config.prompt().iter().map(|&t| t as i64).collect();
+                let n = prompt.len();
+                let tokens = Tensor::<2, Int>::from_data(
+                    burn::tensor::TensorData::new(prompt, [1, n]),
+                    &self.device,
+                );
+                let logits = m.net.logits(states, tokens);
+                logits.into_data_async().await.map_err(compute)?;
+                return Ok(true);
+            }
             Model::Series(m) => {
                 // The network on a window of zeros compiles its kernels; its head is the
                 // data's to make.

@@ -78,6 +78,8 @@ pub async fn finetune_audio(
         resumed_after: None,
         regression: None,
         regression_before: None,
+        transcription: None,
+        transcription_before: None,
     };
     report.continue_from(resume.prior);
     super::pipeline::check_kept_head(recipe, model.net.classifier.classes(), classes.len())?;

@@ -15,6 +15,8 @@ pub mod run;
 pub mod series;
 pub mod snapshot;
 pub mod text;
+pub mod transcribe;
+pub mod wer;
 
 pub use audio::finetune_audio;
 pub use epochs::Checkpoints;

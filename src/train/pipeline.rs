@@ -49,6 +49,12 @@ pub struct RunReport {
     /// Regressions: the model's errors there before training (the pre-trained model's).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub regression_before: Option<super::series::RegressionMetrics>,
+    /// Transcription: the kept model's word and character error rates on the validation clips.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transcription: Option<super::wer::ErrorRates>,
+    /// Transcription: the model's error rates there before training.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transcription_before: Option<super::wer::ErrorRates>,
 }
 
 /// Where a run takes up and what it keeps on the way.
@@ -95,12 +101,17 @@ impl RunReport {
             );
         }
         for p in &self.phases {
-            let acc = p
-                .best_val_accuracy()
-                .map_or("-".into(), |a| format!("{:.2}%", a * 100.0));
+            let score = match (
+                p.best_val_accuracy(),
+                p.val_error.get(p.best_epoch.max(1) - 1),
+            ) {
+                (Some(a), _) => format!("val accuracy {:.2}%", a * 100.0),
+                (None, Some(e)) => format!("val error {e:.4}"),
+                (None, None) => "val accuracy -".into(),
+            };
             out += &format!(
                 "{}: {} train / {} val {unit}, {} steps in {:.2} s ({:.1} {unit}/s), kept epoch {}, \
-                 val accuracy {acc}{}\n",
+                 {score}{}\n",
                 p.phase,
                 p.train_rows,
                 p.val_rows,
@@ -123,6 +134,20 @@ impl RunReport {
         }
         if let Some(m) = &self.regression {
             out += &format!("after training:\n{}", m.table());
+        }
+        if let Some(after) = &self.transcription {
+            let before = self.transcription_before.as_ref();
+            let was =
+                |r: Option<f64>| r.map_or(String::new(), |v| format!("{:.1}% -> ", v * 100.0));
+            out += &format!(
+                "word error rate {}{:.1}%, character error rate {}{:.1}% ({} validation clips)\n",
+                was(before.map(|b| b.wer)),
+                after.wer * 100.0,
+                was(before.map(|b| b.cer)),
+                after.cer * 100.0,
+                after.count
+            );
+            out += &after.table(5);
         }
         out
     }
@@ -255,6 +280,8 @@ pub async fn finetune_images(
         resumed_after: None,
         regression: None,
         regression_before: None,
+        transcription: None,
+        transcription_before: None,
     };
     report.continue_from(resume.prior);
     check_kept_head(recipe, model.classes(), classes.len())?;

@@ -64,6 +64,8 @@ pub enum Modality {
     Audio,
     /// Numeric recordings (config-described series networks): [`Recipe::for_series`].
     Series,
+    /// Speech to text (Whisper): [`Recipe::for_transcription`].
+    Transcription,
 }
 
 impl Recipe {
@@ -74,6 +76,34 @@ impl Recipe {
             Modality::Text => Self::for_text(),
             Modality::Audio => Self::for_audio(),
             Modality::Series => Self::for_series(),
+            Modality::Transcription => Self::for_transcription(),
+        }
+    }
+
+    /// The transcription recipe (Whisper): phase 1 trains the decoder on the frozen encoder's
+    /// states (computed once per clip), AdamW 1e-4 with 10 % warmup and linear decay, batch 8,
+    /// 5 epochs; phase 2 trains the encoder too, everything at 1e-5, 2 epochs. The kept epoch
+    /// is the one with the lowest validation word error rate.
+    pub fn for_transcription() -> Self {
+        Self {
+            head: HeadPhase {
+                epochs: 5,
+                batch_size: 8,
+                lr: 1e-4,
+                schedule: Schedule::Linear,
+                warmup_fraction: 0.1,
+                ..HeadPhase::default()
+            },
+            finetune: Some(FinetunePhase {
+                epochs: 2,
+                batch_size: 8,
+                lr: 1e-5,
+                backbone_lr: 1e-5,
+                schedule: Schedule::Linear,
+                warmup_fraction: 0.1,
+                ..FinetunePhase::default()
+            }),
+            ..Self::default()
         }
     }
 

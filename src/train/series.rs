@@ -532,6 +532,8 @@ pub async fn finetune_series(
         resumed_after: None,
         regression: None,
         regression_before: None,
+        transcription: None,
+        transcription_before: None,
     };
     // A run's second call (after its head phase) keeps the first call's "before".
     report.regression_before = resume

@@ -78,6 +78,8 @@ pub async fn finetune_text(
         resumed_after: None,
         regression: None,
         regression_before: None,
+        transcription: None,
+        transcription_before: None,
     };
     report.continue_from(resume.prior);
     let outputs = model.net.classifier.classes();

@@ -103,6 +103,15 @@ mod cli {
                 if let Some(m) = &evaluation.regression {
                     print!("{}", m.table());
                 }
+                if let Some(r) = &evaluation.transcription {
+                    println!(
+                        "word error rate {:.1}%, character error rate {:.1}% ({} clips)",
+                        r.wer * 100.0,
+                        r.cer * 100.0,
+                        r.count
+                    );
+                    print!("{}", r.table(10));
+                }
             }
             Command::Predict { model, top, inputs } => predict(&model, top, &inputs)?,
             Command::Export { model, out } => {
@@ -156,6 +165,19 @@ mod cli {
             }
             for (text, scored) in inputs.iter().zip(&ranked) {
                 println!("{text:?}: {}", tabtune::session::top(scored, n));
+            }
+            return Ok(());
+        }
+        if session.kind() == ModelKind::Transcription {
+            let mut files = Vec::new();
+            for file in inputs {
+                files.push((
+                    file.clone(),
+                    std::fs::read(file).map_err(|e| format!("{file}: {e}"))?,
+                ));
+            }
+            for t in block_on(session.transcribe(files, false))? {
+                println!("{} ({:.1} s):{}", t.name, t.seconds, t.text);
             }
             return Ok(());
         }

@@ -1,0 +1,394 @@
+//! Fine-tuning a speech recogniser (Whisper) on transcribed clips, in the recipe's two phases:
+//!
+//! 1. The decoder on the frozen encoder. The encoder's states of every clip are computed once
+//!    (the phase never changes them) and the decoder learns the domain's words from them:
+//!    teacher-forced cross-entropy on the transcript's tokens (the prompt's
+//!    `<|notimestamps|>`, the text, `<|endoftext|>`; padding not scored), label smoothing from
+//!    the recipe. The decoder is what writes words, so it is where a domain's vocabulary is
+//!    learned first; the encoder's acoustics are general and the costly half to train.
+//! 2. With `finetune`, the encoder too (all of it, or its last N layers), every clip through
+//!    the whole network, the decoder at `lr` and the encoder at `backbone_lr`.
+//!
+//! Every epoch is judged by the word error rate of greedy transcripts of the validation clips
+//! (the kept epoch is the lowest); the report has the error rates before training and after,
+//! per clip.
+
+use burn::prelude::*;
+use burn::tensor::TensorData;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+
+use super::epochs::{Checkpoints, Steps, run_epochs};
+use super::pipeline::{Resume, RunReport};
+use super::recipe::PhaseSpec;
+use super::run::{PhaseRun, Predictions, Validation};
+use super::wer::{ErrorRates, normalise};
+use super::{Control, PhaseReport, Progress, Recipe};
+use crate::data::series::split_groups;
+use crate::data::transcripts::Transcripts;
+use crate::error::compute;
+use crate::models::Unfreeze;
+use crate::models::whisper::{Transcriber, Whisper};
+use crate::{Error, Result};
+
+/// Clips transcribed at once when judging.
+const EVAL_BATCH: usize = 8;
+
+/// Train `model` on `data` per `recipe`; `split` (training, validation clip indices) is the
+/// data's own when given, else a seeded `val_fraction` of the clips is held out.
+pub async fn finetune_transcription(
+    model: Transcriber,
+    data: &Transcripts,
+    split: Option<(Vec<usize>, Vec<usize>)>,
+    recipe: &Recipe,
+    resume: Resume,
+    device: &Device,
+    on_progress: &mut dyn FnMut(&Progress) -> Control,
+) -> Result<(Transcriber, RunReport)> {
+    recipe.validate()?;
+    let n = data.clips.len();
+    let (train, val) = match split.or_else(|| {
+        data.val
+            .clone()
+            .map(|v| ((0..n).filter(|i| !v.contains(i)).collect(), v))
+    }) {
+        Some(s) => s,
+        None => {
+            // By sentence: clips of the same transcript (other voices, other takes) stay on
+            // one side, so no validation sentence is heard in training.
+            let text: Vec<String> = data.clips.iter().map(|c| normalise(&c.text)).collect();
+            let mut sentences = text.clone();
+            sentences.sort();
+            sentences.dedup();
+            let (_, held) = split_groups(&sentences, recipe.val_fraction, recipe.seed);
+            (0..n).partition(|&i| !held.contains(&text[i]))
+        }
+    };
+    // A transcript the decoder cannot read whole is left out, named.
+    let max = model.max_tokens();
+    let mut tokens = Vec::with_capacity(n);
+    let mut too_long = Vec::new();
+    for clip in &data.clips {
+        let t = model.encode(&clip.text)?;
+        if t.len() > max {
+            too_long.push((
+                clip.name.clone(),
+                format!(
+                    "the transcript is {} tokens, more than the {max} the decoder reads (cut the \
+                     clip and its transcript in two)",
+                    t.len()
+                ),
+            ));
+        }
+        tokens.push(t);
+    }
+    let fits = |i: &usize| tokens[*i].len() <= max;
+    let (train, val): (Vec<usize>, Vec<usize>) = (
+        train.into_iter().filter(fits).collect(),
+        val.into_iter().filter(fits).collect(),
+    );
+    if train.is_empty() {
+        return Err(Error::Data("no training clips left after the split".into()));
+    }
+    let mut report = RunReport {
+        classes: Vec::new(),
+        arch: format!(
+            "whisper ({} + {} layers, d_model {})",
+            model.config.encoder_layers, model.config.decoder_layers, model.config.d_model
+        ),
+        train_images: train.len(),
+        val_images: val.len(),
+        features: None,
+        phases: Vec::new(),
+        metrics: None,
+        skipped: [data.skipped.clone(), too_long].concat(),
+        truncated: 0,
+        misclassified: Vec::new(),
+        resumed_after: None,
+        regression: None,
+        regression_before: None,
+        transcription: None,
+        transcription_before: resume
+            .prior
+            .as_ref()
+            .and_then(|p| p.transcription_before.clone()),
+    };
+    report.continue_from(resume.prior);
+
+    // Generated transcripts are cut a little beyond the longest reference (a model that
+    // loops would otherwise write 445 tokens per clip, every epoch).
+    let longest = val.iter().map(|&i| tokens[i].len()).max().unwrap_or(0);
+    let mut steps = TranscribeSteps {
+        model: &model,
+        data,
+        tokens,
+        train: train.clone(),
+        val: val.clone(),
+        encoded: None,
+        max_new: (longest * 2 + 10).min(model.max_tokens()),
+        smoothing: 0.0,
+        batch: 8,
+        device: device.clone(),
+        ad: device.clone().autodiff(),
+        last: None,
+    };
+    if !val.is_empty() && report.transcription_before.is_none() {
+        let t0 = web_time::Instant::now();
+        report.transcription_before = Some(steps.error_rates(&model.net).await?);
+        let message = format!(
+            "before training: word error rate {:.1}% on {} validation clips ({:.1} s)",
+            report
+                .transcription_before
+                .as_ref()
+                .map_or(0.0, |r| r.wer * 100.0),
+            val.len(),
+            t0.elapsed().as_secs_f64()
+        );
+        if on_progress(&Progress::Notice { message }) == Control::Cancel {
+            return Err(Error::Cancelled);
+        }
+    }
+
+    let rows: Vec<usize> = (0..train.len()).collect();
+    let mut net = model.net.clone();
+    let mut phases: Vec<(PhaseSpec, Option<Unfreeze>, Checkpoints)> = Vec::new();
+    if recipe.head.epochs > 0 {
+        let mut spec = recipe.phase_spec(recipe.head.spec());
+        spec.name = "decoder";
+        phases.push((spec, None, Checkpoints::default()));
+    }
+    if let Some(f) = &recipe.finetune {
+        phases.push((
+            recipe.phase_spec(f.spec()),
+            Some(f.unfreeze),
+            resume.checkpoints,
+        ));
+    }
+    for (spec, unfreeze, checkpoints) in phases {
+        steps.batch = spec.batch_size;
+        steps.smoothing = f64::from(spec.label_smoothing);
+        // The decoder alone: the encoder's states, once.
+        steps.encoded = if unfreeze.is_none() {
+            Some(steps.encode_all(&net, on_progress).await?)
+        } else {
+            None
+        };
+        let ad = device.clone().autodiff();
+        let (trainable, decoder) = net.trainable(unfreeze, &ad)?;
+        let run = PhaseRun::new(
+            &spec,
+            rows.len(),
+            val.len(),
+            unfreeze.map(|_| decoder),
+            recipe.seed,
+            &ad,
+        );
+        let mut rng = ChaCha8Rng::seed_from_u64(recipe.seed);
+        rng.set_stream(7);
+        steps.ad = ad;
+        let (kept, phase, _): (Whisper, PhaseReport, Option<Predictions>) = run_epochs(
+            &mut steps,
+            trainable,
+            &rows,
+            spec.epochs,
+            rng,
+            run,
+            checkpoints,
+            on_progress,
+        )
+        .await?;
+        report.phases.push(phase);
+        net = kept;
+        steps.encoded = None;
+    }
+    if !val.is_empty() {
+        report.transcription = Some(steps.error_rates(&net).await?);
+    }
+    Ok((Transcriber { net, ..model }, report))
+}
+
+/// Clips through Whisper.
+struct TranscribeSteps<'a> {
+    model: &'a Transcriber,
+    data: &'a Transcripts,
+    /// Each clip's transcript tokens.
+    tokens: Vec<Vec<u32>>,
+    /// Training and validation clips.
+    train: Vec<usize>,
+    val: Vec<usize>,
+    /// The frozen encoder's states of every clip (`[1500 * d_model]` each), in phase 1.
+    encoded: Option<Vec<Option<Vec<f32>>>>,
+    /// Tokens generated at most per validation clip.
+    max_new: usize,
+    smoothing: f64,
+    batch: usize,
+    device: Device,
+    ad: Device,
+    /// The last judged error rates.
+    last: Option<ErrorRates>,
+}
+
+impl TranscribeSteps<'_> {
+    /// Encoder states of every training and validation clip under `net`, `EVAL_BATCH` at a
+    /// time (progress as features).
+    async fn encode_all(
+        &self,
+        net: &Whisper,
+        on_progress: &mut dyn FnMut(&Progress) -> Control,
+    ) -> Result<Vec<Option<Vec<f32>>>> {
+        let mut out = vec![None; self.data.clips.len()];
+        let wanted: Vec<usize> = self.train.iter().chain(&self.val).copied().collect();
+        let t0 = web_time::Instant::now();
+        for (done, chunk) in wanted.chunks(EVAL_BATCH).enumerate() {
+            let clips: Vec<&[f32]> = chunk
+                .iter()
+                .map(|&i| self.data.clips[i].samples.as_slice())
+                .collect();
+            let states = net.encode(self.model.features(&clips, &self.device));
+            let [_, len, d] = states.dims();
+            let data = states.into_data_async().await.map_err(compute)?;
+            let values = data.as_slice::<f32>().map_err(compute)?;
+            for (k, &i) in chunk.iter().enumerate() {
+                out[i] = Some(values[k * len * d..(k + 1) * len * d].to_vec());
+            }
+            let finished = ((done + 1) * EVAL_BATCH).min(wanted.len());
+            let seconds = t0.elapsed().as_secs_f64();
+            let throughput = finished as f64 / seconds.max(1e-9);
+            let event = Progress::Features {
+                done: finished,
+                total: wanted.len(),
+                throughput,
+                eta_s: (wanted.len() - finished) as f64 / throughput.max(1e-9),
+            };
+            if on_progress(&event) == Control::Cancel {
+                return Err(Error::Cancelled);
+            }
+        }
+        Ok(out)
+    }
+
+    /// The encoder's states of `clips` on the autodiff device: the cached ones (phase 1) or
+    /// through `net` (phase 2, with gradients).
+    fn states(&self, net: &Whisper, clips: &[usize]) -> Tensor<3> {
+        match &self.encoded {
+            Some(cache) => {
+                let d = self.model.config.d_model;
+                let len = self.model.config.max_source_positions;
+                let v: Vec<f32> = clips
+                    .iter()
+                    .flat_map(|&i| {
+                        cache[i]
+                            .as_deref()
+                            .expect("every clip encoded")
+                            .iter()
+                            .copied()
+                    })
+                    .collect();
+                Tensor::from_data(TensorData::new(v, [clips.len(), len, d]), &self.ad)
+            }
+            None => {
+                let samples: Vec<&[f32]> = clips
+                    .iter()
+                    .map(|&i| self.data.clips[i].samples.as_slice())
+                    .collect();
+                net.encode(self.model.features(&samples, &self.ad))
+            }
+        }
+    }
+
+    /// Mean token loss of `clips` (teacher-forced, padding not scored).
+    fn loss(&self, net: &Whisper, clips: &[usize]) -> Tensor<1> {
+        let pairs: Vec<(Vec<u32>, Vec<u32>)> = clips
+            .iter()
+            .map(|&i| self.model.teacher(&self.tokens[i]))
+            .collect();
+        let len = pairs.iter().map(|(i, _)| i.len()).max().unwrap_or(1);
+        let pad = self
+            .model
+            .config
+            .pad_token_id
+            .unwrap_or(self.model.config.eos_token_id) as i64;
+        let mut inputs = Vec::with_capacity(clips.len() * len);
+        let mut labels = Vec::with_capacity(clips.len() * len);
+        for (i, l) in &pairs {
+            inputs.extend(i.iter().map(|&t| t as i64));
+            inputs.extend(std::iter::repeat_n(pad, len - i.len()));
+            labels.extend(l.iter().map(|&t| t as i64));
+            labels.extend(std::iter::repeat_n(-100i64, len - l.len()));
+        }
+        let shape = [clips.len(), len];
+        let inputs = Tensor::<2, Int>::from_data(TensorData::new(inputs, shape), &self.ad);
+        let labels = Tensor::<2, Int>::from_data(TensorData::new(labels, shape), &self.ad);
+        net.loss(self.states(net, clips), inputs, labels, self.smoothing)
+    }
+
+    /// Greedy transcripts of the validation clips under `net` (eval device), scored.
+    async fn error_rates(&self, net: &Whisper) -> Result<ErrorRates> {
+        let mut triples = Vec::with_capacity(self.val.len());
+        for chunk in self.val.chunks(EVAL_BATCH) {
+            let states = match &self.encoded {
+                Some(cache) => {
+                    let d = self.model.config.d_model;
+                    let len = self.model.config.max_source_positions;
+                    let v: Vec<f32> = chunk
+                        .iter()
+                        .flat_map(|&i| cache[i].as_deref().expect("encoded").iter().copied())
+                        .collect();
+                    Tensor::from_data(TensorData::new(v, [chunk.len(), len, d]), &self.device)
+                }
+                None => {
+                    let samples: Vec<&[f32]> = chunk
+                        .iter()
+                        .map(|&i| self.data.clips[i].samples.as_slice())
+                        .collect();
+                    net.encode(self.model.features(&samples, &self.device))
+                }
+            };
+            let ids = net
+                .generate(&self.model.config, states, self.max_new)
+                .await?;
+            for (&i, t) in chunk.iter().zip(&ids) {
+                let clip = &self.data.clips[i];
+                triples.push((clip.name.clone(), clip.text.clone(), self.model.decode(t)));
+            }
+        }
+        Ok(ErrorRates::of(triples))
+    }
+}
+
+impl Steps for TranscribeSteps<'_> {
+    type Model = Whisper;
+
+    async fn train_epoch(
+        &mut self,
+        mut net: Whisper,
+        order: &[usize],
+        epoch: usize,
+        run: &mut PhaseRun,
+        on_progress: &mut dyn FnMut(&Progress) -> Control,
+    ) -> Result<Whisper> {
+        for chunk in order.chunks(self.batch.max(1)) {
+            let clips: Vec<usize> = chunk.iter().map(|&i| self.train[i]).collect();
+            let this = &*self;
+            let mut loss = |n: &Whisper, r: std::ops::Range<usize>| Ok(this.loss(n, &clips[r]));
+            net = run
+                .step_loss(net, clips.len(), epoch, &mut loss, on_progress)
+                .await?;
+        }
+        Ok(net)
+    }
+
+    async fn validate(&mut self, _net: &Whisper) -> Result<Option<Predictions>> {
+        Ok(None)
+    }
+
+    async fn judge(&mut self, net: &Whisper) -> Result<Validation> {
+        if self.val.is_empty() {
+            return Ok(Validation::None);
+        }
+        let rates = self.error_rates(net).await?;
+        let wer = rates.wer;
+        self.last = Some(rates);
+        Ok(Validation::Error(wer))
+    }
+}
