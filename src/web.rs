@@ -360,6 +360,26 @@ impl Session {
         spawn(&self.inner, async move |s| s.predict_series(files).await)
     }
 
+    /// Set transcribed audio: `files` is an array of `{name, bytes}` with the set's relative
+    /// paths as names: a `metadata.csv` (file_name, transcription) or a `.jsonl` of `{audio,
+    /// text}` with the audio files it names, or `x.wav` beside `x.txt`; `train/` and `val/`
+    /// folders are a given split. Rows that cannot be used are named in the summary.
+    #[wasm_bindgen(js_name = setTranscripts)]
+    pub fn set_transcripts(&self, files: js_sys::Array) -> Result<JsValue, JsError> {
+        let files = named_bytes(&files, "file").map_err(js_err)?;
+        let set = crate::data::transcripts::Transcripts::from_files(files).map_err(js_err)?;
+        to_js(&self.with(|s| s.set_dataset(Dataset::Transcripts { set }))?)
+    }
+
+    /// Transcribe audio files (`[{name, bytes}]`) with the model that predicts, or with
+    /// `original` the loaded model as it came: `[{name, text, seconds}]`.
+    pub fn transcribe(&self, files: js_sys::Array, original: bool) -> Promise {
+        let files = named_bytes(&files, "clip");
+        spawn(&self.inner, async move |s| {
+            s.transcribe(files?, original).await
+        })
+    }
+
     /// Classify one audio clip (`{bytes}` of a file or `{samples, rate}`): `{label,
     /// probability}` entries, the mean over the clip's windows.
     #[wasm_bindgen(js_name = predictAudio)]
@@ -448,4 +468,20 @@ impl Session {
             Ok(out)
         })
     }
+}
+
+/// `[{name, bytes}]` as (name, bytes); `what` names an item without a name.
+fn named_bytes(items: &js_sys::Array, what: &str) -> crate::Result<Vec<(String, Vec<u8>)>> {
+    items
+        .iter()
+        .enumerate()
+        .map(|(i, item)| {
+            let name = get(&item, "name")
+                .as_string()
+                .unwrap_or_else(|| format!("{what} {}", i + 1));
+            let data = bytes(&get(&item, "bytes"))
+                .ok_or_else(|| crate::Error::Data(format!("{name}: give its `bytes`")))?;
+            Ok((name, data))
+        })
+        .collect()
 }
