@@ -31,7 +31,7 @@ export type ModelSource =
 
 /** What the model is, before training. */
 export interface ModelInfo {
-  kind: 'image' | 'text' | 'audio' | 'series';
+  kind: 'image' | 'text' | 'audio' | 'series' | 'transcription';
   name: string;
   /** e.g. mobilenet_v2, bert. */
   arch: string;
@@ -90,9 +90,32 @@ export interface SeriesDataset {
   recordings: { name?: string; group?: string; text?: string; data?: Bytes | Blob | string | URL; val?: boolean }[];
 }
 
+/** Transcribed audio (speech recognition): the files of a set with their relative paths as
+ *  names: a metadata.csv (file_name, transcription) or a .jsonl of {audio, text} with the
+ *  audio files it names, or x.wav beside x.txt; train/ and val/ folders are a given split. */
+export interface TranscriptionDataset {
+  kind: 'transcription';
+  files: { name?: string; data: Bytes | Blob | string | URL }[];
+}
+
+/** What a speech recogniser heard in one clip. */
+export interface Transcript {
+  name: string;
+  text: string;
+  seconds: number;
+}
+
+/** Word and character error rates (Whisper's basic normaliser), over a set and per clip. */
+export interface ErrorRates {
+  wer: number;
+  cer: number;
+  count: number;
+  examples: { name: string; reference: string; hypothesis: string; wer: number; cer: number }[];
+}
+
 /** What setDataset / addData found. */
 export interface DatasetSummary {
-  kind: 'image' | 'text' | 'audio' | 'series';
+  kind: 'image' | 'text' | 'audio' | 'series' | 'transcription';
   classes: string[];
   /** Examples per class, in `classes` order. */
   counts: number[];
@@ -202,6 +225,9 @@ export interface RunReport {
   /** Series regressions: the error after training and of the model before it. */
   regression?: RegressionMetrics | null;
   regression_before?: RegressionMetrics | null;
+  /** Speech recognisers: the validation clips' error rates after training and before it. */
+  transcription?: ErrorRates | null;
+  transcription_before?: ErrorRates | null;
 }
 
 export interface Scored {
@@ -212,7 +238,7 @@ export interface Scored {
 /** A model saved in this browser. */
 export interface SavedModel {
   name: string;
-  kind: 'image' | 'text' | 'audio' | 'series';
+  kind: 'image' | 'text' | 'audio' | 'series' | 'transcription';
   arch: string;
   classes: string[];
   saved_at: string;
@@ -251,7 +277,7 @@ export class FineTuner {
   checkRecipe(recipe?: Recipe): Promise<Recipe>;
   /** Replace the dataset. Image items reach the worker in chunks of 200; `onProgress(done,
    *  total)` follows them. */
-  setDataset(dataset: ImageDataset | TextDataset | AudioDataset | SeriesDataset, options?: { onProgress?: (done: number, total: number) => void }): Promise<DatasetSummary>;
+  setDataset(dataset: ImageDataset | TextDataset | AudioDataset | SeriesDataset | TranscriptionDataset, options?: { onProgress?: (done: number, total: number) => void }): Promise<DatasetSummary>;
   /** Add images of one class (by hand, webcam frames) to the image dataset. */
   addData(label: string, images: (Blob | string | URL)[]): Promise<DatasetSummary>;
   /** Train per `recipe` (fields over the defaults). With a fine-tuning phase, saves a
@@ -269,6 +295,10 @@ export class FineTuner {
   /** A series model: one recording (CSV/TSV/JSONL text, or {name, text | data}), or several. */
   predict(input: string | { name?: string; text?: string; data?: Bytes | Blob | URL }): Promise<SeriesPrediction>;
   predict(input: ({ name?: string; text?: string; data?: Bytes | Blob | URL })[]): Promise<SeriesPrediction[]>;
+  /** A speech recogniser: the transcript of a clip (a file, bytes, URL, or recorded
+   *  {samples, rate}), or of each of several; `{original: true}`: by the loaded model as it
+   *  came (to set beside a fine-tuned one's). */
+  predict(input: Blob | Bytes | URL | { samples: Float32Array; rate: number }, options?: { original?: boolean }): Promise<Transcript>;
   /** The fine-tuned model as a Hugging Face-style folder: its files and the same as a zip. */
   export(): Promise<{ files: Record<string, Uint8Array>; zip: Blob }>;
   /** Save the fine-tuned model in this browser (OPFS, else IndexedDB); resolves to its name. */

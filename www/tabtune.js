@@ -23,6 +23,10 @@ let nextId = 1;
 const ASSETS = new URL('../assets/', import.meta.url);
 const RUN = 'run'; // the pending run's folder in the store
 const TEXT_EXTRAS = ['tokenizer_config.json', 'special_tokens_map.json', 'vocab.txt'];
+// A Whisper folder's companions (exported with it).
+const WHISPER_EXTRAS = ['generation_config.json', 'preprocessor_config.json', 'tokenizer_config.json', 'special_tokens_map.json', 'added_tokens.json', 'normalizer.json'];
+const extrasOf = (kind) => (kind === 'transcription' ? WHISPER_EXTRAS : TEXT_EXTRAS);
+const hasTokenizer = (kind) => kind === 'text' || kind === 'transcription';
 const CHUNK = 200; // image items per message to the worker (about 50 ms of the page's time)
 
 export class FineTuner {
@@ -114,8 +118,13 @@ export class FineTuner {
       const recordings = [];
       for (const [i, r] of dataset.recordings.entries()) recordings.push(await seriesRecording(r, `recording ${i + 1}.csv`));
       spec = { kind: 'series', recordings };
+    } else if (dataset?.kind === 'transcription') {
+      if (!Array.isArray(dataset.files)) throw new Error('a transcription dataset is {kind: "transcription", files: [{name, data}]}: a metadata.csv (file_name, transcription) or a .jsonl with the audio files it names, or x.wav beside x.txt');
+      const files = [];
+      for (const [i, f] of dataset.files.entries()) files.push(await namedBytes(f, `file ${i + 1}`));
+      spec = { kind: 'transcription', files };
     } else {
-      throw new Error('a dataset is {kind: "image", items}, {kind: "text", data, name}, {kind: "audio", items} or {kind: "series", recordings}');
+      throw new Error('a dataset is {kind: "image", items}, {kind: "text", data, name}, {kind: "audio", items}, {kind: "series", recordings} or {kind: "transcription", files}');
     }
     let summary;
     if (spec.kind === 'image') {
@@ -197,10 +206,19 @@ export class FineTuner {
     return this.#call('memory');
   }
 
-  async predict(input) {
+  async predict(input, options) {
     // Strings are texts for a text model, image URLs for an image model, audio URLs (or
     // files, bytes, {samples, rate}) for an audio model.
     if (this.model?.kind === 'audio') return this.#call('predict', { input: await audioClip(input, 'clip') });
+    if (this.model?.kind === 'transcription') {
+      // One clip or several (File, bytes, URL, {name, data}, {samples, rate}): the transcript
+      // of each; {original: true} asks the loaded model as it came.
+      const list = Array.isArray(input) ? input : [input];
+      const clips = [];
+      for (const [i, c] of list.entries()) clips.push(await clipBytes(c, `clip ${i + 1}.wav`));
+      const out = await this.#call('predict', { input: clips, original: Boolean(options?.original) });
+      return Array.isArray(input) ? out : out[0];
+    }
     if (this.model?.kind === 'series') {
       // One recording or several ({name, text | data}, or CSV text): one prediction each.
       const list = Array.isArray(input) ? input : [input];
@@ -227,7 +245,7 @@ export class FineTuner {
     const classes = config.id2label
       ? Object.keys(config.id2label).sort((a, b) => a - b).map((k) => config.id2label[k])
       : config.output?.labels ?? [];
-    const kind = files['tokenizer.json'] ? 'text' : ({ speech_embedding: 'audio', series: 'series' })[config.architecture] ?? 'image';
+    const kind = config.model_type === 'whisper' ? 'transcription' : files['tokenizer.json'] ? 'text' : ({ speech_embedding: 'audio', series: 'series' })[config.architecture] ?? 'image';
     const arch = config.architecture ?? config.model_type ?? this.model?.arch ?? '';
     const label = String(name ?? `${arch}-${new Date().toISOString().slice(0, 19).replace(/[:T]/g, '-')}`).trim();
     if (!/^[\w.-][\w .-]{0,79}$/.test(label)) throw new Error(`"${label}" is not a usable name: letters, digits, space, . _ - (at most 80)`);
@@ -309,6 +327,42 @@ async function seriesRecording(r, fallback) {
   return { name, group: String(r?.group ?? name), text, val: Boolean(r?.val) };
 }
 
+// A file as the worker takes it: `{name, bytes}` (a File, bytes, a URL, or {name, data}).
+async function namedBytes(f, fallback) {
+  const data = f?.data ?? f?.source ?? f;
+  const name = String(f?.name ?? (data instanceof Blob ? data.name : undefined) ?? (typeof data === 'string' ? data.split('/').at(-1) : undefined) ?? fallback);
+  return { name, bytes: await toBytes(data) };
+}
+
+// A clip to transcribe as the worker takes it: a file's bytes, or recorded samples as a WAV.
+async function clipBytes(c, fallback) {
+  if (c instanceof Float32Array || c?.samples !== undefined) {
+    const samples = c instanceof Float32Array ? c : c.samples;
+    return { name: c?.name ?? fallback, bytes: wav16(samples, c?.rate ?? 16000) };
+  }
+  return namedBytes(c, fallback);
+}
+
+// Mono float samples as a 16-bit PCM WAV file.
+export function wav16(samples, rate) {
+  const out = new DataView(new ArrayBuffer(44 + samples.length * 2));
+  const text = (at, s) => [...s].forEach((ch, i) => out.setUint8(at + i, ch.charCodeAt(0)));
+  text(0, 'RIFF');
+  out.setUint32(4, 36 + samples.length * 2, true);
+  text(8, 'WAVEfmt ');
+  out.setUint32(16, 16, true);
+  out.setUint16(20, 1, true);
+  out.setUint16(22, 1, true);
+  out.setUint32(24, rate, true);
+  out.setUint32(28, rate * 2, true);
+  out.setUint16(32, 2, true);
+  out.setUint16(34, 16, true);
+  text(36, 'data');
+  out.setUint32(40, samples.length * 2, true);
+  samples.forEach((v, i) => out.setInt16(44 + i * 2, Math.max(-32768, Math.min(32767, Math.round(v * 32767))), true));
+  return new Uint8Array(out.buffer);
+}
+
 // An audio clip as the worker takes it: `{name, bytes}` of a file (decoded in the core, the
 // same code as the CLI's) or `{name, samples, rate}` of recorded mono samples.
 async function audioClip(item, fallback) {
@@ -355,10 +409,10 @@ async function modelFiles(model) {
     const listed = (file) => (entry.files ?? []).some((f) => f.endsWith(`/${file}`));
     const files = { kind: entry.kind, name: entry.name, weights: await toBytes(new URL(entry.weights, base)) };
     if (listed('config.json')) files.config = await asText(new URL('config.json', base));
-    if (entry.kind === 'text') {
+    if (hasTokenizer(entry.kind)) {
       files.tokenizer = await toBytes(new URL('tokenizer.json', base));
       files.extras = {};
-      for (const extra of TEXT_EXTRAS.filter(listed)) files.extras[extra] = await toBytes(new URL(extra, base));
+      for (const extra of extrasOf(entry.kind).filter(listed)) files.extras[extra] = await toBytes(new URL(extra, base));
     }
     return imageConfigOnlyIfFinetuned(files);
   }
@@ -375,10 +429,10 @@ async function modelFiles(model) {
       weights: await store.read(`${dir}/model.safetensors`),
       config: new TextDecoder().decode(await store.read(`${dir}/config.json`)),
     };
-    if (kind === 'text') {
+    if (hasTokenizer(kind)) {
       files.tokenizer = await store.read(`${dir}/tokenizer.json`);
       files.extras = {};
-      for (const extra of TEXT_EXTRAS) {
+      for (const extra of extrasOf(kind)) {
         const bytes = await store.read(`${dir}/${extra}`).catch(() => null);
         if (bytes) files.extras[extra] = bytes;
       }
@@ -393,15 +447,15 @@ async function modelFiles(model) {
     const files = { name: base.replace(/\/(resolve\/[^/]+\/)?$/, '').split('/').at(-1), weights };
     if (config) files.config = new TextDecoder().decode(config);
     if (tokenizer) {
-      files.kind = 'text';
+      files.kind = files.config && JSON.parse(files.config).model_type === 'whisper' ? 'transcription' : 'text';
       files.tokenizer = tokenizer;
       files.extras = {};
-      for (const extra of TEXT_EXTRAS) {
+      for (const extra of extrasOf(files.kind)) {
         const bytes = await optional(new URL(extra, base));
         if (bytes) files.extras[extra] = bytes;
       }
     }
-    return files.kind === 'text' ? files : imageConfigOnlyIfFinetuned(files);
+    return hasTokenizer(files.kind) ? files : imageConfigOnlyIfFinetuned(files);
   }
   if (model?.weights) {
     const fromUrl = typeof model.weights === 'string' ? model.weights.split('/').filter(Boolean).at(-2) : undefined;
@@ -420,8 +474,8 @@ async function modelFiles(model) {
 // An image checkpoint's config.json matters only when it names fine-tuned classes (the
 // bundled ImageNet configs are tabtune's own notes, not a classifier's labels).
 function imageConfigOnlyIfFinetuned(files) {
-  // (A series model's config.json is its layers: always kept.)
-  if (files.kind !== 'text' && files.kind !== 'series' && files.config && !JSON.parse(files.config).id2label) delete files.config;
+  // (A series model's config.json is its layers, Whisper's its shape: always kept.)
+  if (!hasTokenizer(files.kind) && files.kind !== 'series' && files.config && !JSON.parse(files.config).id2label) delete files.config;
   return files;
 }
 
@@ -558,6 +612,13 @@ async function saveInputs(store, base, dataset) {
   } else if (dataset.kind === 'series') {
     // Recordings are text: run.json keeps them as they are.
     data = dataset;
+  } else if (dataset.kind === 'transcription') {
+    const names = [];
+    for (const [i, f] of dataset.files.entries()) {
+      await store.write(`${RUN}/files/${i}`, f.bytes);
+      names.push(f.name);
+    }
+    data = { kind: 'transcription', names };
   } else if (dataset.kind === 'audio') {
     const items = [];
     for (const [i, item] of dataset.items.entries()) {
@@ -591,7 +652,7 @@ async function loadRun() {
   if (!meta.files) throw new Error('the saved run is from an older tabtune that kept no epoch checkpoints: discard it and train again');
   const base = { ...meta.base, weights: await store.read(`${RUN}/base.safetensors`) };
   if (base.config === null) delete base.config;
-  if (base.kind === 'text') base.tokenizer = await store.read(`${RUN}/tokenizer.json`);
+  if (hasTokenizer(base.kind)) base.tokenizer = await store.read(`${RUN}/tokenizer.json`);
   const extras = {};
   for (const name of meta.base.extras ?? []) extras[name] = await store.read(`${RUN}/extras/${name}`);
   base.extras = extras;
@@ -600,6 +661,10 @@ async function loadRun() {
     dataset = { ...dataset, data: await store.read(`${RUN}/data`) };
   } else if (dataset.kind === 'series') {
     // As saved.
+  } else if (dataset.kind === 'transcription') {
+    const files = [];
+    for (const [i, name] of dataset.names.entries()) files.push({ name, bytes: await store.read(`${RUN}/files/${i}`) });
+    dataset = { kind: 'transcription', files };
   } else if (dataset.kind === 'audio') {
     const items = [];
     for (const [i, { name, label, rate, recorded }] of dataset.items.entries()) {

@@ -68,6 +68,10 @@ function setDataset(spec) {
     sources = [];
     return session.setSeries(spec.recordings);
   }
+  if (spec.kind === 'transcription') {
+    sources = [];
+    return session.setTranscripts(spec.files);
+  }
   return setImages(spec, Boolean(spec.append) && sources.length > 0);
 }
 
@@ -158,6 +162,7 @@ async function call(data, reply) {
       }
       if (kind === 'audio') return session.predictAudio(input);
       if (kind === 'series') return session.predictSeries(input);
+      if (kind === 'transcription') return session.transcribe(input, Boolean(data.original));
       const { width, height, data: pixels } = await decode(input);
       return session.predictImage(width, height, new Uint8Array(pixels.buffer));
     }

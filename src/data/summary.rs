@@ -63,12 +63,17 @@ impl Summary {
             ("series", 0, Some(columns)) => {
                 format!("{total} {unit} ({}) from {from}\n", columns.join(", "))
             }
+            ("transcription", ..) => format!("{total} {unit} from {from}\n"),
             _ => format!("{total} {unit} in {classes} classes from {from}\n"),
         };
         for (class, count) in self.classes.iter().zip(&self.counts) {
             out += &format!("  {class}: {count}\n");
         }
-        for warning in self.warnings.iter().filter(|_| self.kind == "series") {
+        for warning in self
+            .warnings
+            .iter()
+            .filter(|_| self.kind == "series" || self.kind == "transcription")
+        {
             out += &format!("  note: {warning}\n");
         }
         for (at, why) in &self.skipped {
@@ -128,12 +133,7 @@ impl Summary {
     /// files), and the rows left out.
     pub fn transcripts(set: &super::transcripts::Transcripts, preview: usize) -> Self {
         let mut warnings = Vec::new();
-        if let Some((at, why)) = set.skipped.first() {
-            warnings.push(format!(
-                "{} row(s) left out; the first: {at}: {why}",
-                set.skipped.len()
-            ));
-        }
+        warnings.push(format!("{:.0} s of audio", set.seconds()));
         if let Some(val) = &set.val {
             warnings.push(format!("{} clips are the given validation set", val.len()));
         }
