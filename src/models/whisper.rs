@@ -696,7 +696,7 @@ impl Whisper {
         unfreeze: Option<super::Unfreeze>,
         device: &Device,
     ) -> Result<(Self, ParamGroup)> {
-        let net = self.clone().fork(device);
+        let net = self.clone().fork(device).train();
         let decoder = ParamGroup::ids_from_module(net.model.decoder.clone());
         let encoder = &net.model.encoder;
         let stem = ParamGroup::ids_from_module(encoder.conv1.clone())

@@ -60,28 +60,17 @@ pub async fn finetune_audio(
             "no training windows: every training file was silence".into(),
         ));
     }
-    let mut report = RunReport {
-        classes: classes.clone(),
-        arch: format!(
+    let mut report = RunReport::start(
+        classes.clone(),
+        format!(
             "speech_embedding ({} convolutions, {:.2} s windows)",
             model.block_count(),
             recipe.audio.window
         ),
-        train_images: train.len(),
-        val_images: val.len(),
-        features: None,
-        phases: Vec::new(),
-        metrics: None,
-        skipped: set.skipped.clone(),
-        truncated: 0,
-        misclassified: Vec::new(),
-        resumed_after: None,
-        regression: None,
-        regression_before: None,
-        transcription: None,
-        transcription_before: None,
-    };
-    report.continue_from(resume.prior);
+        (train.len(), val.len()),
+        set.skipped.clone(),
+        resume.prior,
+    );
     super::pipeline::check_kept_head(recipe, model.net.classifier.classes(), classes.len())?;
     if recipe.head.epochs == 0 && model.labels.as_deref() != Some(&classes[..]) {
         return Err(Error::Recipe {

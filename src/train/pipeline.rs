@@ -84,6 +84,37 @@ pub struct Miss {
 pub const MAX_MISSES: usize = 100;
 
 impl RunReport {
+    /// A run's report before its phases: its classes, architecture, split sizes and the rows
+    /// left out so far, continuing `prior` (the report of the phases a checkpoint went
+    /// through).
+    pub(crate) fn start(
+        classes: Vec<String>,
+        arch: String,
+        split: (usize, usize),
+        skipped: Vec<(String, String)>,
+        prior: Option<RunReport>,
+    ) -> Self {
+        let mut report = Self {
+            classes,
+            arch,
+            train_images: split.0,
+            val_images: split.1,
+            features: None,
+            phases: Vec::new(),
+            metrics: None,
+            skipped,
+            truncated: 0,
+            misclassified: Vec::new(),
+            resumed_after: None,
+            regression: None,
+            regression_before: None,
+            transcription: None,
+            transcription_before: None,
+        };
+        report.continue_from(prior);
+        report
+    }
+
     /// As text: truncations, the feature cache's throughput, a line per phase, the metrics
     /// table; `unit` names the rows ("images").
     pub fn describe(&self, unit: &str) -> String {
@@ -266,24 +297,13 @@ pub async fn finetune_images(
     let classes = source.classes().to_vec();
     let (train, val) = split_rows(&source.labels(), classes.len(), split, recipe, "images")?;
     let pre = model.arch().preprocess();
-    let mut report = RunReport {
-        classes: classes.clone(),
-        arch: model.arch().name().into(),
-        train_images: train.len(),
-        val_images: val.len(),
-        features: None,
-        phases: Vec::new(),
-        metrics: None,
-        skipped: Vec::new(),
-        truncated: 0,
-        misclassified: Vec::new(),
-        resumed_after: None,
-        regression: None,
-        regression_before: None,
-        transcription: None,
-        transcription_before: None,
-    };
-    report.continue_from(resume.prior);
+    let mut report = RunReport::start(
+        classes.clone(),
+        model.arch().name().into(),
+        (train.len(), val.len()),
+        Vec::new(),
+        resume.prior,
+    );
     check_kept_head(recipe, model.classes(), classes.len())?;
 
     // Phase 1: the new head, seeded, on the frozen backbone (unless the recipe keeps the

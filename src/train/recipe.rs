@@ -162,6 +162,27 @@ impl Recipe {
         }
     }
 
+    /// The phases a run goes through, in order: the head's (`None`: the head alone, on the
+    /// frozen model) when it has epochs, then the fine-tuning phase's with what it unfreezes
+    /// and `checkpoints` (its epoch checkpoints), each with the run-wide settings.
+    pub(crate) fn phase_plan(
+        &self,
+        checkpoints: super::Checkpoints,
+    ) -> Vec<(PhaseSpec, Option<Unfreeze>, super::Checkpoints)> {
+        let mut phases = Vec::new();
+        if self.head.epochs > 0 {
+            phases.push((
+                self.phase_spec(self.head.spec()),
+                None,
+                super::Checkpoints::default(),
+            ));
+        }
+        if let Some(f) = &self.finetune {
+            phases.push((self.phase_spec(f.spec()), Some(f.unfreeze), checkpoints));
+        }
+        phases
+    }
+
     /// `spec` (of one of this recipe's phases) with the recipe's run-wide settings.
     pub fn phase_spec(&self, spec: PhaseSpec) -> PhaseSpec {
         PhaseSpec {

@@ -510,9 +510,14 @@ pub async fn finetune_series(
     let name = model.config.name.clone().unwrap_or_else(|| "series".into());
     let mut skipped = data.skipped.clone();
     skipped.extend(train_set.skipped.iter().cloned());
-    let mut report = RunReport {
-        classes: classes.clone(),
-        arch: format!(
+    // A run's second call (after its head phase) keeps the first call's "before".
+    let before = resume
+        .prior
+        .as_ref()
+        .and_then(|p| p.regression_before.clone());
+    let mut report = RunReport::start(
+        classes.clone(),
+        format!(
             "{name} ({} layers, {window}-sample windows at {rate} Hz{})",
             model.config.layers.len(),
             if options.from_scratch {
@@ -521,26 +526,11 @@ pub async fn finetune_series(
                 ""
             }
         ),
-        train_images: train.len(),
-        val_images: val.len(),
-        features: None,
-        phases: Vec::new(),
-        metrics: None,
+        (train.len(), val.len()),
         skipped,
-        truncated: 0,
-        misclassified: Vec::new(),
-        resumed_after: None,
-        regression: None,
-        regression_before: None,
-        transcription: None,
-        transcription_before: None,
-    };
-    // A run's second call (after its head phase) keeps the first call's "before".
-    report.regression_before = resume
-        .prior
-        .as_ref()
-        .and_then(|p| p.regression_before.clone());
-    report.continue_from(resume.prior);
+        resume.prior,
+    );
+    report.regression_before = before;
 
     let mut steps = SeriesSteps {
         data,
@@ -575,24 +565,12 @@ pub async fn finetune_series(
     let mut predicted: Option<Predictions> = None;
     // From scratch, the first phase trains every layer (at the head's settings) instead of the
     // head alone; the second is the same.
-    let mut phases: Vec<(PhaseSpec, Option<Unfreeze>, Checkpoints)> = Vec::new();
-    if recipe.head.epochs > 0 {
-        let mut spec = recipe.phase_spec(recipe.head.spec());
-        let unfreeze = if options.from_scratch {
-            spec.name = "scratch";
-            spec.backbone_lr = spec.lr;
-            Some(Unfreeze::All)
-        } else {
-            None
-        };
-        phases.push((spec, unfreeze, Checkpoints::default()));
-    }
-    if let Some(f) = &recipe.finetune {
-        phases.push((
-            recipe.phase_spec(f.spec()),
-            Some(f.unfreeze),
-            resume.checkpoints,
-        ));
+    let mut phases = recipe.phase_plan(resume.checkpoints);
+    if options.from_scratch && recipe.head.epochs > 0 {
+        let (spec, unfreeze, _) = &mut phases[0];
+        spec.name = "scratch";
+        spec.backbone_lr = spec.lr;
+        *unfreeze = Some(Unfreeze::All);
     }
     for (spec, unfreeze, checkpoints) in phases {
         steps.batch = spec.batch_size;

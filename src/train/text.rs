@@ -59,29 +59,18 @@ pub async fn finetune_text(
     }
     let classes = set.classes.clone();
     let (train, val) = split_rows(&set.labels, classes.len(), split, recipe, "texts")?;
-    let mut report = RunReport {
-        classes: classes.clone(),
-        arch: format!(
+    let mut report = RunReport::start(
+        classes.clone(),
+        format!(
             "{} ({} layers, hidden {})",
             model.config.model_type,
             model.block_count(),
             model.feature_dim()
         ),
-        train_images: train.len(),
-        val_images: val.len(),
-        features: None,
-        phases: Vec::new(),
-        metrics: None,
-        skipped: set.skipped.clone(),
-        truncated: 0,
-        misclassified: Vec::new(),
-        resumed_after: None,
-        regression: None,
-        regression_before: None,
-        transcription: None,
-        transcription_before: None,
-    };
-    report.continue_from(resume.prior);
+        (train.len(), val.len()),
+        set.skipped.clone(),
+        resume.prior,
+    );
     let outputs = model.net.classifier.classes();
     super::pipeline::check_kept_head(recipe, outputs, classes.len())?;
     if recipe.head.epochs == 0 {

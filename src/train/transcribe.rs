@@ -18,16 +18,14 @@ use burn::tensor::TensorData;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
-use super::epochs::{Checkpoints, Steps, run_epochs};
+use super::epochs::{Steps, run_epochs};
 use super::pipeline::{Resume, RunReport};
-use super::recipe::PhaseSpec;
 use super::run::{PhaseRun, Predictions, Validation};
 use super::wer::{ErrorRates, normalise};
 use super::{Control, PhaseReport, Progress, Recipe};
 use crate::data::series::split_groups;
 use crate::data::transcripts::Transcripts;
 use crate::error::compute;
-use crate::models::Unfreeze;
 use crate::models::whisper::{Transcriber, Whisper};
 use crate::{Error, Result};
 
@@ -90,30 +88,22 @@ pub async fn finetune_transcription(
     if train.is_empty() {
         return Err(Error::Data("no training clips left after the split".into()));
     }
-    let mut report = RunReport {
-        classes: Vec::new(),
-        arch: format!(
+    // A run's second call (after its decoder phase) keeps the first call's "before".
+    let before = resume
+        .prior
+        .as_ref()
+        .and_then(|p| p.transcription_before.clone());
+    let mut report = RunReport::start(
+        Vec::new(),
+        format!(
             "whisper ({} + {} layers, d_model {})",
             model.config.encoder_layers, model.config.decoder_layers, model.config.d_model
         ),
-        train_images: train.len(),
-        val_images: val.len(),
-        features: None,
-        phases: Vec::new(),
-        metrics: None,
-        skipped: [data.skipped.clone(), too_long].concat(),
-        truncated: 0,
-        misclassified: Vec::new(),
-        resumed_after: None,
-        regression: None,
-        regression_before: None,
-        transcription: None,
-        transcription_before: resume
-            .prior
-            .as_ref()
-            .and_then(|p| p.transcription_before.clone()),
-    };
-    report.continue_from(resume.prior);
+        (train.len(), val.len()),
+        [data.skipped.clone(), too_long].concat(),
+        resume.prior,
+    );
+    report.transcription_before = before;
 
     // Generated transcripts are cut a little beyond the longest reference (a model that
     // loops would otherwise write 445 tokens per clip, every epoch).
@@ -151,18 +141,9 @@ pub async fn finetune_transcription(
 
     let rows: Vec<usize> = (0..train.len()).collect();
     let mut net = model.net.clone();
-    let mut phases: Vec<(PhaseSpec, Option<Unfreeze>, Checkpoints)> = Vec::new();
+    let mut phases = recipe.phase_plan(resume.checkpoints);
     if recipe.head.epochs > 0 {
-        let mut spec = recipe.phase_spec(recipe.head.spec());
-        spec.name = "decoder";
-        phases.push((spec, None, Checkpoints::default()));
-    }
-    if let Some(f) = &recipe.finetune {
-        phases.push((
-            recipe.phase_spec(f.spec()),
-            Some(f.unfreeze),
-            resume.checkpoints,
-        ));
+        phases[0].0.name = "decoder";
     }
     for (spec, unfreeze, checkpoints) in phases {
         steps.batch = spec.batch_size;
@@ -267,9 +248,9 @@ impl TranscribeSteps<'_> {
         Ok(out)
     }
 
-    /// The encoder's states of `clips` on the autodiff device: the cached ones (phase 1) or
-    /// through `net` (phase 2, with gradients).
-    fn states(&self, net: &Whisper, clips: &[usize]) -> Tensor<3> {
+    /// The encoder's states of `clips` on `device`: the cached ones (phase 1) or through
+    /// `net` (phase 2: with gradients on the autodiff device).
+    fn states(&self, net: &Whisper, clips: &[usize], device: &Device) -> Tensor<3> {
         match &self.encoded {
             Some(cache) => {
                 let d = self.model.config.d_model;
@@ -284,14 +265,14 @@ impl TranscribeSteps<'_> {
                             .copied()
                     })
                     .collect();
-                Tensor::from_data(TensorData::new(v, [clips.len(), len, d]), &self.ad)
+                Tensor::from_data(TensorData::new(v, [clips.len(), len, d]), device)
             }
             None => {
                 let samples: Vec<&[f32]> = clips
                     .iter()
                     .map(|&i| self.data.clips[i].samples.as_slice())
                     .collect();
-                net.encode(self.model.features(&samples, &self.ad))
+                net.encode(self.model.features(&samples, device))
             }
         }
     }
@@ -319,31 +300,19 @@ impl TranscribeSteps<'_> {
         let shape = [clips.len(), len];
         let inputs = Tensor::<2, Int>::from_data(TensorData::new(inputs, shape), &self.ad);
         let labels = Tensor::<2, Int>::from_data(TensorData::new(labels, shape), &self.ad);
-        net.loss(self.states(net, clips), inputs, labels, self.smoothing)
+        net.loss(
+            self.states(net, clips, &self.ad),
+            inputs,
+            labels,
+            self.smoothing,
+        )
     }
 
     /// Greedy transcripts of the validation clips under `net` (eval device), scored.
     async fn error_rates(&self, net: &Whisper) -> Result<ErrorRates> {
         let mut triples = Vec::with_capacity(self.val.len());
         for chunk in self.val.chunks(EVAL_BATCH) {
-            let states = match &self.encoded {
-                Some(cache) => {
-                    let d = self.model.config.d_model;
-                    let len = self.model.config.max_source_positions;
-                    let v: Vec<f32> = chunk
-                        .iter()
-                        .flat_map(|&i| cache[i].as_deref().expect("encoded").iter().copied())
-                        .collect();
-                    Tensor::from_data(TensorData::new(v, [chunk.len(), len, d]), &self.device)
-                }
-                None => {
-                    let samples: Vec<&[f32]> = chunk
-                        .iter()
-                        .map(|&i| self.data.clips[i].samples.as_slice())
-                        .collect();
-                    net.encode(self.model.features(&samples, &self.device))
-                }
-            };
+            let states = self.states(net, chunk, &self.device);
             let ids = net
                 .generate(&self.model.config, states, self.max_new)
                 .await?;
