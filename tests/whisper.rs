@@ -234,3 +234,115 @@ fn a_config_that_does_not_match_the_weights_is_refused() {
         .to_string();
     assert!(err.contains("not Whisper"), "{err}");
 }
+
+/// The session end to end on a handful of the demo set's clips (a folder with train/ and val/
+/// metadata.csv files, one row naming a file that is not there): the decoder phase learns a
+/// drug name tiny.en mishears ("lisinopril", heard as "this in April") and hears it in a
+/// held-out sentence; the error rates before and after are in the report; the export loads.
+#[test]
+fn the_decoder_learns_a_drug_name_from_six_clips() {
+    use tabtune::session::{Dataset, ModelFiles, Session};
+    use tabtune::train::{Control, Recipe};
+    let data = asset("datasets/medical_speech");
+    let dir = std::env::temp_dir().join(format!("tabtune-whisper-{}", std::process::id()));
+    for (split, ids) in [
+        (
+            "train",
+            &["0013", "0014", "0043", "0044", "0141", "0142"][..],
+        ),
+        ("val", &["0001", "0005"][..]),
+    ] {
+        std::fs::create_dir_all(dir.join(split)).unwrap();
+        let metadata = std::fs::read_to_string(data.join(split).join("metadata.csv")).unwrap();
+        let mut rows = vec!["file_name,transcription".to_string()];
+        for id in ids {
+            std::fs::copy(
+                data.join(split).join(format!("{id}.wav")),
+                dir.join(split).join(format!("{id}.wav")),
+            )
+            .unwrap();
+            rows.extend(
+                metadata
+                    .lines()
+                    .filter(|l| l.starts_with(&format!("{id}.wav,")))
+                    .map(String::from),
+            );
+        }
+        if split == "train" {
+            rows.push("gone.wav,This clip is not in the folder.".into());
+        }
+        std::fs::write(dir.join(split).join("metadata.csv"), rows.join("\n") + "\n").unwrap();
+    }
+    let mut session = Session::new(Device::flex());
+    session
+        .load(ModelFiles::open(&asset("models/whisper_tiny_en")).unwrap())
+        .unwrap();
+    let kind = session.kind();
+    let dataset = Dataset::open(kind, &dir, None, &Default::default()).unwrap();
+    let summary = session.set_dataset(dataset).unwrap();
+    assert_eq!(summary.total, 8);
+    assert!(
+        summary
+            .skipped
+            .iter()
+            .any(|(at, why)| at == "train/metadata.csv:8"
+                && why.contains("train/gone.wav is missing")),
+        "{:?}",
+        summary.skipped
+    );
+    let recipe = Recipe::from_json_for(
+        r#"{"head": {"epochs": 4, "batch_size": 6, "lr": 0.0001}, "finetune": null}"#,
+        kind.modality(),
+    )
+    .unwrap();
+    let report =
+        futures_lite::future::block_on(session.train(&recipe, &mut |_| Control::Continue)).unwrap();
+    print!("{}", report.describe("clips"));
+    let (before, after) = (
+        report.transcription_before.as_ref().unwrap(),
+        report.transcription.as_ref().unwrap(),
+    );
+    assert!(
+        after.wer < before.wer,
+        "WER {} -> {}",
+        before.wer,
+        after.wer
+    );
+    let clip = std::fs::read(dir.join("val/0001.wav")).unwrap();
+    let mut heard = |original| {
+        futures_lite::future::block_on(
+            session.transcribe(vec![("0001.wav".into(), clip.clone())], original),
+        )
+        .unwrap()
+        .remove(0)
+        .text
+    };
+    let (tuned, original) = (heard(false), heard(true));
+    println!("fine-tuned: {tuned}\noriginal:   {original}");
+    assert!(tuned.to_lowercase().contains("lisinopril"), "{tuned}");
+    assert!(
+        !original.to_lowercase().contains("lisinopril"),
+        "{original}"
+    );
+    // The export is a Whisper folder the session loads again, hearing the same.
+    let files = futures_lite::future::block_on(session.export()).unwrap();
+    for name in [
+        "model.safetensors",
+        "config.json",
+        "tokenizer.json",
+        "generation_config.json",
+    ] {
+        assert!(files.iter().any(|(n, _)| n == name), "{name} exported");
+    }
+    let mut again = Session::new(Device::flex());
+    again
+        .load(ModelFiles::from_named("export", files, None).unwrap())
+        .unwrap();
+    let text =
+        futures_lite::future::block_on(again.transcribe(vec![("0001.wav".into(), clip)], false))
+            .unwrap()
+            .remove(0)
+            .text;
+    assert_eq!(text, tuned);
+    std::fs::remove_dir_all(&dir).ok();
+}

@@ -12,6 +12,7 @@ import { loadFromFiles, loadFromUrl, loadModel, onModelSelect } from './app/mode
 import { addImages, applyDataset, captureForClass, onColumns, onDatasetSelect, recordClip, useFolder, useTable, wireDrops } from './app/data.js';
 import { cancel, discardRun, fieldsToRecipe, queueDraw, recipeToFields, resetPlots, resume, showPending, syncPresetFields, train } from './app/train.js';
 import { recordMotion, showSeriesPanels, stopMotion, stopTryMotion, trySeriesFile, tryMotion } from './app/motion.js';
+import { keepSentence, nextSentence, recordSentence, redoSentence, showSpeechPanels, stopSentence, transcribeClip, trySpeechRecord, trySpeechStop } from './app/speech.js';
 import { exportZip, onSavedClick, refreshSaved, save, stopListening, tryAudio, tryImage, tryListen, tryText, tryWebcam } from './app/try.js';
 
 // ---------------------------------------------------------------- start-up
@@ -82,6 +83,8 @@ export function update() {
   $('add-by-hand').hidden = kind !== 'image';
   $('record-audio').hidden = kind !== 'audio';
   showSeriesPanels(kind);
+  showSpeechPanels(kind);
+  for (const id of ['speech-record', 'speech-sentence', 'speech-next', 'speech-keep']) set(id, !hasModel || busy);
   for (const id of ['motion-record', 'motion-class', 'motion-group']) set(id, !hasModel || busy);
   // A per-step regression (RIANN) takes its targets from files, not from a typed take.
   if (state.model?.series_output?.per_step) set('motion-record', true);
@@ -101,7 +104,7 @@ export function update() {
   $('try-audio-panel').hidden = kind !== 'audio';
   $('try-hint').hidden = canTry;
   $('try-hint').textContent = busy ? 'Training… try it when the run is done.' : 'Train a model or load a saved one first.';
-  for (const id of ['try-text-go', 'try-image', 'try-audio', 'try-listen', 'try-webcam', 'try-motion', 'try-series', 'export-zip', 'save']) set(id, !canTry);
+  for (const id of ['try-text-go', 'try-image', 'try-audio', 'try-listen', 'try-webcam', 'try-motion', 'try-series', 'try-speech', 'try-speech-record', 'export-zip', 'save']) set(id, !canTry);
   $('try-drop').classList.toggle('disabled', !canTry);
 
   set('next-train', !hasData);
@@ -215,6 +218,17 @@ export function wire() {
     const file = $('try-series').files?.[0];
     if (file) await trySeriesFile(file);
   });
+  on('speech-record', 'click', recordSentence);
+  on('speech-stop', 'click', stopSentence);
+  on('speech-keep', 'click', keepSentence);
+  on('speech-redo', 'click', redoSentence);
+  on('speech-next', 'click', nextSentence);
+  on('try-speech', 'change', async () => {
+    const file = $('try-speech').files?.[0];
+    if (file) await transcribeClip(file);
+  });
+  on('try-speech-record', 'click', trySpeechRecord);
+  on('try-speech-stop', 'click', trySpeechStop);
   on('record-clip', 'click', () => recordClip(false));
   on('record-background', 'click', () => recordClip(true));
   on('try-webcam', 'click', tryWebcam);

@@ -9,6 +9,7 @@ import { loadFromFiles } from './model.js';
 import { onProgress, validateRecipe } from './train.js';
 import { tryImage } from './try.js';
 import { seriesDataset } from './motion.js';
+import { speechDataset, suggestSentences } from './speech.js';
 import { update } from '../app.js';
 
 // ---------------------------------------------------------------- dataset
@@ -21,9 +22,9 @@ export function fillDatasetSelect(reset) {
   const group = el('optgroup', { label: 'Bundled' });
   for (const d of state.bundled.datasets.filter((d) => d.kind === kind)) {
     const counts = Object.values(d.counts ?? {});
-    const total = counts.reduce((a, b) => a + b, 0);
+    const total = counts.reduce((a, b) => a + b, 0) || (d.train ?? 0) + (d.val ?? 0);
     const classes = d.classes?.length ?? counts.length;
-    const unit = { text: 'texts', audio: 'clips', series: 'samples' }[d.kind] ?? 'images';
+    const unit = { text: 'texts', audio: 'clips', series: 'samples', transcription: 'clips' }[d.kind] ?? 'images';
     group.append(el('option', { value: d.name },
       `${d.name}${classes ? ` — ${classes} classes` : ''}${total ? `, ${total.toLocaleString()} ${unit}` : ''}`));
   }
@@ -70,6 +71,15 @@ export async function onDatasetSelect() {
   if (d.kind === 'text') {
     const path = d.path ?? d.files?.[0];
     state.base = { kind: 'text', data: new URL(path, location.href).href, name: path.split('/').at(-1) };
+  } else if (d.kind === 'transcription') {
+    // An audiofolder: every file under its relative path (metadata.csv names the clips).
+    const root = String(d.path ?? '').replace(/\/$/, '');
+    const files = (d.files ?? []).filter((p) => /\.(csv|jsonl|txt|wav|mp3|ogg|flac)$/i.test(p) && !/README/i.test(p)).map((path) => ({
+      name: root && path.startsWith(`${root}/`) ? path.slice(root.length + 1) : path,
+      url: new URL(path, location.href).href,
+    }));
+    state.base = { kind: 'transcription', files, name: d.name };
+    suggestTranscripts(files.find((f) => f.name === 'train/metadata.csv')?.url);
   } else if (d.kind === 'series') {
     // Recordings (CSV) in folders: the folder is the person or device, or (groups: 'split')
     // the set's own train/ and test/ split, test/ then being the validation set.
@@ -139,6 +149,13 @@ export async function applyDataset() {
     const columns = { ...state.columns };
     if (n) columns.per_class = n;
     dataset = { kind: 'text', data: state.base.data, name: state.base.name, columns };
+  } else if (state.model?.kind === 'transcription') {
+    const spec = speechDataset();
+    if (!spec || spec.waiting) {
+      setSummary(null, spec?.waiting ?? '');
+      return;
+    }
+    dataset = spec;
   } else if (state.model?.kind === 'series') {
     const spec = await seriesDataset();
     if (!spec || spec.waiting) {
@@ -187,6 +204,17 @@ export async function applyDataset() {
       update();
     }
   }
+}
+
+/** The bundled set's training transcripts as sentences to record. */
+async function suggestTranscripts(url) {
+  if (!url) return;
+  const text = await fetch(url).then((r) => (r.ok ? r.text() : '')).catch(() => '');
+  const sentences = text.split('\n').slice(1).map((line) => {
+    const cut = line.indexOf(',');
+    return cut < 0 ? '' : line.slice(cut + 1).replace(/^"|"$/g, '').replace(/""/g, '"').trim();
+  });
+  suggestSentences(sentences);
 }
 
 export function revokeUrls() {
@@ -252,6 +280,15 @@ export async function useFolder(files, name = 'folder') {
     state.base = { kind: 'text', data, name: `${name}.jsonl` };
     state.columns = {};
     say(ignored ? `${ignored} files outside class folders or not .txt were left out.` : '');
+  } else if (state.model.kind === 'transcription') {
+    // An audiofolder: the files under their paths below the folder picked.
+    const strip = (path) => path.split('/').slice(1).join('/') || path;
+    const wanted = files.filter(({ path }) => /\.(csv|jsonl|txt|wav|mp3|ogg|oga|flac|m4a|webm)$/i.test(path));
+    if (!wanted.some(({ path }) => /(metadata\.csv|\.jsonl|\.txt)$/i.test(path))) {
+      throw new Error('no transcripts here: a speech set is a folder with a metadata.csv (file_name, transcription) or a .jsonl of {audio, text}, or x.wav files beside x.txt');
+    }
+    state.base = { kind: 'transcription', files: wanted.map(({ file, path }) => ({ name: strip(path), file })), name };
+    say(files.length > wanted.length ? `${files.length - wanted.length} files that are neither audio nor transcripts were left out.` : '');
   } else if (state.model.kind === 'series') {
     // Recordings: .csv/.tsv/.jsonl files; the folder each is in is its person or device.
     const tables = files.filter(({ path }) => /\.(csv|tsv|tab|jsonl|ndjson)$/i.test(path));

@@ -29,7 +29,7 @@ export async function loadModel(source, { saved = null } = {}) {
   say('Loading the model…');
   update();
   try {
-    const tuner = await FineTuner.create({ model: source, device: 'auto' });
+    const tuner = await FineTuner.create({ model: source, device: pageDevice() });
     if (token !== state.loadToken) {
       tuner.terminate();
       return false;
@@ -131,3 +131,8 @@ export async function loadFromUrl() {
   await loadModel({ url: url.href });
 }
 
+/** The device the page asks for: `?device=cpu` (or `gpu`) in its address, else the best one. */
+function pageDevice() {
+  const asked = new URLSearchParams(location.search).get('device');
+  return ['cpu', 'gpu', 'auto'].includes(asked) ? asked : 'auto';
+}

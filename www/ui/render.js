@@ -207,6 +207,16 @@ export function renderReport(report, { sourceOf = () => null } = {}) {
       el('strong', {}, percent(metrics.accuracy)),
       el('span', { class: 'muted' }, ` on ${metrics.count} examples · macro F1 ${metrics.macro_f1?.toFixed(3) ?? '–'}`),
     );
+  } else if (report.transcription) {
+    delete acc.dataset.accuracy;
+    const after = report.transcription;
+    const before = report.transcription_before;
+    acc.dataset.wer = String(after.wer);
+    if (before) acc.dataset.werBefore = String(before.wer);
+    acc.replaceChildren(
+      'Word error rate ', el('strong', {}, `${(after.wer * 100).toFixed(1)}%`),
+      el('span', { class: 'muted' }, `${before ? ` (before: ${(before.wer * 100).toFixed(1)}%)` : ''} on ${after.count} validation clips`),
+    );
   } else if (report.regression) {
     delete acc.dataset.accuracy;
     const after = report.regression;
@@ -223,9 +233,12 @@ export function renderReport(report, { sourceOf = () => null } = {}) {
     acc.textContent = 'No validation examples, so no accuracy to show.';
   }
   renderRegression(report.regression, report.regression_before);
-  // A regression has no classes: no per-class table, confusion matrix or misclassified list.
-  $('class-results').hidden = Boolean(report.regression);
-  $('miss-results').hidden = Boolean(report.regression);
+  renderTranscripts(report);
+  // A regression or a transcriber has no classes: no per-class table, confusion matrix or
+  // misclassified list.
+  const classless = Boolean(report.regression || report.transcription);
+  $('class-results').hidden = classless;
+  $('miss-results').hidden = classless;
 
   const bits = phases.map((p) => {
     const name = p.phase === 'head' ? 'head' : 'fine-tuning';
@@ -243,6 +256,29 @@ export function renderReport(report, { sourceOf = () => null } = {}) {
   renderPerClass(metrics);
   renderConfusion(metrics, report.classes ?? metrics?.per_class?.map((c) => c.name) ?? []);
   renderMisses(report.misclassified ?? [], sourceOf);
+}
+
+/** The run's word error rates and the clips it heard worst. */
+export function renderTranscripts(report) {
+  const box = $('transcripts');
+  box.hidden = !report?.transcription;
+  if (!report?.transcription) return box.replaceChildren();
+  const after = report.transcription;
+  const before = report.transcription_before;
+  const pct = (x) => `${(x * 100).toFixed(1)}%`;
+  const worst = after.examples.filter((e) => e.wer > 0 || e.cer > 0).sort((a, b) => b.wer - a.wer).slice(0, 8);
+  const beforeOf = new Map((before?.examples ?? []).map((e) => [e.name, e.hypothesis]));
+  box.replaceChildren(
+    el('h4', {}, 'Transcripts ', el('span', { class: 'muted' }, '(validation clips)')),
+    el('p', {}, `Word error rate ${before ? `${pct(before.wer)} → ` : ''}${pct(after.wer)}, character error rate ${before ? `${pct(before.cer)} → ` : ''}${pct(after.cer)} on ${after.count} clips.`),
+    worst.length
+      ? el('table', { class: 'table', id: 'worst-transcripts' },
+        el('tr', {}, ...['clip', 'said', 'heard', 'before', 'WER'].map((h) => el('th', {}, h))),
+        ...worst.map((e) => el('tr', { 'data-name': e.name },
+          el('td', {}, e.name), el('td', {}, e.reference), el('td', {}, e.hypothesis),
+          el('td', { class: 'muted' }, beforeOf.get(e.name) ?? '–'), el('td', {}, pct(e.wer)))))
+      : el('p', { class: 'muted' }, 'Every validation clip was transcribed right.'),
+  );
 }
 
 /**
