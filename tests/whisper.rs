@@ -242,7 +242,7 @@ fn a_config_that_does_not_match_the_weights_is_refused() {
 #[test]
 fn the_decoder_learns_a_drug_name_from_six_clips() {
     use tabtune::session::{Dataset, ModelFiles, Session};
-    use tabtune::train::{Control, Recipe};
+    use tabtune::train::Control;
     let data = asset("datasets/medical_speech");
     let dir = std::env::temp_dir().join(format!("tabtune-whisper-{}", std::process::id()));
     for (split, ids) in [
@@ -290,11 +290,14 @@ fn the_decoder_learns_a_drug_name_from_six_clips() {
         "{:?}",
         summary.skipped
     );
-    let recipe = Recipe::from_json_for(
-        r#"{"head": {"epochs": 4, "batch_size": 6, "lr": 0.0001}, "finetune": null}"#,
-        kind.modality(),
-    )
-    .unwrap();
+    // Six training clips: a batch of six is taken, seven named (the page checks as one types).
+    let json = r#"{"head": {"epochs": 4, "batch_size": 6, "lr": 0.0001}, "finetune": null}"#;
+    let recipe = session.check_recipe(Some(json)).unwrap();
+    let err = session
+        .check_recipe(Some(r#"{"head": {"batch_size": 7}}"#))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("6 training rows"), "{err}");
     let report =
         futures_lite::future::block_on(session.train(&recipe, &mut |_| Control::Continue)).unwrap();
     print!("{}", report.describe("clips"));

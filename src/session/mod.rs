@@ -506,6 +506,13 @@ impl Session {
                     split: Some((train, _)),
                     ..
                 } => train.len(),
+                // Clips: the given split, else about val_fraction of the sentences held out.
+                Dataset::Transcripts { set } => match &set.val {
+                    Some(val) => set.clips.len() - val.len(),
+                    None => {
+                        crate::data::split::train_count(&[set.clips.len()], recipe.val_fraction)
+                    }
+                },
                 _ => crate::data::split::train_count(&dataset.counts(), recipe.val_fraction),
             };
             recipe.check_rows(rows, &Recipe::defaults(modality))?;
