@@ -1,5 +1,5 @@
 # The two commands a user needs are `make demo` and `make test`; both run `make setup` first.
-.PHONY: setup assets build demo test test-native test-wasm test-e2e test-memory test-speech bench bench-audio bench-series bench-riann clean
+.PHONY: setup assets build demo test test-native test-wasm test-e2e test-memory bench bench-audio bench-series bench-riann clean
 
 # Browser tests: chromedriver drives Debian's Chromium with the flags in webdriver.json.
 WASM_TEST_ENV = CHROMEDRIVER=/usr/bin/chromedriver WASM_BINDGEN_TEST_ONLY_WEB=1 \
@@ -47,14 +47,6 @@ test-e2e:
 test-memory: setup
 	@TABTUNE_WASM_OPT=off bash scripts/build-wasm.sh
 	node --test --test-concurrency=1 tests/slow/
-
-# Not part of `make test` (issue 19, in progress): Whisper in the page on the wasm CPU backend,
-# a picked folder of eight clips, the decoder fine-tuned, a held-out clip transcribed with the
-# learnt word, the export. Tens of minutes on 2 cores today: the encoder's 30 s window on one
-# wasm thread.
-test-speech: setup
-	@TABTUNE_WASM_OPT=off bash scripts/build-wasm.sh
-	node --test --test-concurrency=1 tests/speech/
 
 # Not part of `make test`: every contender on this machine, side by side (BENCHMARKS.md).
 # BENCH_ARGS passes options to bench/run.mjs, e.g. BENCH_ARGS="--only 1,2 --reps 5".

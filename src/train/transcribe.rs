@@ -141,10 +141,8 @@ pub async fn finetune_transcription(
 
     let rows: Vec<usize> = (0..train.len()).collect();
     let mut net = model.net.clone();
-    let mut phases = recipe.phase_plan(resume.checkpoints);
-    if recipe.head.epochs > 0 {
-        phases[0].0.name = "decoder";
-    }
+    // (Phase 1 keeps the recipe's name, "head": here it trains the decoder.)
+    let phases = recipe.phase_plan(resume.checkpoints);
     for (spec, unfreeze, checkpoints) in phases {
         steps.batch = spec.batch_size;
         steps.smoothing = f64::from(spec.label_smoothing);

@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { copyFileSync, mkdirSync, readFileSync, writeFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
-import { start, open, OUTPUT } from '../e2e/browser.mjs';
+import { start, open, OUTPUT } from './browser.mjs';
 
 const DATA = join(process.cwd(), 'assets', 'datasets', 'medical_speech');
 const TRAIN = ['0013', '0014', '0043', '0044', '0141', '0142'];
