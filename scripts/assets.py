@@ -442,36 +442,22 @@ def build(lock, lock_hash):
             index[section].append(entry)
             size = sum((ROOT / f).stat().st_size for f in entry["files"])
             log(f"built {path}  {len(entry['files'])} files  {size / 1e6:.1f} MB  {time.time() - t0:.1f}s")
-        t0 = time.time()
-        tmp = work / "out-commands"
-        tmp.mkdir()
-        entry = build_commands(tmp)
-        path = "assets/datasets/commands"
-        entry.update(path=path, source="espeak-ng (Debian)",
-                     files=[f"{path}/{f}" for f in entry["files"]])
-        install(tmp, ASSETS / "datasets" / "commands")
-        index["datasets"].append(entry)
-        log(f"built {path}  {len(entry['files'])} files  {time.time() - t0:.1f}s")
-        t0 = time.time()
-        tmp = work / "out-imu"
-        tmp.mkdir()
-        entry = series_assets.build_imu(tmp, SEED)
-        path = "assets/datasets/imu"
-        entry.update(path=path, source="simulated (scripts/series_assets.py)",
-                     files=[f"{path}/{f}" for f in entry["files"]])
-        install(tmp, ASSETS / "datasets" / "imu")
-        index["datasets"].append(entry)
-        log(f"built {path}  {len(entry['files'])} files  {time.time() - t0:.1f}s")
-        t0 = time.time()
-        tmp = work / "out-medical_speech"
-        tmp.mkdir()
-        entry = whisper_assets.build_domain(tmp, SEED)
-        path = "assets/datasets/medical_speech"
-        entry.update(path=path, source="espeak-ng (Debian)",
-                     files=[f"{path}/{f}" for f in entry["files"]])
-        install(tmp, ASSETS / "datasets" / "medical_speech")
-        index["datasets"].append(entry)
-        log(f"built {path}  {len(entry['files'])} files  {time.time() - t0:.1f}s")
+        # The sets made here rather than downloaded: (name, builder, source).
+        for name, builder, source in [
+                ("commands", build_commands, "espeak-ng (Debian)"),
+                ("imu", lambda out: series_assets.build_imu(out, SEED),
+                 "simulated (scripts/series_assets.py)"),
+                ("medical_speech", lambda out: whisper_assets.build_domain(out, SEED),
+                 "espeak-ng (Debian)")]:
+            t0 = time.time()
+            tmp = work / f"out-{name}"
+            tmp.mkdir()
+            entry = builder(tmp)
+            path = f"assets/datasets/{name}"
+            entry.update(path=path, source=source, files=[f"{path}/{f}" for f in entry["files"]])
+            install(tmp, ASSETS / "datasets" / name)
+            index["datasets"].append(entry)
+            log(f"built {path}  {len(entry['files'])} files  {time.time() - t0:.1f}s")
         tmp = work / "index.json"
         tmp.write_text(json.dumps(index, indent=1) + "\n")
         install(tmp, ASSETS / "index.json")

@@ -4,6 +4,7 @@
 // original model's transcript beside it). Audio stays in the page and the worker.
 import { $, el } from '../ui/render.js';
 import { wav16 } from '../tabtune.js';
+import { wavBlob } from '../ui/wave.js';
 import { say, state } from './state.js';
 import { openMic } from './data.js';
 
@@ -53,7 +54,7 @@ export async function stopSentence() {
   $('speech-stop').hidden = true;
   const audio = $('speech-playback');
   if (audio.src) URL.revokeObjectURL(audio.src);
-  audio.src = URL.createObjectURL(new Blob([wav16(samples, rate)], { type: 'audio/wav' }));
+  audio.src = URL.createObjectURL(wavBlob(samples, rate));
   $('speech-review').hidden = false;
   $('speech-status').textContent = `${seconds.toFixed(1)} s recorded: play it back, then keep it or redo it.`;
 }

@@ -2,24 +2,11 @@
 // click. Recorded samples are wrapped in a WAV to play; a file's waveform is drawn from the
 // browser's own decoding, for display only (the model's samples come from the core's decoder).
 
-/** 16-bit PCM WAV of mono float `samples` at `rate`. */
+import { wav16 } from '../tabtune.js';
+
+/** 16-bit PCM WAV of mono float `samples` at `rate`, to play. */
 export function wavBlob(samples, rate) {
-  const view = new DataView(new ArrayBuffer(44 + samples.length * 2));
-  const text = (at, s) => [...s].forEach((c, i) => view.setUint8(at + i, c.charCodeAt(0)));
-  text(0, 'RIFF');
-  view.setUint32(4, 36 + samples.length * 2, true);
-  text(8, 'WAVEfmt ');
-  view.setUint32(16, 16, true);
-  view.setUint16(20, 1, true);
-  view.setUint16(22, 1, true);
-  view.setUint32(24, rate, true);
-  view.setUint32(28, rate * 2, true);
-  view.setUint16(32, 2, true);
-  view.setUint16(34, 16, true);
-  text(36, 'data');
-  view.setUint32(40, samples.length * 2, true);
-  samples.forEach((x, i) => view.setInt16(44 + 2 * i, Math.max(-1, Math.min(1, x)) * 32767, true));
-  return new Blob([view], { type: 'audio/wav' });
+  return new Blob([wav16(samples, rate)], { type: 'audio/wav' });
 }
 
 function draw(canvas, samples) {
