@@ -58,6 +58,20 @@ pub struct Transcripts {
     pub skipped: Vec<(String, String)>,
 }
 
+/// A clip's 16 kHz samples from its file's bytes: decoded and resampled, and refused (naming
+/// `name`) when longer than the [`MAX_SECONDS`] the model hears at once.
+pub fn load_clip(bytes: Vec<u8>, name: &str) -> Result<Vec<f32>> {
+    let samples = load(bytes, name)?;
+    let seconds = samples.len() as f64 / f64::from(SAMPLE_RATE);
+    if seconds > MAX_SECONDS {
+        return Err(Error::Data(format!(
+            "{name}: {seconds:.1} s is longer than the {MAX_SECONDS:.0} s the model hears at once \
+             (cut it into clips of their own transcripts)"
+        )));
+    }
+    Ok(samples)
+}
+
 /// A row before its audio is read: (where it was named, audio file path, transcript).
 struct Row {
     at: String,
@@ -248,25 +262,13 @@ impl Transcripts {
                     .push((row.at, format!("{} is named twice", row.audio)));
                 continue;
             }
-            let samples = match load(bytes.clone(), &row.audio) {
+            let samples = match load_clip(bytes.clone(), &row.audio) {
                 Ok(s) => s,
                 Err(e) => {
                     set.skipped.push((row.at, e.to_string()));
                     continue;
                 }
             };
-            let seconds = samples.len() as f64 / f64::from(SAMPLE_RATE);
-            if seconds > MAX_SECONDS {
-                set.skipped.push((
-                    row.at,
-                    format!(
-                        "{}: {seconds:.1} s is longer than the {MAX_SECONDS:.0} s the model hears \
-                         at once (cut it into clips of their own transcripts)",
-                        row.audio
-                    ),
-                ));
-                continue;
-            }
             let level = level_db(&samples);
             if samples.is_empty() || level < SILENCE_DB {
                 set.skipped.push((

@@ -138,16 +138,10 @@ impl ModelFiles {
                 ),
             });
         }
-        if kind == ModelKind::Transcription && files.tokenizer.is_none() {
+        if matches!(kind, ModelKind::Text | ModelKind::Transcription) && files.tokenizer.is_none() {
             return Err(Error::Weights {
                 file: name.into(),
-                message: "a Whisper model needs its tokenizer.json".into(),
-            });
-        }
-        if kind == ModelKind::Text && files.tokenizer.is_none() {
-            return Err(Error::Weights {
-                file: name.into(),
-                message: "a text model needs its tokenizer.json".into(),
+                message: format!("a {} model needs its tokenizer.json", kind.name()),
             });
         }
         Ok(files)

@@ -56,13 +56,13 @@ pub enum Dataset {
         /// A validation set given by the user (file indices), else the recipe's split.
         split: Option<Split>,
     },
-    /// Numeric recordings: the files as given (read again for the model's channels and rate
-    /// when a run starts), and what they hold as read at their own rate.
     /// Transcribed clips (speech recognition).
     Transcripts {
         /// The clips, decoded, with their transcripts.
         set: crate::data::transcripts::Transcripts,
     },
+    /// Numeric recordings: the files as given (read again for the model's channels and rate
+    /// when a run starts), and what they hold as read at their own rate.
     Series {
         /// (name, group, bytes) of every file.
         files: Vec<(String, String, Vec<u8>)>,
@@ -823,7 +823,6 @@ impl Session {
                 let (m, r) = crate::train::transcribe::finetune_transcription(
                     m,
                     set,
-                    None,
                     recipe,
                     resume,
                     &self.device,
@@ -869,12 +868,8 @@ impl Session {
                 )));
             }
             let model = Model::load(base, None, &self.device)?;
-            let outputs = match &model {
-                Model::Transcription(_) => 0,
-                m => m.outputs(),
-            };
             self.trained = Some(Trained {
-                labels: (0..outputs).map(|i| i.to_string()).collect(),
+                labels: (0..model.outputs()).map(|i| i.to_string()).collect(),
                 model,
                 run: None,
                 extras: base.extras.clone(),
@@ -1084,13 +1079,8 @@ impl Session {
     ) -> Result<Vec<Transcript>> {
         let mut clips = Vec::with_capacity(files.len());
         for (name, bytes) in files {
-            let samples = crate::data::audio::load(bytes, &name)?;
+            let samples = crate::data::transcripts::load_clip(bytes, &name)?;
             let seconds = samples.len() as f64 / f64::from(crate::data::mel::SAMPLE_RATE);
-            if seconds > crate::data::transcripts::MAX_SECONDS {
-                return Err(Error::Data(format!(
-                    "{name}: {seconds:.1} s is longer than the 30 s the model hears at once"
-                )));
-            }
             clips.push((name, samples, seconds));
         }
         let base;

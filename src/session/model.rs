@@ -154,7 +154,8 @@ impl Model {
             Self::Text(m) => m.net.classifier.classes(),
             Self::Audio(m) => m.net.classifier.classes(),
             Self::Series(m) => m.config.output.width(),
-            Self::Transcription(m) => m.config.vocab_size,
+            // A speech recogniser has no classifier.
+            Self::Transcription(_) => 0,
         }
     }
 

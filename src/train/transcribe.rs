@@ -32,12 +32,11 @@ use crate::{Error, Result};
 /// Clips transcribed at once when judging.
 const EVAL_BATCH: usize = 8;
 
-/// Train `model` on `data` per `recipe`; `split` (training, validation clip indices) is the
-/// data's own when given, else a seeded `val_fraction` of the clips is held out.
+/// Train `model` on `data` per `recipe`: the data's own validation clips when it has them,
+/// else a seeded `val_fraction` of its sentences is held out.
 pub async fn finetune_transcription(
     model: Transcriber,
     data: &Transcripts,
-    split: Option<(Vec<usize>, Vec<usize>)>,
     recipe: &Recipe,
     resume: Resume,
     device: &Device,
@@ -45,12 +44,8 @@ pub async fn finetune_transcription(
 ) -> Result<(Transcriber, RunReport)> {
     recipe.validate()?;
     let n = data.clips.len();
-    let (train, val) = match split.or_else(|| {
-        data.val
-            .clone()
-            .map(|v| ((0..n).filter(|i| !v.contains(i)).collect(), v))
-    }) {
-        Some(s) => s,
+    let held: Vec<bool> = match &data.val {
+        Some(v) => (0..n).map(|i| v.contains(&i)).collect(),
         None => {
             // By sentence: clips of the same transcript (other voices, other takes) stay on
             // one side, so no validation sentence is heard in training.
@@ -59,9 +54,10 @@ pub async fn finetune_transcription(
             sentences.sort();
             sentences.dedup();
             let (_, held) = split_groups(&sentences, recipe.val_fraction, recipe.seed);
-            (0..n).partition(|&i| !held.contains(&text[i]))
+            text.iter().map(|t| held.contains(t)).collect()
         }
     };
+    let (val, train): (Vec<usize>, Vec<usize>) = (0..n).partition(|&i| held[i]);
     // A transcript the decoder cannot read whole is left out, named.
     let max = model.max_tokens();
     let mut tokens = Vec::with_capacity(n);
@@ -112,17 +108,27 @@ pub async fn finetune_transcription(
         model: &model,
         data,
         tokens,
-        train: train.clone(),
-        val: val.clone(),
+        train,
+        val,
         encoded: None,
         max_new: (longest * 2 + 10).min(model.max_tokens()),
         smoothing: 0.0,
         batch: 8,
         device: device.clone(),
         ad: device.clone().autodiff(),
-        last: None,
+        judged: Vec::new(),
     };
-    if !val.is_empty() && report.transcription_before.is_none() {
+    let (train_rows, val_rows) = (steps.train.len(), steps.val.len());
+    let phases = recipe.phase_plan(resume.checkpoints);
+    // Phase 1 trains the decoder on the frozen encoder's states: encoded once, before the
+    // error rates before training, which then use them too.
+    if phases
+        .first()
+        .is_some_and(|(_, unfreeze, _)| unfreeze.is_none())
+    {
+        steps.encoded = Some(steps.encode_all(&model.net, on_progress).await?);
+    }
+    if val_rows > 0 && report.transcription_before.is_none() {
         let t0 = web_time::Instant::now();
         report.transcription_before = Some(steps.error_rates(&model.net).await?);
         let message = format!(
@@ -131,7 +137,7 @@ pub async fn finetune_transcription(
                 .transcription_before
                 .as_ref()
                 .map_or(0.0, |r| r.wer * 100.0),
-            val.len(),
+            val_rows,
             t0.elapsed().as_secs_f64()
         );
         if on_progress(&Progress::Notice { message }) == Control::Cancel {
@@ -139,25 +145,23 @@ pub async fn finetune_transcription(
         }
     }
 
-    let rows: Vec<usize> = (0..train.len()).collect();
+    let rows: Vec<usize> = (0..train_rows).collect();
     let mut net = model.net.clone();
     // (Phase 1 keeps the recipe's name, "head": here it trains the decoder.)
-    let phases = recipe.phase_plan(resume.checkpoints);
     for (spec, unfreeze, checkpoints) in phases {
         steps.batch = spec.batch_size;
         steps.smoothing = f64::from(spec.label_smoothing);
-        // The decoder alone: the encoder's states, once.
-        steps.encoded = if unfreeze.is_none() {
-            Some(steps.encode_all(&net, on_progress).await?)
-        } else {
-            None
-        };
+        steps.judged.clear();
+        if unfreeze.is_some() {
+            // The encoder trains: its states change every step.
+            steps.encoded = None;
+        }
         let ad = device.clone().autodiff();
         let (trainable, decoder) = net.trainable(unfreeze, &ad)?;
         let run = PhaseRun::new(
             &spec,
             rows.len(),
-            val.len(),
+            val_rows,
             unfreeze.map(|_| decoder),
             recipe.seed,
             &ad,
@@ -176,12 +180,16 @@ pub async fn finetune_transcription(
             on_progress,
         )
         .await?;
+        // The kept epoch's error rates as judged, unless it was judged before a resume.
+        let done = phase.val_error.len();
+        let kept_at = (phase.best_epoch.max(1) - 1).checked_sub(done - steps.judged.len());
+        report.transcription = match kept_at.and_then(|k| steps.judged.get(k)) {
+            Some(rates) => Some(rates.clone()),
+            None if val_rows > 0 => Some(steps.error_rates(&kept).await?),
+            None => None,
+        };
         report.phases.push(phase);
         net = kept;
-        steps.encoded = None;
-    }
-    if !val.is_empty() {
-        report.transcription = Some(steps.error_rates(&net).await?);
     }
     Ok((Transcriber { net, ..model }, report))
 }
@@ -203,8 +211,8 @@ struct TranscribeSteps<'a> {
     batch: usize,
     device: Device,
     ad: Device,
-    /// The last judged error rates.
-    last: Option<ErrorRates>,
+    /// The error rates of each epoch the phase judged in this call, in order.
+    judged: Vec<ErrorRates>,
 }
 
 impl TranscribeSteps<'_> {
@@ -355,7 +363,7 @@ impl Steps for TranscribeSteps<'_> {
         }
         let rates = self.error_rates(net).await?;
         let wer = rates.wer;
-        self.last = Some(rates);
+        self.judged.push(rates);
         Ok(Validation::Error(wer))
     }
 }
