@@ -1,5 +1,5 @@
 # The two commands a user needs are `make demo` and `make test`; both run `make setup` first.
-.PHONY: setup assets build demo test test-native test-wasm test-e2e test-memory bench bench-audio bench-series bench-riann clean
+.PHONY: setup assets build demo test test-native test-wasm test-webgpu-full test-e2e test-memory bench bench-audio bench-series bench-riann clean
 
 # Browser tests: chromedriver drives Debian's Chromium with the flags in webdriver.json.
 WASM_TEST_ENV = CHROMEDRIVER=/usr/bin/chromedriver WASM_BINDGEN_TEST_ONLY_WEB=1 \
@@ -33,6 +33,12 @@ test-native:
 #    page's module is (the `wasm` profile).
 test-wasm:
 	$(WASM_TEST_ENV) cargo test --profile wasm --target wasm32-unknown-unknown --test web -- --nocapture
+
+# Not part of `make test` (about 17 minutes on SwiftShader): the browser tests marked ignored,
+# the rest of Whisper's reference checks on WebGPU (four clips' greedy tokens, the encoder's
+# gradients).
+test-webgpu-full: setup
+	$(WASM_TEST_ENV) cargo test --profile wasm --target wasm32-unknown-unknown --test web -- --ignored --nocapture
 
 # 3. End to end: the page in headless Chromium, driven by Playwright. On the module as cargo and
 #    wasm-bindgen make it: wasm-opt's size pass (6 minutes on 2 cores) is `make build`'s, and an

@@ -69,6 +69,43 @@ impl Footprint {
         }
     }
 
+    /// Whisper on 30 s clips (`positions` encoder positions, `d_model` wide, `heads` heads,
+    /// `ffn` feed-forward width) training the decoder on transcripts of up to `tokens` tokens
+    /// (logits over `vocab`) and `encoder_layers` of the encoder's layers (0: the frozen
+    /// encoder's states are given; `stem`: its convolutions too, over `2 * positions` frames),
+    /// counted as the backward pass keeps them. An encoder layer holds its attention scores
+    /// three times (the scores, their exponentials, the softmax: `heads * positions^2` each,
+    /// 54 MiB for tiny.en) and about 16 copies of its `positions x d_model` states and 4 of
+    /// the feed-forward's: about 240 MiB, 0.9 GiB an example for tiny.en's four, as its
+    /// natively measured step (7.9 GiB resident at batch 8, every layer training) says. The
+    /// decoder holds its logits four times (the logits, log-softmax and its parts) and its
+    /// cross-attention's scores three times.
+    #[allow(clippy::too_many_arguments)]
+    pub fn whisper(
+        positions: usize,
+        d_model: usize,
+        heads: usize,
+        ffn: usize,
+        encoder_layers: usize,
+        stem: bool,
+        tokens: usize,
+        vocab: usize,
+        params: usize,
+    ) -> Self {
+        let (t, d, h, f) = (positions as u64, d_model as u64, heads as u64, ffn as u64);
+        let (l, v) = (tokens.max(1) as u64, vocab as u64);
+        let encoder_layer = 3 * h * t * t + 16 * t * d + 4 * t * f;
+        let stem_floats = if stem { 5 * 2 * t * d + 2 * t * d } else { 0 };
+        // Per decoder layer: its own states and feed-forward, and the cross-attention's scores.
+        let decoder = 4 * l * v + 4 * (16 * l * d + 4 * l * f + 3 * h * l * t);
+        let floats = encoder_layers as u64 * encoder_layer + stem_floats + decoder;
+        Self {
+            per_example: 4 * floats,
+            fixed: weights(params),
+            largest: 4 * (if encoder_layers > 0 { h * t * t } else { 0 }).max(l * v),
+        }
+    }
+
     /// Examples per micro-batch for batches of `batch` within `budget_mib` and, on a GPU,
     /// the adapter's largest buffer `max_buffer` (bytes): at least 1.
     pub fn micro_batch(&self, batch: usize, budget_mib: usize, max_buffer: Option<u64>) -> usize {
@@ -186,6 +223,25 @@ mod tests {
         assert_eq!(mobilenet.measured(4, grown, 2000 * MIB, 32, 1536, 1.0), 1);
         // A pool that did not grow (pages already there) says nothing against the batch.
         assert_eq!(mobilenet.measured(4, 0, 100 * MIB, 32, 1536, 1.0), 32);
+    }
+
+    #[test]
+    fn whisper_tiny_en_trains_one_clip_at_a_time_when_its_encoder_trains() {
+        let tiny = |layers, stem| {
+            Footprint::whisper(1500, 384, 6, 1536, layers, stem, 40, 51_865, 37_760_640)
+        };
+        // Every layer: about 1 GiB a clip over 576 MiB of weights and moments: 1 in the
+        // default 1.5 GiB, 3 in 4 GiB; the largest buffer is one clip's attention scores.
+        let all = tiny(4, true);
+        assert_eq!(all.per_example / MIB, 981);
+        assert_eq!(all.micro_batch(8, 1536, None), 1);
+        assert_eq!(all.micro_batch(8, 4096, None), 3);
+        assert_eq!(all.largest, 54_000_000);
+        // The decoder alone on cached states: a whole batch of 8 (about 55 MiB a clip).
+        let decoder = tiny(0, false);
+        assert_eq!(decoder.per_example / MIB, 55);
+        assert_eq!(decoder.micro_batch(8, 1536, None), 8);
+        assert_eq!(decoder.largest, 4 * 40 * 51_865);
     }
 
     fn simulated_failure_for_test() -> Error {

@@ -19,6 +19,7 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
 use super::epochs::{Steps, run_epochs};
+use super::memory::Footprint;
 use super::pipeline::{Resume, RunReport};
 use super::run::{PhaseRun, Predictions, Validation};
 use super::wer::{ErrorRates, normalise};
@@ -26,6 +27,7 @@ use super::{Control, PhaseReport, Progress, Recipe};
 use crate::data::series::split_groups;
 use crate::data::transcripts::Transcripts;
 use crate::error::compute;
+use crate::models::Unfreeze;
 use crate::models::whisper::{Transcriber, Whisper};
 use crate::{Error, Result};
 
@@ -158,7 +160,7 @@ pub async fn finetune_transcription(
         }
         let ad = device.clone().autodiff();
         let (trainable, decoder) = net.trainable(unfreeze, &ad)?;
-        let run = PhaseRun::new(
+        let mut run = PhaseRun::new(
             &spec,
             rows.len(),
             val_rows,
@@ -166,6 +168,7 @@ pub async fn finetune_transcription(
             recipe.seed,
             &ad,
         );
+        run.fit_memory(steps.footprint(unfreeze, net.num_params()));
         let mut rng = ChaCha8Rng::seed_from_u64(recipe.seed);
         rng.set_stream(7);
         steps.ad = ad;
@@ -281,6 +284,29 @@ impl TranscribeSteps<'_> {
                 net.encode(self.model.features(&samples, device))
             }
         }
+    }
+
+    /// What a training clip holds through a step with `unfreeze`'s encoder layers training
+    /// (`None`: the decoder alone, on cached states).
+    fn footprint(&self, unfreeze: Option<Unfreeze>, params: usize) -> Footprint {
+        let c = &self.model.config;
+        let (layers, stem) = match unfreeze {
+            None => (0, false),
+            Some(Unfreeze::All) => (c.encoder_layers, true),
+            Some(Unfreeze::Last(n)) => (n.min(c.encoder_layers), n > c.encoder_layers),
+        };
+        let longest = self.train.iter().map(|&i| self.tokens[i].len()).max();
+        Footprint::whisper(
+            c.max_source_positions,
+            c.d_model,
+            c.encoder_attention_heads,
+            c.encoder_ffn_dim,
+            layers,
+            stem,
+            longest.unwrap_or(0) + c.prompt().len() + 1,
+            c.vocab_size,
+            params,
+        )
     }
 
     /// Mean token loss of `clips` (teacher-forced, padding not scored).
