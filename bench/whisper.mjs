@@ -96,12 +96,13 @@ try {
           })),
         };
       }, { device, rows, set: SET, batch, phases, memoryMib: Number(opt['memory-mib']) });
-      // A phase's PSS: from the event before its step to its step's event.
+      // A phase's PSS: while the label was the event before its step's (loading and encoding
+      // for the first phase; the previous phase's step, its epoch's end and the phase's setup
+      // for the next).
       const order = ['load', 'encoding', ...out.phases.map((p) => `after ${p.phase}`)];
-      for (const [i, p] of out.phases.entries()) {
+      for (const p of out.phases) {
         const k = order.indexOf(`after ${p.phase}`);
-        p.pss_peak_bytes = Math.max(pss[order[k - 1]] ?? 0, pss[order[k]] ?? 0);
-        if (i === 0) p.pss_peak_bytes = Math.max(p.pss_peak_bytes, pss.encoding ?? 0);
+        p.pss_peak_bytes = Math.max(...order.slice(k === 2 ? 0 : k - 1, k).map((l) => pss[l] ?? 0));
       }
       out.pss_peak_bytes = Math.max(...Object.values(pss));
       console.log(JSON.stringify(out));

@@ -166,8 +166,11 @@ fn the_decoder_learns_a_drug_name_from_six_clips() {
     print!("{}", report.describe("clips"));
     // The long transcript is left out of training, its row named; six clips trained.
     assert!(
-        report.skipped.iter().any(|(at, why)| at == "train/metadata.csv:9"
-            && why.contains("more than the 445 the decoder reads")),
+        report
+            .skipped
+            .iter()
+            .any(|(at, why)| at == "train/metadata.csv:9"
+                && why.contains("more than the 445 the decoder reads")),
         "{:?}",
         report.skipped
     );
@@ -218,5 +221,67 @@ fn the_decoder_learns_a_drug_name_from_six_clips() {
             .remove(0)
             .text;
     assert_eq!(text, tuned);
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// A batch cut into micro-batches (the recipe's `memory_mib`) trains as the whole batch: both
+/// phases' losses (each step's mean over the batch's tokens, the second epoch's after the
+/// first's update, the encoder's phase after the decoder's) agree for micro-batches of 1 and
+/// the whole batch of three clips with transcripts of different lengths.
+#[test]
+fn micro_batches_train_as_the_whole_batch() {
+    use tabtune::session::{Dataset, ModelFiles, Session};
+    use tabtune::train::Control;
+    let data = asset("datasets/medical_speech/train");
+    let dir = std::env::temp_dir().join(format!("tabtune-whisper-micro-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let metadata = std::fs::read_to_string(data.join("metadata.csv")).unwrap();
+    let mut rows = vec!["file_name,transcription".to_string()];
+    for id in ["0013", "0043", "0101"] {
+        let name = format!("{id}.wav");
+        std::fs::copy(data.join(&name), dir.join(&name)).unwrap();
+        rows.extend(
+            metadata
+                .lines()
+                .filter(|l| l.starts_with(&format!("{name},")))
+                .map(String::from),
+        );
+    }
+    std::fs::write(dir.join("metadata.csv"), rows.join("\n") + "\n").unwrap();
+    let run = |memory_mib: usize| {
+        let mut session = Session::new(Device::flex());
+        session
+            .load(ModelFiles::open(&asset("models/whisper_tiny_en")).unwrap())
+            .unwrap();
+        let dataset = Dataset::open(session.kind(), &dir, None, &Default::default()).unwrap();
+        assert_eq!(session.set_dataset(dataset).unwrap().total, 3);
+        let json = format!(
+            r#"{{"head": {{"epochs": 2, "batch_size": 3, "lr": 0.0001, "warmup_fraction": 0}},
+                "finetune": {{"epochs": 1, "batch_size": 3, "lr": 0.00001, "warmup_fraction": 0}},
+                "val_fraction": 0, "memory_mib": {memory_mib}}}"#
+        );
+        let recipe = session.check_recipe(Some(&json)).unwrap();
+        let report =
+            futures_lite::future::block_on(session.train(&recipe, &mut |_| Control::Continue))
+                .unwrap();
+        let micro: Vec<usize> = report.phases.iter().map(|p| p.micro_batch).collect();
+        let losses: Vec<f32> = report
+            .phases
+            .iter()
+            .flat_map(|p| p.losses.clone())
+            .collect();
+        (micro, losses)
+    };
+    let (whole_micro, whole) = run(1 << 16);
+    let (small_micro, small) = run(1);
+    println!("whole batch {whole_micro:?}: {whole:?}\nmicro-batches {small_micro:?}: {small:?}");
+    assert_eq!(whole_micro, [3, 3]);
+    assert_eq!(small_micro, [1, 1]);
+    assert_eq!(whole.len(), 3);
+    for (a, b) in whole.iter().zip(&small) {
+        assert!((a - b).abs() <= 1e-5 * a.abs(), "{whole:?} vs {small:?}");
+    }
+    // Not the same step twice: the update changed the second epoch's loss.
+    assert!((whole[0] - whole[1]).abs() > 1e-3, "{whole:?}");
     std::fs::remove_dir_all(&dir).ok();
 }

@@ -587,6 +587,20 @@ impl Whisper {
         labels: Tensor<2, Int>,
         smoothing: f64,
     ) -> Tensor<1> {
+        let scored = labels.clone().greater_equal_elem(0).float().sum();
+        self.loss_sum(encoder, inputs, labels, smoothing) / scored.clamp_min(1.0)
+    }
+
+    /// The sum of [`Self::loss`]'s token losses: a batch cut into micro-batches divides each
+    /// one's by the whole batch's scored tokens, so that their gradients add up to the whole
+    /// batch's.
+    pub fn loss_sum(
+        &self,
+        encoder: Tensor<3>,
+        inputs: Tensor<2, Int>,
+        labels: Tensor<2, Int>,
+        smoothing: f64,
+    ) -> Tensor<1> {
         let logits = self.logits(encoder, inputs);
         let [batch, len, vocab] = logits.dims();
         let logp = log_softmax(logits.reshape([batch * len, vocab]), 1);
@@ -603,7 +617,7 @@ impl Whisper {
         } else {
             nll
         };
-        (per_token * weight.clone()).sum() / weight.sum().clamp_min(1.0)
+        (per_token * weight).sum()
     }
 
     /// Greedy decoding of each clip's `encoder` states: the generated tokens (prompt and

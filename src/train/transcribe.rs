@@ -309,8 +309,17 @@ impl TranscribeSteps<'_> {
         )
     }
 
-    /// Mean token loss of `clips` (teacher-forced, padding not scored).
-    fn loss(&self, net: &Whisper, clips: &[usize]) -> Tensor<1> {
+    /// Tokens scored in `clips`' teacher-forced loss (their labels: the prompt after its
+    /// first token, the text, end-of-text).
+    fn scored(&self, clips: &[usize]) -> usize {
+        clips
+            .iter()
+            .map(|&i| self.model.teacher(&self.tokens[i]).1.len())
+            .sum()
+    }
+
+    /// The summed token loss of `clips` (teacher-forced, padding not scored) over `tokens`.
+    fn loss(&self, net: &Whisper, clips: &[usize], tokens: usize) -> Tensor<1> {
         let pairs: Vec<(Vec<u32>, Vec<u32>)> = clips
             .iter()
             .map(|&i| self.model.teacher(&self.tokens[i]))
@@ -332,12 +341,13 @@ impl TranscribeSteps<'_> {
         let shape = [clips.len(), len];
         let inputs = Tensor::<2, Int>::from_data(TensorData::new(inputs, shape), &self.ad);
         let labels = Tensor::<2, Int>::from_data(TensorData::new(labels, shape), &self.ad);
-        net.loss(
+        net.loss_sum(
             self.states(net, clips, &self.ad),
             inputs,
             labels,
             self.smoothing,
         )
+        .div_scalar(tokens.max(1) as f32)
     }
 
     /// Greedy transcripts of the validation clips under `net` (eval device), scored.
@@ -371,7 +381,14 @@ impl Steps for TranscribeSteps<'_> {
         for chunk in order.chunks(self.batch.max(1)) {
             let clips: Vec<usize> = chunk.iter().map(|&i| self.train[i]).collect();
             let this = &*self;
-            let mut loss = |n: &Whisper, r: std::ops::Range<usize>| Ok(this.loss(n, &clips[r]));
+            // The batch's mean token loss, as one pass would give it: a micro-batch's summed
+            // token losses over the batch's tokens (the step weighs each micro-batch's loss
+            // by its share of the clips, undone here).
+            let tokens = this.scored(&clips);
+            let mut loss = |n: &Whisper, r: std::ops::Range<usize>| {
+                let share = clips.len() as f32 / r.len() as f32;
+                Ok(this.loss(n, &clips[r], tokens).mul_scalar(share))
+            };
             net = run
                 .step_loss(net, clips.len(), epoch, &mut loss, on_progress)
                 .await?;
