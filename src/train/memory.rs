@@ -76,8 +76,9 @@ impl Footprint {
     /// counted as the backward pass keeps them. An encoder layer holds its attention scores
     /// three times (the scores, their exponentials, the softmax: `heads * positions^2` each,
     /// 54 MiB for tiny.en) and about 16 copies of its `positions x d_model` states and 4 of
-    /// the feed-forward's: about 240 MiB, 0.9 GiB an example for tiny.en's four, as its
-    /// natively measured step (7.9 GiB resident at batch 8, every layer training) says. The
+    /// the feed-forward's: 225 MiB a layer, 981 MiB a clip for tiny.en with its decoder and
+    /// stem, near its natively measured step (7.65 GiB resident for 8 clips at once, every
+    /// layer training, 1.53 GiB for one at a time). The
     /// decoder holds its logits four times (the logits, log-softmax and its parts) and its
     /// cross-attention's scores three times.
     #[allow(clippy::too_many_arguments)]
