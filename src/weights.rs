@@ -8,9 +8,10 @@ use std::path::PathBuf;
 #[cfg(not(target_arch = "wasm32"))]
 use burn::store::PytorchStore;
 use burn::store::{
-    BurnToPyTorchAdapter, KeyRemapper, ModuleSnapshot, ModuleStore, PyTorchToBurnAdapter,
-    SafetensorsStore,
+    BurnToPyTorchAdapter, FloatCastAdapter, KeyRemapper, ModuleAdapter, ModuleSnapshot,
+    ModuleStore, PyTorchToBurnAdapter, SafetensorsStore,
 };
+use burn::tensor::DType;
 
 use crate::{Error, Result};
 
@@ -240,7 +241,7 @@ pub fn load_into<M: ModuleSnapshot>(
     let result = match (format, source) {
         (Format::Safetensors, _) => {
             let mut store = safetensors_store(source)
-                .with_from_adapter(PyTorchToBurnAdapter)
+                .with_from_adapter(from_checkpoint())
                 .remap(remapper)
                 .map_indices_contiguous(false)
                 .allow_partial(true)
@@ -254,12 +255,15 @@ pub fn load_into<M: ModuleSnapshot>(
         (_, WeightSource::Path(path)) => {
             let mut store = PytorchStore::from_file(path.clone())
                 .remap(remapper)
-                .map_indices_contiguous(false)
-                .allow_partial(true)
-                .validate(false);
-            module
-                .load_from(&mut store)
+                .map_indices_contiguous(false);
+            // (PytorchStore's own load has no adapter to chain the cast to.)
+            let tensors = store
+                .get_all_tensors()
                 .map_err(|err| fail(err.to_string()))?
+                .values()
+                .cloned()
+                .collect();
+            module.apply(tensors, None, Some(Box::new(from_checkpoint())), false)
         }
         _ => return Err(fail(PTH_BYTES.into())),
     };
@@ -290,10 +294,29 @@ pub fn load_into<M: ModuleSnapshot>(
             unused.len()
         )));
     }
+    // Float tensors were cast to float32; anything else in a float's place is refused here,
+    // not by a panic in the first training step.
+    if let Some(t) = module
+        .collect(None, None, false)
+        .into_iter()
+        .find(|t| t.dtype != DType::F32)
+    {
+        return Err(fail(format!(
+            "tensor for `{}` is {:?}: the model takes floating point numbers (float32; \
+             float16 and bfloat16 are converted)",
+            t.name, t.dtype
+        )));
+    }
     Ok(LoadReport {
         format,
         applied: result.applied.len(),
     })
+}
+
+/// A checkpoint's tensors as burn takes them: PyTorch's layouts and names, every float as
+/// float32 (Hugging Face checkpoints are often float16 or bfloat16).
+fn from_checkpoint() -> impl ModuleAdapter {
+    PyTorchToBurnAdapter.chain(FloatCastAdapter::to(DType::F32))
 }
 
 fn regex_escape(text: &str) -> String {
@@ -319,6 +342,70 @@ mod tests {
         st.extend_from_slice(b"{\"a\":");
         assert_eq!(sniff(&st), Some(Format::Safetensors));
         assert_eq!(sniff(b"GIF89a......"), None);
+    }
+
+    /// A safetensors file of a PyTorch `Linear(3, 2)` whose weight and bias are written as
+    /// `dtype` by `encode`.
+    fn linear_file(dtype: &str, encode: &dyn Fn(f32) -> Vec<u8>) -> Vec<u8> {
+        let (w, b) = (LINEAR_WEIGHT, [1.0f32, -2.0]);
+        let wb: Vec<u8> = w.iter().flat_map(|&v| encode(v)).collect();
+        let bb: Vec<u8> = b.iter().flat_map(|&v| encode(v)).collect();
+        let header = serde_json::json!({
+            "weight": {"dtype": dtype, "shape": [2, 3], "data_offsets": [0, wb.len()]},
+            "bias": {"dtype": dtype, "shape": [2], "data_offsets": [wb.len(), wb.len() + bb.len()]},
+        })
+        .to_string();
+        let mut out = (header.len() as u64).to_le_bytes().to_vec();
+        out.extend_from_slice(header.as_bytes());
+        out.extend(wb);
+        out.extend(bb);
+        out
+    }
+
+    /// `[out, in]`, each exactly a float16 and a bfloat16.
+    const LINEAR_WEIGHT: [f32; 6] = [0.5, -1.25, 2.0, 0.125, 3.5, -0.75];
+
+    #[test]
+    fn half_precision_weights_load_as_float32_and_integers_are_refused() {
+        use burn::nn::{Linear, LinearConfig};
+        use burn::prelude::*;
+        let device = Device::flex();
+        let load = |bytes: Vec<u8>| {
+            let mut linear: Linear = LinearConfig::new(3, 2).init(&device);
+            let source = WeightSource::Bytes {
+                name: "half.safetensors".into(),
+                bytes,
+            };
+            load_into(&mut linear, &source, &[], &[]).map(|_| linear)
+        };
+        // float16 (normal numbers: the exponent rebiased, the mantissa's top 10 bits) and
+        // bfloat16 (a float32's top 16 bits).
+        let f16 = |v: f32| {
+            let bits = v.to_bits();
+            let sign = (bits >> 16) & 0x8000;
+            let exp = ((bits >> 23) & 0xff) as i32 - 127 + 15;
+            let half = sign | ((exp as u32) << 10) | ((bits >> 13) & 0x3ff);
+            (half as u16).to_le_bytes().to_vec()
+        };
+        let bf16 = |v: f32| ((v.to_bits() >> 16) as u16).to_le_bytes().to_vec();
+        for (dtype, encode) in [("F16", &f16 as &dyn Fn(f32) -> Vec<u8>), ("BF16", &bf16)] {
+            let linear = load(linear_file(dtype, encode)).unwrap();
+            let weight = linear.weight.val();
+            assert_eq!(weight.dtype(), DType::F32, "{dtype}");
+            // burn's layout is [in, out].
+            let got: Vec<f32> = weight.transpose().into_data().iter::<f32>().collect();
+            assert_eq!(got, LINEAR_WEIGHT, "{dtype}");
+            let x = Tensor::<2>::from_data([[1.0f32, 0.0, 0.0]], &device);
+            let y: Vec<f32> = linear.forward(x).into_data().iter::<f32>().collect();
+            assert_eq!(y, [1.5, -1.875], "{dtype}");
+        }
+        let err = load(linear_file("I64", &|v| (v as i64).to_le_bytes().to_vec()))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("half.safetensors") && err.contains("I64") && err.contains("weight"),
+            "{err}"
+        );
     }
 
     #[test]
