@@ -123,6 +123,8 @@ pub(crate) struct PhaseRun {
     measured: bool,
     /// The most the device's pool held during the last step (GPU backends).
     pub last_step_peak: Option<u64>,
+    /// A pool over the budget at one example a time was reported.
+    said_over_budget: bool,
     rows_done: usize,
     epoch_loss: (f32, usize),
     best: Option<f64>,
@@ -159,6 +161,7 @@ impl PhaseRun {
             footprint: None,
             measured: false,
             last_step_peak: None,
+            said_over_budget: false,
             total_steps: train_rows.div_ceil(spec.batch_size) * spec.epochs,
             start: Instant::now(),
             rows_done: 0,
@@ -394,8 +397,25 @@ impl PhaseRun {
     ) -> Result<()> {
         let budget = self.spec.memory_mib as u64 * super::memory::MIB;
         let micro = self.report.micro_batch;
-        if self.footprint.is_none() || reserved <= budget || micro <= 1 {
+        if self.footprint.is_none() || reserved <= budget {
             return Ok(());
+        }
+        if micro <= 1 {
+            // Nothing smaller to go on with: said once a phase.
+            if std::mem::replace(&mut self.said_over_budget, true) {
+                return Ok(());
+            }
+            let message = format!(
+                "{}: the device's memory pool reached {} MiB with one example at a time, over \
+                 memory_mib {}: one example is the least a step can take (the run goes on)",
+                self.spec.name,
+                reserved / super::memory::MIB,
+                self.spec.memory_mib
+            );
+            return match on_progress(&Progress::Notice { message }) {
+                Control::Cancel => Err(Error::Cancelled),
+                Control::Continue => Ok(()),
+            };
         }
         let smaller = ((micro as u64 * budget / reserved) as usize).clamp(1, micro - 1);
         self.set_micro_batch(smaller);
