@@ -312,10 +312,8 @@ impl TranscribeSteps<'_> {
     /// Tokens scored in `clips`' teacher-forced loss (their labels: the prompt after its
     /// first token, the text, end-of-text).
     fn scored(&self, clips: &[usize]) -> usize {
-        clips
-            .iter()
-            .map(|&i| self.model.teacher(&self.tokens[i]).1.len())
-            .sum()
+        let prompt = self.model.config.prompt().len();
+        clips.iter().map(|&i| prompt + self.tokens[i].len()).sum()
     }
 
     /// The summed token loss of `clips` (teacher-forced, padding not scored) over `tokens`.
