@@ -2,8 +2,8 @@
 // loopback only, no directory listings. Used by `make demo` and by the end-to-end tests.
 //   node scripts/serve.mjs [--port 8080] [--host 127.0.0.1]
 import { createServer } from 'node:http';
-import { createReadStream } from 'node:fs';
-import { stat } from 'node:fs/promises';
+import { createReadStream, readFileSync } from 'node:fs';
+import { readFile, stat } from 'node:fs/promises';
 import { extname, join, normalize, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -25,8 +25,26 @@ const TYPES = {
   '.pth': 'application/octet-stream',
 };
 
+/**
+ * The page's Content-Security-Policy, read from index.html's meta tag (its one source), sent as
+ * an HTTP header with the app's pages and scripts. The header is what covers the workers: a
+ * dedicated worker takes the policy of its script's response, not the page's meta tag (a
+ * fetch injected into worker.js went out under the meta tag alone).
+ */
+export const CSP = (() => {
+  const html = readFileSync(join(ROOT, 'index.html'), 'utf8');
+  const meta = /<meta\s+http-equiv="Content-Security-Policy"\s+content="([^"]+)"/.exec(html);
+  if (!meta) throw new Error('index.html has no Content-Security-Policy meta tag');
+  return meta[1];
+})();
+
+/** Whether `path` (URL path) is the app's: its page, its modules and workers, its examples. */
+const isApp = (path) => path === '/index.html' || path.startsWith('/www/');
+
 /** Start serving; resolves to the http.Server once it listens. */
-export function serve({ port = 8080, host = '127.0.0.1', root = ROOT, quiet = false } = {}) {
+// `csp: false` serves without the header; `prepend` maps URL paths to code put before their
+// file's text (both for the privacy test's positive control).
+export function serve({ port = 8080, host = '127.0.0.1', root = ROOT, quiet = false, csp = true, prepend = {} } = {}) {
   const server = createServer(async (req, res) => {
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       res.writeHead(405, { Allow: 'GET, HEAD' }).end();
@@ -48,11 +66,15 @@ export function serve({ port = 8080, host = '127.0.0.1', root = ROOT, quiet = fa
     try {
       const info = await stat(file);
       if (!info.isFile()) throw new Error('not a file');
-      res.writeHead(200, {
-        'Content-Type': TYPES[extname(file).toLowerCase()] ?? 'application/octet-stream',
-        'Content-Length': info.size,
-        'Cache-Control': 'no-cache',
-      });
+      const type = TYPES[extname(file).toLowerCase()] ?? 'application/octet-stream';
+      const headers = { 'Content-Type': type, 'Content-Length': info.size, 'Cache-Control': 'no-cache' };
+      if (csp && isApp(path) && /^text\/(html|javascript)/.test(type)) headers['Content-Security-Policy'] = CSP;
+      if (prepend[path] !== undefined) {
+        const body = Buffer.concat([Buffer.from(prepend[path]), await readFile(file)]);
+        res.writeHead(200, { ...headers, 'Content-Length': body.length });
+        return res.end(req.method === 'HEAD' ? undefined : body);
+      }
+      res.writeHead(200, headers);
       if (req.method === 'HEAD') return res.end();
       createReadStream(file).pipe(res);
     } catch {

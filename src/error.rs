@@ -28,6 +28,11 @@ pub enum Error {
     /// The backend failed while computing or reading back a tensor.
     #[error("compute: {0}")]
     Compute(String),
+    /// A training step's loss or a gradient stopped being a finite number (the learning rate is
+    /// too high for the model and data, most often). The phase's loop ends on it and keeps its
+    /// last good model; see `PhaseReport::diverged`.
+    #[error("diverged: {0}")]
+    Diverged(String),
     /// Training was cancelled by the caller between two steps.
     #[error("cancelled")]
     Cancelled,

@@ -455,13 +455,14 @@ impl Session {
         })
     }
 
-    /// The model in use as a Hugging Face-style folder: `{files: {name: Uint8Array}, zip}`.
+    /// The model in use as a Hugging Face-style folder: `{files: {name: Uint8Array}, zip}`;
+    /// its report.json keeps the dataset's examples only when `examples` is true.
     #[wasm_bindgen(js_name = exportModel)]
-    pub fn export_model(&self) -> Promise {
+    pub fn export_model(&self, examples: bool) -> Promise {
         let inner = Rc::clone(&self.inner);
         future_to_promise(async move {
             let mut session = inner.try_borrow_mut().map_err(|_| js_err(BUSY))?;
-            let files = session.export().await.map_err(js_err)?;
+            let files = session.export_with(examples).await.map_err(js_err)?;
             let zip = crate::weights::zip_files(&files).map_err(js_err)?;
             let out = with_files(&serde_json::json!({}), &files)?;
             Reflect::set(&out, &"zip".into(), &Uint8Array::from(zip.as_slice()))?;

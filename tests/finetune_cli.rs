@@ -95,6 +95,14 @@ fn finetune_two_phases_then_eval_predict_and_export_with_bad_files_named() {
             .unwrap();
     let reported = report["report"]["metrics"]["accuracy"].as_f64().unwrap();
     assert!((reported * 100.0 - acc).abs() < 0.01, "{reported} vs {acc}");
+    // The model folder holds nothing from the data: no file named, left out or misclassified
+    // (the terminal said which were left out).
+    let text = report.to_string();
+    assert_eq!(report["report"]["examples_left_out"], true, "{text}");
+    assert!(
+        !text.contains(".png") && !text.contains("notes.txt"),
+        "{text}"
+    );
     // ... and on a folder of its classes.
     let (ok, eval) = run(&[
         "eval",

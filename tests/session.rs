@@ -285,3 +285,110 @@ fn a_text_run_with_adamw_interrupted_in_epoch_2_of_3_resumes_to_the_uninterrupte
     assert_eq!(checkpoint.epoch, Some(1));
     resumes_to(&open, &checkpoint, &report, &whole, "finetune epoch 1");
 }
+
+/// A run whose loss or gradients stop being finite keeps its last good model, says what
+/// happened and which rate to lower, runs no later phase, and leaves the session usable.
+#[test]
+fn a_diverging_phase_keeps_its_last_good_model_and_the_session_goes_on() {
+    let _turn = GENERATOR.lock().unwrap_or_else(|e| e.into_inner());
+    let data = folder_2_9_10("diverge", 6);
+    let open = || session(&data);
+    let train = |s: &mut Session, recipe: &Recipe, warnings: &mut Vec<String>| {
+        let mut phases = Vec::new();
+        let report = block_on(s.train(recipe, &mut |e| {
+            match e {
+                Event::Warning(w) => warnings.push(w.to_string()),
+                Event::PhaseEnd(p) => phases.push(p.phase.clone()),
+                _ => {}
+            }
+            Control::Continue
+        }))
+        .unwrap();
+        (report, phases)
+    };
+    let weights =
+        |s: &mut Session| file(&block_on(s.export()).unwrap(), "model.safetensors").to_vec();
+
+    // The model fine-tuning starts from: the head phase alone.
+    let head_only = Recipe {
+        finetune: None,
+        ..recipe()
+    };
+    let mut reference = open();
+    let (head_report, _) = train(&mut reference, &head_only, &mut Vec::new());
+    let head_weights = weights(&mut reference);
+
+    // Fine-tuning at a learning rate of 1e38: the first step throws every weight to about
+    // 1e38, the second step's logits overflow.
+    let mut diverging = recipe();
+    let finetune = diverging.finetune.as_mut().unwrap();
+    finetune.optimizer = OptimizerKind::Sgd;
+    (finetune.lr, finetune.backbone_lr) = (1e38, 1e38);
+    let mut s = open();
+    let mut warnings = Vec::new();
+    let (report, phases) = train(&mut s, &diverging, &mut warnings);
+    assert_eq!(phases, ["head", "finetune"]);
+    let why = report.diverged().expect("the fine-tuning phase diverged");
+    println!("{why}");
+    assert!(why.contains("at finetune epoch 1, step 2"), "{why}");
+    assert!(why.contains("kept the model it started from"), "{why}");
+    assert!(
+        why.contains(
+            "lower finetune.lr (1e38) and finetune.backbone_lr (1e38), e.g. to 1e37 and 1e37"
+        ),
+        "{why}"
+    );
+    assert!(warnings.iter().any(|w| w == why), "{warnings:?}");
+    assert_eq!(report.phases[1].losses.len(), 1, "one step was taken");
+    // What was kept is the head phase's model, weight for weight, with its metrics.
+    assert_eq!(common::max_diff(&weights(&mut s), &head_weights), 0.0);
+    assert_eq!(report.metrics, head_report.metrics);
+    // The session goes on: it predicts, and a sound recipe trains.
+    let digit = image::open(files(&data.join("9"))[0].as_path())
+        .unwrap()
+        .to_rgb8();
+    let ranked = block_on(s.predict_images(vec![digit])).unwrap();
+    assert_eq!(ranked[0].len(), 3);
+    let (again, _) = train(&mut s, &head_only, &mut Vec::new());
+    assert_eq!(again.diverged(), None);
+
+    // The head phase diverging: fine-tuning does not run.
+    let mut head_diverging = recipe();
+    head_diverging.head.optimizer = OptimizerKind::Sgd;
+    head_diverging.head.lr = 1e38;
+    let (report, phases) = train(&mut open(), &head_diverging, &mut Vec::new());
+    assert_eq!(phases, ["head"], "no phase after a diverged one");
+    let why = report.diverged().unwrap();
+    assert!(
+        why.contains("at head epoch 1, step 2") && why.contains("lower head.lr"),
+        "{why}"
+    );
+
+    // Diverging in epoch 2 of fine-tuning (a checkpoint after epoch 1 resumed at 1e38, as a
+    // run whose rate turns too high later would): it keeps epoch 1's model, the one a run of
+    // that single epoch ends with.
+    let one_epoch = Recipe {
+        finetune: Some(tabtune::train::recipe::FinetunePhase {
+            epochs: 1,
+            ..recipe().finetune.unwrap()
+        }),
+        ..recipe()
+    };
+    let mut single = open();
+    train(&mut single, &one_epoch, &mut Vec::new());
+    let epoch_1 = weights(&mut single);
+    let checkpoint = interrupted(&open, &recipe(), 2);
+    let mut files = checkpoint.files.clone();
+    let saved = files.iter_mut().find(|(n, _)| n == "report.json").unwrap();
+    let mut json: serde_json::Value = serde_json::from_slice(&saved.1).unwrap();
+    json["recipe"]["finetune"]["lr"] = 1e38.into();
+    json["recipe"]["finetune"]["backbone_lr"] = 1e38.into();
+    saved.1 = serde_json::to_vec(&json).unwrap();
+    let mut resumed = open();
+    let report = block_on(resumed.resume(files, &mut |_| Control::Continue)).unwrap();
+    let why = report.diverged().unwrap();
+    assert!(why.contains("at finetune epoch 2, step 4"), "{why}");
+    assert!(why.contains("kept its best epoch so far (1)"), "{why}");
+    assert_eq!(common::max_diff(&weights(&mut resumed), &epoch_1), 0.0);
+    std::fs::remove_dir_all(data).ok();
+}

@@ -233,8 +233,10 @@ export class FineTuner {
     return this.#call('predict', { input: value });
   }
 
-  async export() {
-    const { files, zip } = await this.#call('export');
+  /** The model as files and a zip. Its report.json holds nothing from the dataset (names,
+   * texts, transcripts of examples) unless `examples` is true. */
+  async export({ examples = false } = {}) {
+    const { files, zip } = await this.#call('export', { examples });
     return { files, zip: new Blob([zip], { type: 'application/zip' }) };
   }
 

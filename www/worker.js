@@ -167,7 +167,7 @@ async function call(data, reply) {
       return session.predictImage(width, height, new Uint8Array(pixels.buffer));
     }
     case 'export':
-      return session.exportModel();
+      return session.exportModel(Boolean(data.examples));
     default:
       throw new Error(`unknown call ${data.type}`);
   }

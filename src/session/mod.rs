@@ -637,6 +637,11 @@ impl Session {
                 Model::Audio(m) => m.labels = Some(first.classes.clone()),
                 Model::Image(_) | Model::Series(_) | Model::Transcription(_) => {}
             }
+            if first.diverged().is_some() {
+                // The head phase kept its last good model; fine-tuning from it would start
+                // from a phase that failed.
+                return self.keep(model, recipe, first, extras);
+            }
             let files = model
                 .files(&first.classes, Some((recipe, &first)), &extras)
                 .await?;
@@ -1121,12 +1126,23 @@ impl Session {
     /// report.json (`{recipe, report}`) after a run. The CLI writes them to a folder, the
     /// browser zips them.
     pub async fn export(&mut self) -> Result<Vec<(String, Vec<u8>)>> {
+        self.export_with(false).await
+    }
+
+    /// [`Self::export`], whose report.json keeps the dataset's examples (misclassified names
+    /// and texts, transcripts, files left out) when `examples` is true, as a person asked;
+    /// by default an export holds nothing from the dataset.
+    pub async fn export_with(&mut self, examples: bool) -> Result<Vec<(String, Vec<u8>)>> {
         self.predictor()?;
         let trained = self.trained()?;
-        let run = trained
-            .run
-            .as_ref()
-            .map(|(recipe, report)| (recipe, report));
+        let run = trained.run.as_ref().map(|(recipe, report)| {
+            let report = match examples {
+                true => report.clone(),
+                false => report.clone().without_examples(),
+            };
+            (recipe, report)
+        });
+        let run = run.as_ref().map(|(recipe, report)| (*recipe, report));
         trained
             .model
             .files(&trained.labels, run, &trained.extras)

@@ -119,7 +119,11 @@ pub async fn finetune_audio(
         (model.with_head(head), predicted)
     };
 
-    if let Some(finetune) = &recipe.finetune {
+    if let Some(finetune) = recipe
+        .finetune
+        .as_ref()
+        .filter(|_| report.diverged().is_none())
+    {
         let (tuned, phase, p) = train_audio(
             model,
             set,

@@ -81,9 +81,38 @@ pub(crate) async fn run_epochs<S: Steps>(
     for epoch in first..=epochs {
         order.shuffle(&mut rng);
         run.start_epoch(epoch);
-        model = steps
+        // The last good model: the one the epoch starts from (the last epoch's checkpoint).
+        let good = model.clone();
+        model = match steps
             .train_epoch(model, &order, epoch, &mut run, on_progress)
-            .await?;
+            .await
+        {
+            Ok(model) => model,
+            Err(crate::Error::Diverged(what)) => {
+                let kept_epoch = match kept {
+                    Some(_) => run.report.best_epoch,
+                    None => epoch - 1,
+                };
+                let message = run.diverged(&what, kept_epoch);
+                if on_progress(&Progress::Notice { message }) == Control::Cancel {
+                    return Err(crate::Error::Cancelled);
+                }
+                let (report, predictions) = run.finish();
+                return Ok(match kept {
+                    Some(kept) => (kept, report, predictions),
+                    // The model the phase started from, judged as the phase's own are.
+                    None => {
+                        let good = good.valid();
+                        let predictions = match steps.judge(&good).await? {
+                            Validation::Classes(p) => Some(p),
+                            Validation::Error(_) | Validation::None => None,
+                        };
+                        (good, report, predictions)
+                    }
+                });
+            }
+            Err(err) => return Err(err),
+        };
         let validation = steps.judge(&model.valid()).await?;
         let end = run.end_epoch(epoch, validation, on_progress)?;
         if end.improved {

@@ -55,6 +55,10 @@ pub struct RunReport {
     /// Transcription: the model's error rates there before training.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub transcription_before: Option<super::wer::ErrorRates>,
+    /// True in an exported copy that left the dataset's examples out (see
+    /// [`RunReport::without_examples`]).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub examples_left_out: bool,
 }
 
 /// Where a run takes up and what it keeps on the way.
@@ -110,9 +114,39 @@ impl RunReport {
             regression_before: None,
             transcription: None,
             transcription_before: None,
+            examples_left_out: false,
         };
         report.continue_from(prior);
         report
+    }
+
+    /// The report without anything taken from the dataset's examples: the misclassified
+    /// examples (names, texts), the examples left out (names, reasons quoting them), the
+    /// transcripts scored and the plotted validation values. What stays is the recipe's
+    /// outcome: losses, accuracies, per-class metrics, error rates.
+    pub fn without_examples(mut self) -> Self {
+        self.misclassified.clear();
+        self.skipped.clear();
+        for rates in [&mut self.transcription, &mut self.transcription_before]
+            .into_iter()
+            .flatten()
+        {
+            rates.examples.clear();
+        }
+        for metrics in [&mut self.regression, &mut self.regression_before]
+            .into_iter()
+            .flatten()
+        {
+            metrics.points.clear();
+        }
+        self.examples_left_out = true;
+        self
+    }
+
+    /// What ended the last phase when a non-finite loss or gradient did (later phases were
+    /// not run).
+    pub fn diverged(&self) -> Option<&str> {
+        self.phases.last()?.diverged.as_deref()
     }
 
     /// As text: truncations, the feature cache's throughput, a line per phase, the metrics
@@ -156,6 +190,9 @@ impl RunReport {
                     ""
                 }
             );
+            if let Some(why) = &p.diverged {
+                out += &format!("{} diverged: {why}\n", p.phase);
+            }
         }
         if let Some(m) = &self.metrics {
             out += &m.table();
@@ -367,7 +404,11 @@ pub async fn finetune_images(
     }
 
     // Phase 2: unfreeze (all or the last blocks), BatchNorm statistics frozen.
-    if let Some(finetune) = &recipe.finetune {
+    if let Some(finetune) = recipe
+        .finetune
+        .as_ref()
+        .filter(|_| report.diverged().is_none())
+    {
         // Images that failed once are not read again.
         let bad: std::collections::HashSet<String> =
             report.skipped.iter().map(|(n, _)| n.clone()).collect();

@@ -2,7 +2,7 @@
 //! schedule, the loss, progress events with throughput and ETA, cancellation, the best
 //! validation epoch and early stopping.
 
-use burn::module::{Module, ParamGroup};
+use burn::module::{Module, ModuleVisitor, Param, ParamGroup};
 use burn::nn::loss::{CrossEntropyLoss, CrossEntropyLossConfig};
 use burn::optim::lr_scheduler::module_lr_scheduler::{ModuleLearningRate, ModuleLrScheduler};
 use burn::optim::{GradientsAccumulator, GradientsParams};
@@ -50,6 +50,10 @@ pub struct PhaseReport {
     /// The device memory pool's largest size during the phase (GPU backends).
     #[serde(default)]
     pub peak_device_bytes: Option<u64>,
+    /// Set when a non-finite loss or gradient ended the phase: what happened, which model was
+    /// kept, and the learning rate to lower. Later phases do not run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub diverged: Option<String>,
 }
 
 impl PhaseReport {
@@ -182,6 +186,7 @@ impl PhaseRun {
                 throughput: 0.0,
                 micro_batch: spec.batch_size,
                 peak_device_bytes: None,
+                diverged: None,
             },
         }
     }
@@ -260,7 +265,7 @@ impl PhaseRun {
             } else {
                 self.micro.min(n)
             };
-            match self.gradients(&model, n, micro, loss).await {
+            match self.gradients(&model, n, micro, epoch, loss).await {
                 Ok(done) => break done,
                 Err(err) if micro > 1 && super::memory::is_allocation_failure(&err) => {
                     // (A first micro-batch's measure may have set a smaller one already.)
@@ -281,12 +286,6 @@ impl PhaseRun {
             }
         };
         let step = self.report.losses.len() + 1;
-        if !value.is_finite() {
-            return Err(Error::Compute(format!(
-                "{} loss became {value} at epoch {epoch}, step {step}: lower {}.lr ({})",
-                self.spec.name, self.spec.name, self.spec.lr
-            )));
-        }
         let lrs = self.learning_rates();
         let model = self.optim.step(&lrs, model, grads);
         let held = step_peak.max(self.device.memory_pool_usage().map(|u| u.bytes_reserved));
@@ -330,6 +329,7 @@ impl PhaseRun {
         model: &M,
         n: usize,
         micro: usize,
+        epoch: usize,
         loss_of: &mut dyn FnMut(&M, Range<usize>) -> Result<Tensor<1>>,
     ) -> Result<(f32, GradientsParams, Option<u64>)> {
         let mut sum = GradientsAccumulator::<M>::new();
@@ -379,12 +379,35 @@ impl PhaseRun {
             }
             start = rows.end;
         }
-        let read = Tensor::cat(losses, 0)
+        // Each gradient's sum is read back with the losses (one read): a gradient that is not
+        // finite sums to NaN or an infinity and is named before any weight takes it.
+        let grads = sum.grads();
+        let mut sums = GradientSums {
+            grads: &grads,
+            path: Vec::new(),
+            found: Vec::new(),
+        };
+        model.visit(&mut sums);
+        let (paths, sums): (Vec<String>, Vec<Tensor<1>>) = sums.found.into_iter().unzip();
+        let k = losses.len();
+        let parts = losses.into_iter().map(Tensor::inner).chain(sums).collect();
+        let read = Tensor::cat(parts, 0)
             .into_data_async()
             .await
             .map_err(compute)?;
-        let value = read.iter::<f32>().fold(0.0, |a, b| a + b);
-        Ok((value, sum.grads(), peak))
+        let read: Vec<f32> = read.iter::<f32>().collect();
+        let value: f32 = read[..k].iter().sum();
+        let step = self.report.losses.len() + 1;
+        let at = format!("{} epoch {epoch}, step {step}", self.spec.name);
+        if !value.is_finite() {
+            return Err(Error::Diverged(format!("the loss became {value} at {at}")));
+        }
+        if let Some((path, v)) = paths.iter().zip(&read[k..]).find(|(_, v)| !v.is_finite()) {
+            return Err(Error::Diverged(format!(
+                "the gradient of {path} became {v} at {at} (the loss was {value})"
+            )));
+        }
+        Ok((value, grads, peak))
     }
 
     /// After a step whose pool held `reserved` bytes at most: a pool over the recipe's `memory_mib`
@@ -588,6 +611,35 @@ impl PhaseRun {
         Ok((model, kept))
     }
 
+    /// A divergence (`what` happened) ends the phase: the message says so, which model is kept
+    /// (`kept_epoch`, from 1; 0: the one the phase started from) and which learning rate to
+    /// lower; the report keeps it.
+    pub fn diverged(&mut self, what: &str, kept_epoch: usize) -> String {
+        let name = self.spec.name;
+        let kept = match kept_epoch {
+            0 => "the model it started from".to_string(),
+            e if self.report.val_rows > 0 => format!("its best epoch so far ({e})"),
+            e => format!("the model after epoch {e}"),
+        };
+        let (lr, backbone) = (self.spec.lr, self.spec.backbone_lr);
+        let rates = match self.head_group {
+            Some(_) => format!(
+                "{name}.lr ({}) and {name}.backbone_lr ({}), e.g. to {} and {}",
+                rate(lr),
+                rate(backbone),
+                rate(lr / 10.0),
+                rate(backbone / 10.0)
+            ),
+            None => format!("{name}.lr ({}), e.g. to {}", rate(lr), rate(lr / 10.0)),
+        };
+        let message = format!(
+            "{what}: the {name} phase stopped there and kept {kept} (any later phase is skipped). \
+             The learning rate is most likely too high: lower {rates}"
+        );
+        self.report.diverged = Some(message.clone());
+        message
+    }
+
     /// The report, with time and throughput filled in; the device's pool gives back what the
     /// phase no longer holds.
     pub fn finish(mut self) -> (PhaseReport, Option<Predictions>) {
@@ -595,6 +647,40 @@ impl PhaseRun {
         self.report.seconds = self.seconds();
         self.report.throughput = self.rows_done as f64 / self.report.seconds.max(1e-9);
         (self.report, self.best_predictions)
+    }
+}
+
+/// A learning rate as a person writes it: `1e-5`, `0.001`, `1e38`.
+fn rate(lr: f64) -> String {
+    if (1e-3..1e4).contains(&lr) {
+        return format!("{}", (lr * 1e9).round() / 1e9);
+    }
+    let text = format!("{lr:.6e}");
+    let (mantissa, exponent) = text.split_once('e').unwrap_or((&text, "0"));
+    let mantissa = mantissa.trim_end_matches('0').trim_end_matches('.');
+    format!("{mantissa}e{exponent}")
+}
+
+/// Each gradient's sum (on the device), by parameter path.
+struct GradientSums<'a> {
+    grads: &'a GradientsParams,
+    path: Vec<String>,
+    found: Vec<(String, Tensor<1>)>,
+}
+
+impl ModuleVisitor for GradientSums<'_> {
+    fn enter_module(&mut self, name: &str, _container_type: &str) {
+        self.path.push(name.to_string());
+    }
+
+    fn exit_module(&mut self, _name: &str, _container_type: &str) {
+        self.path.pop();
+    }
+
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+        if let Some(grad) = self.grads.get::<D>(param.id) {
+            self.found.push((self.path.join("."), grad.sum()));
+        }
     }
 }
 
@@ -630,6 +716,15 @@ mod tests {
             "{message}"
         );
         assert!(message.contains("smaller batch"), "{message}");
+    }
+
+    #[test]
+    fn learning_rates_read_as_written() {
+        assert_eq!(super::rate(1e-4 / 10.0), "1e-5");
+        assert_eq!(super::rate(1e-3), "0.001");
+        assert_eq!(super::rate(5e-5), "5e-5");
+        assert_eq!(super::rate(1e38), "1e38");
+        assert_eq!(super::rate(0.3), "0.3");
     }
 
     #[test]

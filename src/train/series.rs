@@ -573,6 +573,9 @@ pub async fn finetune_series(
         *unfreeze = Some(Unfreeze::All);
     }
     for (spec, unfreeze, checkpoints) in phases {
+        if report.diverged().is_some() {
+            break;
+        }
         steps.batch = spec.batch_size;
         let (tuned, phase, p) = train_phase(
             model,

@@ -118,7 +118,11 @@ pub async fn finetune_text(
     };
 
     // Phase 2: the encoder (all layers or the top ones) and the head.
-    if let Some(finetune) = &recipe.finetune {
+    if let Some(finetune) = recipe
+        .finetune
+        .as_ref()
+        .filter(|_| report.diverged().is_none())
+    {
         let (tuned, phase, p) = train_text(
             model,
             set,

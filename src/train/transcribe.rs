@@ -151,6 +151,9 @@ pub async fn finetune_transcription(
     let mut net = model.net.clone();
     // (Phase 1 keeps the recipe's name, "head": here it trains the decoder.)
     for (spec, unfreeze, checkpoints) in phases {
+        if report.diverged().is_some() {
+            break;
+        }
         steps.batch = spec.batch_size;
         steps.smoothing = f64::from(spec.label_smoothing);
         steps.judged.clear();

@@ -11,7 +11,7 @@ import { execFileSync } from 'node:child_process';
 import { cpSync, existsSync, mkdtempSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { start, open, OUTPUT } from './browser.mjs';
+import { start, open, OUTPUT, assertPrivate } from './browser.mjs';
 
 const CLI = join('target', 'release', 'tabtune');
 const INDEX = JSON.parse(readFileSync('assets/index.json', 'utf8'));
@@ -161,7 +161,7 @@ test('a person fine-tunes, tries, exports, saves and reloads an image model', { 
   console.log(`images head-only accuracy: page ${run.headAccuracy}, CLI ${cli}`);
   assert.ok(Math.abs(run.headAccuracy - cli) <= 0.01, `page ${run.headAccuracy} vs CLI ${cli}`);
   assert.match(run.info.text, /3\.5\s*M/);
-  assert.deepEqual(foreign, [], 'requests left the page origin');
+  assertPrivate({ foreign, consoleLines });
 });
 
 const TEXT = {
@@ -195,7 +195,7 @@ test('a person fine-tunes, tries, exports, saves and reloads a text model', { ti
   checkFlow(run, TEXT);
   console.log(`text head-only accuracy: page ${run.headAccuracy}, CLI ${cli}`);
   assert.ok(Math.abs(run.headAccuracy - cli) <= 0.01, `page ${run.headAccuracy} vs CLI ${cli}`);
-  assert.deepEqual(foreign, [], 'requests left the page origin');
+  assertPrivate({ foreign, consoleLines });
 });
 
 test('without WebGPU the same image flow completes on the CPU fallback and says so', { timeout: 1_800_000 }, async () => {
@@ -208,7 +208,7 @@ test('without WebGPU the same image flow completes on the CPU fallback and says 
   console.log(`notice: ${text}`);
   assert.match(text, /navigator\.gpu is missing/);
   checkFlow(run, IMAGES);
-  assert.deepEqual(foreign, [], 'requests left the page origin');
+  assertPrivate({ foreign, consoleLines });
 });
 
 test('when the browser refuses a WebGPU adapter the page says so and uses the CPU', { timeout: 300_000 }, async () => {

@@ -1,6 +1,7 @@
 // Shared set-up for the end-to-end tests: the repository served on a free loopback port and
 // headless Debian Chromium with WebGPU (SwiftShader when there is no GPU).
 import { chromium } from 'playwright-core';
+import assert from 'node:assert/strict';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { serve } from '../../scripts/serve.mjs';
@@ -10,10 +11,11 @@ export const OUTPUT = join(process.cwd(), 'test-results', 'e2e');
 /**
  * `webgpu: false` launches Chromium without `--enable-unsafe-webgpu`: navigator.gpu exists but
  * refuses to give an adapter (as on many Linux desktops). `args`: more Chromium flags (a fake
- * microphone).
+ * microphone). `csp: false` serves without the Content-Security-Policy header, `prepend` puts
+ * code before the files of the paths it names (the privacy test's positive control).
  */
-export async function start({ webgpu = true, args = [] } = {}) {
-  const server = await serve({ port: 0, quiet: true });
+export async function start({ webgpu = true, args = [], csp = true, prepend = {} } = {}) {
+  const server = await serve({ port: 0, quiet: true, csp, prepend });
   const origin = `http://127.0.0.1:${server.address().port}`;
   await mkdir(OUTPUT, { recursive: true });
   // Playwright gives each launch a fresh temporary profile (the --user-data-dir the flags in
@@ -72,4 +74,22 @@ export async function open(ctx, path, { noNavigatorGpu = false } = {}) {
   page.on('pageerror', (err) => consoleLines.push(`pageerror: ${err.message}`));
   await page.goto(ctx.origin + path);
   return { page, foreign, consoleLines };
+}
+
+/** What a Content-Security-Policy violation leaves in the console: Chromium's own line for the
+ * page, or the line a test's probe writes from a worker's `securitypolicyviolation` event. */
+const VIOLATION = /violates the following Content Security Policy directive|^csp-violation /;
+
+/**
+ * The privacy check: nothing left the page's origin (the requests `open` recorded, from the page
+ * and its workers) and nothing tried to (no CSP violation in the console). Throws naming both.
+ */
+export function assertPrivate({ foreign, consoleLines }) {
+  const violations = consoleLines.filter((line) => VIOLATION.test(line));
+  if (foreign.length || violations.length) {
+    throw new assert.AssertionError({
+      message: `requests left the page origin: ${JSON.stringify(foreign)}; ` +
+        `requests the Content-Security-Policy blocked: ${JSON.stringify(violations)}`,
+    });
+  }
 }

@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { inflateRawSync } from 'node:zlib';
 import { join } from 'node:path';
-import { start, open, OUTPUT } from './browser.mjs';
+import { start, open, OUTPUT, assertPrivate } from './browser.mjs';
 
 let ctx;
 before(async () => {
@@ -152,7 +152,7 @@ test('the page records the motion sensors for two classes, fine-tunes, shows the
   await stop(page);
   await page.click('#try-motion-stop');
   assert.equal(again, 'walking', 'the reloaded model');
-  assert.deepEqual(foreign, [], 'requests left the page origin');
+  assertPrivate({ foreign, consoleLines });
 });
 
 /** Bytes of a safetensors file of float32 `tensors` ({name: [shape, Float32Array]}). */
@@ -293,5 +293,5 @@ test('a regression model from files: takes recorded with typed target values, tr
   const weights = unzip(zip, 'model.safetensors');
   const header = JSON.parse(weights.toString('utf8', 8, 8 + Number(weights.readBigUInt64LE(0))));
   assert.deepEqual(header['conv.weight'].shape, [16, 6, 9]);
-  assert.deepEqual(foreign, [], 'requests left the page origin');
+  assertPrivate({ foreign, consoleLines });
 });

@@ -11,7 +11,7 @@ import assert from 'node:assert/strict';
 import { copyFileSync, mkdirSync, readFileSync, writeFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
-import { start, open, OUTPUT } from './browser.mjs';
+import { start, open, OUTPUT, assertPrivate } from './browser.mjs';
 
 const DATA = join(process.cwd(), 'assets', 'datasets', 'medical_speech');
 const TRAIN = ['0013', '0014', '0043', '0044', '0141', '0142'];
@@ -100,7 +100,7 @@ test('Whisper in the page: a picked folder of clips, the decoder fine-tuned, a h
   for (const file of ['model.safetensors', 'config.json', 'tokenizer.json', 'generation_config.json', 'preprocessor_config.json']) {
     assert.ok(names.includes(file), `${file} in the export (${names.join(', ')})`);
   }
-  assert.deepEqual(foreign, [], 'requests left the page origin');
+  assertPrivate({ foreign, consoleLines });
 });
 
 /** Train the page's Whisper on `folder` with `recipe` at `path`; the last step's loss as shown. */
@@ -127,7 +127,7 @@ async function trainInPage(path, folder, recipe, total) {
   const progress = await page.textContent('#progress-text');
   const loss = Number(progress.match(/loss (\d+\.\d+)/)?.[1]);
   console.log(`${path}: ${device}, ${((Date.now() - t0) / 1000).toFixed(0)} s: ${progress}`);
-  assert.deepEqual(foreign, [], 'requests left the page origin');
+  assertPrivate({ foreign, consoleLines });
   await page.close();
   return { device, loss };
 }

@@ -166,6 +166,11 @@ pub enum Command {
         /// Examples per batch through the frozen model when caching features.
         #[arg(long)]
         feature_batch: Option<usize>,
+        /// Keep the dataset's examples in --out's report.json (misclassified names and texts,
+        /// transcripts, files left out); without it the model folder holds nothing from the
+        /// data (the terminal shows them either way).
+        #[arg(long)]
+        report_examples: bool,
     },
     /// Evaluate a model (e.g. one `finetune --out` wrote) on data labelled with its labels.
     Eval {

@@ -54,6 +54,7 @@ mod cli {
                 recipe,
                 resume,
                 feature_batch,
+                report_examples,
             } => {
                 let mut session = open(&model)?;
                 session.feature_batch = feature_batch;
@@ -81,7 +82,7 @@ mod cli {
                     None => block_on(session.train(&build_recipe(&recipe, kind)?, &mut on))?,
                 };
                 print!("{}", report.describe(unit));
-                folder::write(&out, &block_on(session.export())?)?;
+                folder::write(&out, &block_on(session.export_with(report_examples))?)?;
                 folder::remove(&out.join(CHECKPOINT));
                 println!("wrote {}", out.display());
             }
