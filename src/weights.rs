@@ -128,7 +128,11 @@ fn weights_error(source: &WeightSource, message: String) -> Error {
 
 /// The container of `source`, told from its first bytes.
 fn format_of(source: &WeightSource) -> Result<Format> {
-    sniff(&read_head(source)?).ok_or_else(|| {
+    let head = read_head(source)?;
+    if head.is_empty() {
+        return Err(weights_error(source, "the file is empty (0 bytes)".into()));
+    }
+    sniff(&head).ok_or_else(|| {
         weights_error(
             source,
             "not a .safetensors or PyTorch (.pth/.pt) file (unrecognised first bytes)".into(),
@@ -143,8 +147,9 @@ fn safetensors_store(source: &WeightSource) -> SafetensorsStore {
     }
 }
 
-const PTH_BYTES: &str = "PyTorch checkpoints can only be read from a file path for now; convert \
-                         it to .safetensors to load it from bytes (in the browser)";
+const PTH_BYTES: &str = "PyTorch checkpoints are read from a file path (the command line), not \
+                         in the browser: convert it once with `tabtune export --model FILE.pth \
+                         --out FOLDER` and load FOLDER's model.safetensors";
 
 /// Save `module` as safetensors bytes under the checkpoint's own key names: `map` is the
 /// loader's (checkpoint prefix -> module prefix) table, applied in reverse, and Linear/BatchNorm
@@ -269,7 +274,7 @@ pub fn load_into<M: ModuleSnapshot>(
     };
 
     if let Some(err) = result.errors.first() {
-        return Err(fail(format!("{err:?}")));
+        return Err(fail(describe_apply(err, map)));
     }
     if let Some((path, _)) = result.missing.first() {
         return Err(fail(format!(
@@ -311,6 +316,38 @@ pub fn load_into<M: ModuleSnapshot>(
         format,
         applied: result.applied.len(),
     })
+}
+
+/// A tensor that did not fit, named as the checkpoint names it (`map`'s prefixes in reverse).
+fn describe_apply(err: &burn::store::ApplyError, map: &[(String, String)]) -> String {
+    use burn::store::ApplyError;
+    let name = |path: &str| {
+        map.iter()
+            .filter(|(_, to)| path.starts_with(to.as_str()))
+            .max_by_key(|(_, to)| to.len())
+            .map_or(path.to_string(), |(from, to)| {
+                format!("{from}{}", &path[to.len()..])
+            })
+    };
+    match err {
+        ApplyError::ShapeMismatch {
+            path,
+            expected,
+            found,
+        } => format!(
+            "tensor `{}` has shape {:?} where the architecture takes {:?} (burn's layout: a \
+             Linear's weight is transposed): a misshaped tensor, or another model's",
+            name(path),
+            found.as_slice(),
+            expected.as_slice()
+        ),
+        ApplyError::DTypeMismatch { path, found, .. } => format!(
+            "tensor `{}` is {found:?}: the model takes floating point numbers (float32; \
+             float16 and bfloat16 are converted)",
+            name(path)
+        ),
+        other => format!("{other:?}"),
+    }
 }
 
 /// A checkpoint's tensors as burn takes them: PyTorch's layouts and names, every float as

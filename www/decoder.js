@@ -15,6 +15,11 @@ async function decode(source) {
   }
   const bitmap = await createImageBitmap(blob, { colorSpaceConversion: 'none', premultiplyAlpha: 'none' });
   const { width, height } = bitmap;
+  // The core's limit (data/image.rs's MAX_PIXELS), before a canvas of that size is made.
+  if (width * height > 64_000_000) {
+    bitmap.close();
+    throw new Error(`${width}x${height} pixels (${Math.round(width * height / 1e6)} megapixels) is more than the 64 megapixels an image may have; scale it down first`);
+  }
   const canvas = new OffscreenCanvas(width, height);
   const context = canvas.getContext('2d', { willReadFrequently: true });
   context.drawImage(bitmap, 0, 0);

@@ -106,11 +106,13 @@ impl ImageFolder {
         for dir in class_dirs {
             let label = folder.classes.len() as u32;
             let before = folder.items.len();
-            for file in read(&dir)? {
+            // Subfolders of a class folder belong to its class (as Keras's
+            // image_dataset_from_directory reads them), depth first in name order.
+            let mut pending = read(&dir)?;
+            pending.reverse();
+            while let Some(file) = pending.pop() {
                 if file.is_dir() {
-                    folder
-                        .skipped
-                        .push((file, "a folder inside a class folder".into()));
+                    pending.extend(read(&file)?.into_iter().rev());
                 } else if media.accepts(&file) {
                     folder.items.push((file, label));
                 } else {

@@ -77,14 +77,56 @@ pub fn open(path: &str) -> Result<RgbImage> {
 /// Decode an encoded image (PNG, JPEG, WebP, GIF, BMP) to RGB: grayscale is replicated to three
 /// channels, alpha dropped as PIL's `convert("RGB")` does, so a transparent PNG gives what
 /// torchvision would see. The error names the item.
+/// EXIF orientation is applied (the image as a viewer shows it, as the browser's
+/// `createImageBitmap` gives it), and an image larger than [`MAX_PIXELS`] is refused from its
+/// header, before anything is decoded.
 pub fn decode(bytes: &[u8], name: &str) -> Result<RgbImage> {
-    let image = image::load_from_memory(bytes)
-        .map_err(|err| Error::Data(format!("{name}: not a readable image ({err})")))?;
+    let unreadable =
+        |err: image::ImageError| Error::Data(format!("{name}: not a readable image ({err})"));
+    if bytes.is_empty() {
+        return Err(Error::Data(format!(
+            "{name}: an empty file (0 bytes), not an image"
+        )));
+    }
+    let reader = image::ImageReader::new(std::io::Cursor::new(bytes))
+        .with_guessed_format()
+        .map_err(|err| Error::Data(format!("{name}: {err}")))?;
+    if reader.format().is_none() {
+        return Err(Error::Data(format!(
+            "{name}: not a readable image (its bytes are not PNG, JPEG, WebP, GIF or BMP)"
+        )));
+    }
+    let mut decoder = reader.into_decoder().map_err(unreadable)?;
+    let (width, height) = image::ImageDecoder::dimensions(&decoder);
+    check_pixels(width, height, name)?;
+    let orientation = image::ImageDecoder::orientation(&mut decoder)
+        .unwrap_or(image::metadata::Orientation::NoTransforms);
+    let mut image = DynamicImage::from_decoder(decoder).map_err(unreadable)?;
+    image.apply_orientation(orientation);
     Ok(image.to_rgb8())
+}
+
+/// The most pixels an image may have (8,000 x 8,000): a model sees 224 x 224, and a
+/// decompression bomb (a few bytes that decode to gigabytes) is refused by its header.
+pub const MAX_PIXELS: u64 = 64_000_000;
+
+/// `width` x `height` is at most [`MAX_PIXELS`], else an error naming `name` and its size.
+pub fn check_pixels(width: u32, height: u32, name: &str) -> Result<()> {
+    let pixels = width as u64 * height as u64;
+    if pixels > MAX_PIXELS {
+        return Err(Error::Data(format!(
+            "{name}: {width}x{height} pixels ({:.0} megapixels) is more than the {} megapixels \
+             an image may have; scale it down first",
+            pixels as f64 / 1e6,
+            MAX_PIXELS / 1_000_000
+        )));
+    }
+    Ok(())
 }
 
 /// RGB of RGBA pixels decoded by the browser, checking the buffer's size.
 pub fn from_rgba(rgba: Vec<u8>, width: u32, height: u32, name: &str) -> Result<RgbImage> {
+    check_pixels(width, height, name)?;
     let image = RgbaImage::from_raw(width, height, rgba)
         .ok_or_else(|| Error::Data(format!("{name}: pixel buffer is not {width}x{height} RGBA")))?;
     Ok(DynamicImage::ImageRgba8(image).to_rgb8())

@@ -391,15 +391,15 @@ impl Session {
     /// classes) is also loaded to predict, evaluate and export at once. A model that fails to
     /// load leaves the session as it was; whether it suits the dataset is checked when training.
     pub fn load(&mut self, files: ModelFiles) -> Result<&ModelInfo> {
-        self.trained = match files.labels() {
-            Some(labels) => Some(Trained {
-                labels: labels.to_vec(),
-                model: Model::load(&files, None, &self.device)?,
-                run: None,
-                extras: files.extras.clone(),
-            }),
-            None => None,
-        };
+        // Every tensor is read into the architecture now, so that a file that cannot be
+        // trained is refused here and the model loaded before stays.
+        let model = Model::load(&files, None, &self.device)?;
+        self.trained = files.labels().map(|labels| Trained {
+            labels: labels.to_vec(),
+            model,
+            run: None,
+            extras: files.extras.clone(),
+        });
         Ok(&self.base.insert(files).info)
     }
 

@@ -129,7 +129,8 @@ impl Recipe {
     /// The series recipe: the new head through the frozen network (AdamW 1e-3, batch 64, 15
     /// epochs; a sensor network is cheaper to run than a feature cache is to hold: the activity
     /// model's is 10,000 values a window), then every layer with AdamW 1e-4 / head 1e-3, batch
-    /// 64, 10 epochs, cosine decay; the kept epoch is the best on the held-out persons.
+    /// 64, 10 epochs, 10 % warmup then cosine decay; the kept epoch is the best on the held-out
+    /// persons.
     pub fn for_series() -> Self {
         Self {
             head: HeadPhase {
@@ -154,8 +155,6 @@ impl Recipe {
         Self {
             finetune: Some(FinetunePhase {
                 backbone_lr: 5e-5,
-                schedule: Schedule::Linear,
-                warmup_fraction: 0.1,
                 ..FinetunePhase::default()
             }),
             ..Self::default()
@@ -229,8 +228,17 @@ impl Recipe {
                 field: set.clone(),
                 message: "expected path=value, e.g. finetune.epochs=2".into(),
             })?;
-            let value = serde_json::from_str(value.trim())
-                .unwrap_or_else(|_| serde_json::Value::String(value.trim().into()));
+            let value = match serde_json::from_str(value.trim()) {
+                Ok(value) => value,
+                // NaN, inf, -infinity: numbers JSON cannot hold, named before they become text.
+                Err(_) if value.trim().parse::<f64>().is_ok_and(|v| !v.is_finite()) => {
+                    return Err(Error::Recipe {
+                        field: path.trim().into(),
+                        message: format!("{} is not a finite number", value.trim()),
+                    });
+                }
+                Err(_) => serde_json::Value::String(value.trim().into()),
+            };
             let mut slot = &mut patch;
             for key in path.trim().split('.') {
                 if !slot.is_object() {
@@ -387,7 +395,12 @@ pub struct FinetunePhase {
 
 impl Default for FinetunePhase {
     fn default() -> Self {
-        // Then all layers with BN statistics frozen, AdamW 1e-4 backbone / 1e-3 head, 3 epochs.
+        // Then all layers with BN statistics frozen, AdamW 1e-4 backbone / 1e-3 head, 3 epochs,
+        // the rates warmed up over the first 10 % of the steps and decayed linearly (Hugging
+        // Face's recipe). Without the warmup AdamW's first steps, whose moments are fresh, move
+        // every backbone weight by the full rate at once (an update of +-lr each): MobileNetV2
+        // on the demo digits went from a loss of 0.34 to 3.97 in one step, and a head-only
+        // phase 2 (backbone rate ~0) did not jump.
         Self {
             epochs: 3,
             batch_size: 32,
@@ -396,9 +409,9 @@ impl Default for FinetunePhase {
             backbone_lr: 1e-4,
             momentum: 0.9,
             weight_decay: 0.01,
-            schedule: Schedule::Constant,
+            schedule: Schedule::Linear,
             warmup_steps: 0,
-            warmup_fraction: 0.0,
+            warmup_fraction: 0.1,
             label_smoothing: 0.0,
             early_stopping: None,
             augment: false,
