@@ -96,6 +96,7 @@ export class FineTuner {
   }
 
   checkRecipe(recipe = {}) {
+    finiteNumbers(recipe);
     return this.#call('check-recipe', { recipe });
   }
 
@@ -153,6 +154,7 @@ export class FineTuner {
    * every epoch of its fine-tuning phase, from which resume() continues after a reload.
    */
   async train(recipe = {}, { onProgress, signal } = {}) {
+    finiteNumbers(recipe);
     return this.#run('train', { recipe }, { base: this.#files, dataset: this.#dataset }, { onProgress, signal });
   }
 
@@ -308,7 +310,8 @@ async function toBytes(value) {
   if (value instanceof Blob) return new Uint8Array(await value.arrayBuffer());
   if (typeof value === 'string' || value instanceof URL) {
     const text = String(value);
-    if (text.includes('\n')) return new TextEncoder().encode(text);
+    // Text with a line break is content; so is '' (as a URL it would name this page).
+    if (text.includes('\n') || text === '') return new TextEncoder().encode(text);
     const response = await fetch(new URL(text, location.href)).catch((err) => {
       throw new Error(`cannot fetch ${text}: ${err.message}`);
     });
@@ -343,6 +346,15 @@ async function clipBytes(c, fallback) {
     return { name: c?.name ?? fallback, bytes: wav16(samples, c?.rate ?? 16000) };
   }
   return namedBytes(c, fallback);
+}
+
+/** Throw naming the first NaN or infinite number in `recipe` (JSON would turn it into null,
+ * and the core would see a null where a number goes). */
+function finiteNumbers(value, path = '') {
+  if (typeof value === 'number' && !Number.isFinite(value)) throw new Error(`recipe: ${path}: ${value} is not a finite number`);
+  if (value && typeof value === 'object') {
+    for (const [key, inner] of Object.entries(value)) finiteNumbers(inner, path ? `${path}.${key}` : key);
+  }
 }
 
 // Mono float samples as a 16-bit PCM WAV file.
