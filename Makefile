@@ -1,5 +1,5 @@
 # The two commands a user needs are `make demo` and `make test`; both run `make setup` first.
-.PHONY: setup assets build demo test test-native test-wasm test-webgpu-full test-e2e test-memory bench bench-audio bench-series bench-riann clean
+.PHONY: setup assets build demo test test-native test-wasm test-webgpu-full test-e2e test-memory fuzz bench bench-audio bench-series bench-riann clean
 
 # Browser tests: chromedriver drives Debian's Chromium with the flags in webdriver.json.
 WASM_TEST_ENV = CHROMEDRIVER=/usr/bin/chromedriver WASM_BINDGEN_TEST_ONLY_WEB=1 \
@@ -53,6 +53,26 @@ test-e2e:
 test-memory: setup
 	@TABTUNE_WASM_OPT=off bash scripts/build-wasm.sh
 	node --test --test-concurrency=1 tests/slow/
+
+# Not part of `make test` (about 25 minutes to build, then a few minutes a target): libFuzzer on
+# every parser a user feeds (tabtune::fuzz: safetensors, .pth, config.json, tokenizer.json,
+# tables, sensor recordings, images, audio), FUZZ_RUNS executions each, through cargo-fuzz on
+# the nightly toolchain (both installed here when missing). Inputs that reach new code join
+# fuzz/corpus, which `make test` replays (tests/fuzz_corpus.rs); a crash stops here with its
+# input in fuzz/artifacts. Each target's last lines are in fuzz/logs.
+FUZZ_RUNS ?= 1000000
+FUZZ_TARGETS = $(basename $(notdir $(wildcard fuzz/fuzz_targets/*.rs)))
+fuzz: setup
+	@rustup toolchain list | grep -q '^nightly' || rustup toolchain install nightly --profile minimal
+	@command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --version 0.13.2 --locked
+	cargo +nightly fuzz build -s none
+	@mkdir -p fuzz/logs
+	@for t in $(FUZZ_TARGETS); do \
+		cargo +nightly fuzz run -s none $$t fuzz/corpus/$$t -- -runs=$(FUZZ_RUNS) -max_len=65536 \
+			-timeout=10 -rss_limit_mb=4096 -print_final_stats=1 > fuzz/logs/$$t.log 2>&1 \
+			|| { tail -40 fuzz/logs/$$t.log; exit 1; }; \
+		echo "$$t: $$(grep -E '^Done [0-9]+ runs' fuzz/logs/$$t.log) corpus $$(ls fuzz/corpus/$$t | wc -l) files"; \
+	done
 
 # Not part of `make test`: every contender on this machine, side by side (BENCHMARKS.md).
 # BENCH_ARGS passes options to bench/run.mjs, e.g. BENCH_ARGS="--only 1,2 --reps 5".

@@ -14,6 +14,9 @@ pub mod bench;
 pub mod data;
 pub mod device;
 pub mod error;
+#[cfg(not(target_arch = "wasm32"))]
+#[doc(hidden)]
+pub mod fuzz;
 pub mod models;
 pub mod session;
 pub mod train;

@@ -172,16 +172,28 @@ export class FineTuner {
   // reload (the base model, the data, the recipe); the kept run is removed when it completes.
   async #run(type, args, { base, dataset, saved = false }, { onProgress, signal }) {
     let saving = Promise.resolve();
+    // A full store turns checkpoints off for the rest of the run (said once; what a failed
+    // write left is removed), and the run goes on.
+    let off = false;
     const onCheckpoint = (message) => {
       const fresh = !saved;
       saved = true;
       saving = saving.then(async () => {
         const { phase, epoch } = message;
+        if (off) return;
         try {
           await saveRun({ base, dataset, ...message }, fresh);
           onProgress?.({ kind: 'checkpoint', phase, epoch });
         } catch (err) {
-          onProgress?.({ kind: 'checkpoint', phase, epoch, error: String(err?.message ?? err) });
+          const full = err?.name === 'QuotaExceededError' || /quota/i.test(String(err?.message));
+          if (full) {
+            off = true;
+            await Store.open().then((s) => s.remove(RUN)).catch(() => {});
+          }
+          const error = full
+            ? `the browser's storage for this page is full (${err?.message ?? err}): checkpoints are off for this run, which goes on`
+            : String(err?.message ?? err);
+          onProgress?.({ kind: 'checkpoint', phase, epoch, error, off: full });
         }
       });
     };
@@ -268,12 +280,17 @@ export class FineTuner {
     this.#pending.clear();
   }
 
+  /** The models saved in this browser, newest first; one whose stored description cannot be
+   * read is listed as `{name, error}` (it can be removed), and the others as they are. */
   static async saved() {
     const store = await Store.open();
     const out = [];
     for (const name of await store.list('models')) {
-      const meta = await store.read(`models/${name}/meta.json`).catch(() => null);
-      if (meta) out.push(JSON.parse(new TextDecoder().decode(meta)));
+      try {
+        out.push(JSON.parse(new TextDecoder().decode(await store.read(`models/${name}/meta.json`))));
+      } catch (err) {
+        out.push({ name, saved_at: '', error: `its stored description is unreadable (${err?.message ?? err})` });
+      }
     }
     return out.sort((a, b) => (a.saved_at < b.saved_at ? 1 : -1));
   }

@@ -229,7 +229,7 @@ export function onProgress(e) {
     }
     case 'checkpoint':
       say(e.error
-        ? `No checkpoint could be saved (${e.error}): a reload would lose this run.`
+        ? (e.off ? `Checkpoints are off: ${e.error}.` : `No checkpoint could be saved (${e.error}): a reload would lose this run.`)
         : `Checkpoint saved ${e.epoch ? `after epoch ${e.epoch} of the fine-tuning phase` : 'after the head phase'}: if this tab closes, the run can be resumed.`);
       break;
     case 'warning':

@@ -427,12 +427,14 @@ export function renderSaved(models, { current } = {}) {
     list.append(el('li', { dataset: { name: m.name }, class: m.name === current ? 'current' : null },
       el('div', { class: 'saved-main' },
         el('strong', {}, m.name),
-        el('span', { class: 'muted' },
-          ` ${m.kind} · ${m.arch} · ${m.classes?.length ?? 0} classes · ${formatBytes(m.bytes)}` +
-          `${when && !Number.isNaN(when.getTime()) ? ` · ${when.toLocaleString()}` : ''}`),
+        m.error
+          ? el('span', { class: 'error' }, ` damaged: ${m.error}`)
+          : el('span', { class: 'muted' },
+            ` ${m.kind} · ${m.arch} · ${m.classes?.length ?? 0} classes · ${formatBytes(m.bytes)}` +
+            `${when && !Number.isNaN(when.getTime()) ? ` · ${when.toLocaleString()}` : ''}`),
         m.classes?.length ? el('span', { class: 'muted block' }, shortList(m.classes, 6)) : null),
       el('div', { class: 'saved-actions' },
-        el('button', { type: 'button', class: 'load', dataset: { name: m.name } }, 'Load'),
+        m.error ? null : el('button', { type: 'button', class: 'load', dataset: { name: m.name } }, 'Load'),
         el('button', { type: 'button', class: 'remove', dataset: { name: m.name }, 'aria-label': `Delete ${m.name}` }, 'Delete')),
     ));
   }
