@@ -392,3 +392,41 @@ fn a_diverging_phase_keeps_its_last_good_model_and_the_session_goes_on() {
     assert_eq!(common::max_diff(&weights(&mut resumed), &epoch_1), 0.0);
     std::fs::remove_dir_all(data).ok();
 }
+
+/// Cancelled while computing features, during fine-tuning, and then an export: each time the
+/// session keeps its model, dataset and last trained model, and the next run is the one an
+/// untouched session gives.
+#[test]
+fn a_run_cancelled_in_its_features_or_its_fine_tuning_leaves_the_session_usable() {
+    let _turn = GENERATOR.lock().unwrap_or_else(|e| e.into_inner());
+    let data = folder_2_9_10("cancel", 6);
+    let recipe = recipe();
+    let weights = |s: &mut Session| file(&block_on(s.export()).unwrap(), "model.safetensors").to_vec();
+    let mut s = session(&data);
+    // A model trained first: what the session predicts and exports until a run ends.
+    let head_only = Recipe {
+        finetune: None,
+        ..recipe.clone()
+    };
+    block_on(s.train(&head_only, &mut |_| Control::Continue)).unwrap();
+    let before = weights(&mut s);
+    for (when, at) in [
+        ("features", &(|e: &Event| matches!(e, Event::Progress(Progress::Features { .. }))) as &dyn Fn(&Event) -> bool),
+        ("fine-tuning", &|e: &Event| matches!(e, Event::Progress(Progress::Step { phase, epoch: 2, .. }) if phase == "finetune")),
+    ] {
+        let err = block_on(s.train(&recipe, &mut |e| match at(&e) {
+            true => Control::Cancel,
+            false => Control::Continue,
+        }))
+        .unwrap_err();
+        assert!(matches!(err, Error::Cancelled), "{when}: {err}");
+        assert_eq!(weights(&mut s), before, "{when}: the trained model changed");
+        assert!(s.summary().is_some() && s.kind() == ModelKind::Image, "{when}");
+    }
+    // The next run is an untouched session's.
+    let (report, whole, _) = uninterrupted(&|| session(&data), &recipe);
+    let again = block_on(s.train(&recipe, &mut |_| Control::Continue)).unwrap();
+    assert_eq!(again.phases[1].losses, report.phases[1].losses);
+    assert_eq!(common::max_diff(&weights(&mut s), file(&whole, "model.safetensors")), 0.0);
+    std::fs::remove_dir_all(data).ok();
+}

@@ -301,7 +301,7 @@ export class FineTuner {
   predict(input: Blob | Bytes | URL | { samples: Float32Array; rate: number }, options?: { original?: boolean }): Promise<Transcript>;
   /** The fine-tuned model as a Hugging Face-style folder: its files and the same as a zip. */
   /** report.json holds nothing from the dataset unless `examples` is true. */
-  export(options?: { examples?: boolean }): Promise<{ files: Record<string, Uint8Array>; zip: Blob }>;
+  export(options?: { examples?: boolean; signal?: AbortSignal }): Promise<{ files: Record<string, Uint8Array>; zip: Blob }>;
   /** Save the fine-tuned model in this browser (OPFS, else IndexedDB); resolves to its name. */
   save(name?: string): Promise<string>;
   /** Continue the run whose checkpoint was saved (after a reload) from its last checkpoint, to

@@ -249,8 +249,16 @@ export class FineTuner {
 
   /** The model as files and a zip. Its report.json holds nothing from the dataset (names,
    * texts, transcripts of examples) unless `examples` is true. */
-  async export({ examples = false } = {}) {
-    const { files, zip } = await this.#call('export', { examples });
+  async export({ examples = false, signal } = {}) {
+    // The core's export is one call: a cancel rejects at once, and the worker's answer, when
+    // it comes, is dropped.
+    const call = this.#call('export', { examples });
+    const cancelled = new Promise((_, reject) => {
+      const cancel = () => reject(new Error('cancelled'));
+      if (signal?.aborted) cancel();
+      signal?.addEventListener('abort', cancel, { once: true });
+    });
+    const { files, zip } = await (signal ? Promise.race([call, cancelled]) : call);
     return { files, zip: new Blob([zip], { type: 'application/zip' }) };
   }
 
