@@ -1,5 +1,5 @@
 # The two commands a user needs are `make demo` and `make test`; both run `make setup` first.
-.PHONY: setup assets build demo test test-native test-wasm test-webgpu-full test-e2e test-memory fuzz bench bench-audio bench-series bench-riann clean
+.PHONY: setup assets build demo test test-native test-wasm test-webgpu-full test-e2e fuzz bench bench-audio bench-series bench-riann clean
 
 # Browser tests: chromedriver drives Debian's Chromium with the flags in webdriver.json.
 WASM_TEST_ENV = CHROMEDRIVER=/usr/bin/chromedriver WASM_BINDGEN_TEST_ONLY_WEB=1 \
@@ -47,12 +47,6 @@ test-e2e:
 	@TABTUNE_WASM_OPT=off bash scripts/build-wasm.sh
 	@TABTUNE_WASM_OPT=off bash scripts/build-wasm.sh --bench
 	node --test --test-concurrency=1 tests/e2e/
-
-# Not part of `make test` (minutes of SwiftShader's emulated GPU that CI's time limit cannot
-# spare): five training runs in a row in one tab end at the first run's GPU pool and wasm heap.
-test-memory: setup
-	@TABTUNE_WASM_OPT=off bash scripts/build-wasm.sh
-	node --test --test-concurrency=1 tests/slow/
 
 # Not part of `make test` (about 25 minutes to build, then a few minutes a target): libFuzzer on
 # every parser a user feeds (tabtune::fuzz: safetensors, .pth, config.json, tokenizer.json,

@@ -97,7 +97,7 @@ test('API errors are rejected promises that name the problem', { timeout: 300_00
 // phases, metrics, predict, export as a zip, save; a reload finds the saved model (same
 // prediction) and resumes a run cancelled after its checkpoint. On the CPU backend: what is
 // tested here is the API's flow, and SwiftShader's emulated GPU would take 12x as long (the
-// phases on WebGPU: the app's image flow, tests/web.rs, tests/slow/memory.test.mjs).
+// phases on WebGPU: the app's image flow, tests/web.rs, tests/e2e/memory.test.mjs).
 test('the API trains, saves, reloads and resumes an image model', { timeout: 1_200_000 }, async () => {
   const { page, foreign, consoleLines } = await open(ctx, '/www/examples/text.html?per_class=2');
   page.on('console', (m) => process.stdout.write(`  [page] ${m.text()}\n`));

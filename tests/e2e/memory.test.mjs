@@ -1,8 +1,8 @@
-// Slow browser checks, outside `make test` (`make test-memory`): minutes of SwiftShader's
-// emulated GPU on a 2-core machine, which CI's time limit cannot spare.
+// Leaks: about 4 minutes of SwiftShader's emulated GPU on a 2-core machine, in `make test` since
+// issue 20 (it was `make test-memory` before).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { start, open } from '../e2e/browser.mjs';
+import { start, open } from './browser.mjs';
 
 let ctx;
 before(async () => {
