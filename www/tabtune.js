@@ -34,9 +34,13 @@ export class FineTuner {
   #pending = new Map();
 
   constructor(worker) {
-    this.#worker = worker;
     this.device = null;
     this.model = null;
+    this.#attach(worker);
+  }
+
+  #attach(worker) {
+    this.#worker = worker;
     worker.onmessage = ({ data }) => {
       const call = this.#pending.get(data.id);
       if (!call) return;
@@ -55,6 +59,25 @@ export class FineTuner {
     };
   }
 
+  /** Whether `err` is the GPU going away mid-run (the driver reset, the device destroyed). */
+  #lostDevice(err) {
+    return this.device?.backend === 'webgpu' && /device is poisoned|device was destroyed|device lost|DeviceLost/i.test(String(err?.message ?? err));
+  }
+
+  /** After a lost GPU: the run goes on from its last checkpoint in a fresh worker on the CPU
+   * backend, with a warning; without a checkpoint the error stands. */
+  async #continueOnCpu(err, { onProgress, signal }) {
+    const pending = await FineTuner.pendingRun().catch(() => null);
+    if (!pending) throw new Error(`${err.message}\n(the GPU was lost before the run's first checkpoint: train again)`);
+    const after = pending.epoch ? `epoch ${pending.epoch} of the fine-tuning phase` : 'the head phase';
+    onProgress?.({ kind: 'warning', message: `The GPU was lost (${String(err.message).split('\n')[0]}): going on from the checkpoint after ${after}, on the CPU.` });
+    this.#worker.terminate();
+    this.#attach(new Worker(this.#workerUrl, { type: 'module' }));
+    this.device = await this.#call('init', { device: 'cpu' });
+    this.model = await this.#call('load-model', { model: this.#files });
+    return this.resume({ onProgress, signal });
+  }
+
   /**
    * Start a worker and its device (`device`: 'auto' = WebGPU, else the CPU with the reason in
    * `device.fallback_reason`; 'gpu'; 'cpu'), then load `model` (see tabtune.d.ts).
@@ -64,6 +87,7 @@ export class FineTuner {
     const files = await modelFiles(model);
     const url = workerUrl ?? new URL('./worker.js', import.meta.url);
     const tuner = new FineTuner(new Worker(url, { type: 'module' }));
+    tuner.#workerUrl = url;
     try {
       tuner.device = await tuner.#call('init', { device });
       tuner.model = await tuner.#call('load-model', { model: files });
@@ -77,6 +101,7 @@ export class FineTuner {
 
   #files = null;
   #dataset = null;
+  #workerUrl = null;
 
   #call(type, args = {}, { onProgress, onCheckpoint, signal } = {}) {
     const id = nextId++;
@@ -155,14 +180,25 @@ export class FineTuner {
    */
   async train(recipe = {}, { onProgress, signal } = {}) {
     finiteNumbers(recipe);
-    return this.#run('train', { recipe }, { base: this.#files, dataset: this.#dataset }, { onProgress, signal });
+    try {
+      return await this.#run('train', { recipe }, { base: this.#files, dataset: this.#dataset }, { onProgress, signal });
+    } catch (err) {
+      if (!this.#lostDevice(err)) throw err;
+      return this.#continueOnCpu(err, { onProgress, signal });
+    }
   }
 
   /** Continue the pending run from its last checkpoint. */
   async resume({ onProgress, signal } = {}) {
     const run = await loadRun();
     if (!run) throw new Error('there is no interrupted run to resume');
-    const report = await this.#run('resume', { run }, { base: run.base, dataset: run.dataset, saved: true }, { onProgress, signal });
+    let report;
+    try {
+      report = await this.#run('resume', { run }, { base: run.base, dataset: run.dataset, saved: true }, { onProgress, signal });
+    } catch (err) {
+      if (!this.#lostDevice(err)) throw err;
+      return this.#continueOnCpu(err, { onProgress, signal });
+    }
     this.#files = run.base;
     this.#dataset = run.dataset;
     return report;
