@@ -22,7 +22,11 @@ pub const TARGETS: [(&str, fn(&[u8])); 8] = [
 /// Weights as the browser gives them (bytes named model.safetensors): the header, the
 /// architecture and classes told from it.
 pub fn safetensors(data: &[u8]) {
-    let _ = ModelFiles::from_named("fuzz", vec![("model.safetensors".into(), data.to_vec())], None);
+    let _ = ModelFiles::from_named(
+        "fuzz",
+        vec![("model.safetensors".into(), data.to_vec())],
+        None,
+    );
 }
 
 /// A .pth file (legacy pickle or zip) read from a path, as the CLI reads one.

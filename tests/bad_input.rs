@@ -402,6 +402,52 @@ fn decodes_to_quadrants(file: &'static str) -> Box<dyn Fn(&mut Session) -> Outco
 
 fn image_cases() -> Vec<(&'static str, Box<dyn Fn(&mut Session) -> Outcome>)> {
     vec![
+        (
+            "the same picture in training and validation files: warned, naming both",
+            Box::new(|_| {
+                let train = common::mnist_subset("dup-train", 2, 4);
+                let val = common::mnist_subset("dup-val", 2, 1);
+                // Validation's digit 0 is training's first digit 0 (both folders take the first
+                // files), and its digit 1 a copy of a training image under another name.
+                let copied = std::fs::read_dir(train.join("1"))
+                    .unwrap()
+                    .next()
+                    .unwrap()
+                    .unwrap()
+                    .path();
+                for f in std::fs::read_dir(val.join("1")).unwrap() {
+                    std::fs::remove_file(f.unwrap().path()).unwrap();
+                }
+                std::fs::copy(&copied, val.join("1").join("copy.png")).unwrap();
+                let dataset =
+                    Dataset::open(ModelKind::Image, &train, Some(&val), &Columns::default())
+                        .map_err(|e| e.to_string())?;
+                let mut s = session_with(dataset);
+                let recipe = Recipe::from_json(
+                    r#"{"head": {"epochs": 1, "batch_size": 4}, "finetune": null}"#,
+                )
+                .unwrap();
+                let mut warnings = Vec::new();
+                block_on(s.train(&recipe, &mut |e| {
+                    if let tabtune::session::Event::Warning(w) = e {
+                        warnings.push(w.to_string());
+                    }
+                    Control::Continue
+                }))
+                .map_err(|e| e.to_string())?;
+                std::fs::remove_dir_all(&train).ok();
+                std::fs::remove_dir_all(&val).ok();
+                let name = copied.file_name().unwrap().to_string_lossy().into_owned();
+                check(
+                    warnings.iter().any(|w| {
+                        w.starts_with("2 validation image(s) are the same pictures")
+                            && w.contains("copy.png")
+                            && w.contains(&name)
+                    }),
+                    || format!("warnings: {warnings:?}"),
+                )
+            }),
+        ),
         ("baseline JPEG", decodes_to_quadrants("baseline.jpg")),
         ("progressive JPEG", decodes_to_quadrants("progressive.jpg")),
         ("CMYK JPEG", decodes_to_quadrants("cmyk.jpg")),

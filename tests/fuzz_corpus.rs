@@ -26,9 +26,18 @@ fn the_fuzz_corpus_replays_without_a_panic_or_a_hang() {
                 slowest = (took, input.display().to_string());
             }
         }
-        println!("{target}: {} inputs in {:.2?}", inputs.len(), start.elapsed());
+        println!(
+            "{target}: {} inputs in {:.2?}",
+            inputs.len(),
+            start.elapsed()
+        );
     }
     println!("slowest: {} in {:.2?}", slowest.1, slowest.0);
     // libFuzzer's own limit for a hang is 1,200 s; an input that takes seconds is a bug here.
-    assert!(slowest.0 < Duration::from_secs(5), "{} took {:.2?}", slowest.1, slowest.0);
+    assert!(
+        slowest.0 < Duration::from_secs(5),
+        "{} took {:.2?}",
+        slowest.1,
+        slowest.0
+    );
 }

@@ -367,17 +367,20 @@ fn a_diverging_phase_keeps_its_last_good_model_and_the_session_goes_on() {
     // Diverging in epoch 2 of fine-tuning (a checkpoint after epoch 1 resumed at 1e38, as a
     // run whose rate turns too high later would): it keeps epoch 1's model, the one a run of
     // that single epoch ends with.
-    let one_epoch = Recipe {
+    // (A constant rate: epoch 1 of three is then epoch 1 of one.)
+    let constant = |epochs| Recipe {
         finetune: Some(tabtune::train::recipe::FinetunePhase {
-            epochs: 1,
+            epochs,
+            schedule: tabtune::train::recipe::Schedule::Constant,
+            warmup_fraction: 0.0,
             ..recipe().finetune.unwrap()
         }),
         ..recipe()
     };
     let mut single = open();
-    train(&mut single, &one_epoch, &mut Vec::new());
+    train(&mut single, &constant(1), &mut Vec::new());
     let epoch_1 = weights(&mut single);
-    let checkpoint = interrupted(&open, &recipe(), 2);
+    let checkpoint = interrupted(&open, &constant(3), 2);
     let mut files = checkpoint.files.clone();
     let saved = files.iter_mut().find(|(n, _)| n == "report.json").unwrap();
     let mut json: serde_json::Value = serde_json::from_slice(&saved.1).unwrap();
@@ -401,7 +404,8 @@ fn a_run_cancelled_in_its_features_or_its_fine_tuning_leaves_the_session_usable(
     let _turn = GENERATOR.lock().unwrap_or_else(|e| e.into_inner());
     let data = folder_2_9_10("cancel", 6);
     let recipe = recipe();
-    let weights = |s: &mut Session| file(&block_on(s.export()).unwrap(), "model.safetensors").to_vec();
+    let weights =
+        |s: &mut Session| file(&block_on(s.export()).unwrap(), "model.safetensors").to_vec();
     let mut s = session(&data);
     // A model trained first: what the session predicts and exports until a run ends.
     let head_only = Recipe {
@@ -411,8 +415,15 @@ fn a_run_cancelled_in_its_features_or_its_fine_tuning_leaves_the_session_usable(
     block_on(s.train(&head_only, &mut |_| Control::Continue)).unwrap();
     let before = weights(&mut s);
     for (when, at) in [
-        ("features", &(|e: &Event| matches!(e, Event::Progress(Progress::Features { .. }))) as &dyn Fn(&Event) -> bool),
-        ("fine-tuning", &|e: &Event| matches!(e, Event::Progress(Progress::Step { phase, epoch: 2, .. }) if phase == "finetune")),
+        (
+            "features",
+            &(|e: &Event| matches!(e, Event::Progress(Progress::Features { .. })))
+                as &dyn Fn(&Event) -> bool,
+        ),
+        (
+            "fine-tuning",
+            &|e: &Event| matches!(e, Event::Progress(Progress::Step { phase, epoch: 2, .. }) if phase == "finetune"),
+        ),
     ] {
         let err = block_on(s.train(&recipe, &mut |e| match at(&e) {
             true => Control::Cancel,
@@ -421,12 +432,18 @@ fn a_run_cancelled_in_its_features_or_its_fine_tuning_leaves_the_session_usable(
         .unwrap_err();
         assert!(matches!(err, Error::Cancelled), "{when}: {err}");
         assert_eq!(weights(&mut s), before, "{when}: the trained model changed");
-        assert!(s.summary().is_some() && s.kind() == ModelKind::Image, "{when}");
+        assert!(
+            s.summary().is_some() && s.kind() == ModelKind::Image,
+            "{when}"
+        );
     }
     // The next run is an untouched session's.
     let (report, whole, _) = uninterrupted(&|| session(&data), &recipe);
     let again = block_on(s.train(&recipe, &mut |_| Control::Continue)).unwrap();
     assert_eq!(again.phases[1].losses, report.phases[1].losses);
-    assert_eq!(common::max_diff(&weights(&mut s), file(&whole, "model.safetensors")), 0.0);
+    assert_eq!(
+        common::max_diff(&weights(&mut s), file(&whole, "model.safetensors")),
+        0.0
+    );
     std::fs::remove_dir_all(data).ok();
 }

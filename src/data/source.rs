@@ -59,6 +59,8 @@ pub struct Batch {
     pub labels: Vec<i64>,
     /// Source row of each image.
     pub rows: Vec<usize>,
+    /// Each image's decoded pixels, hashed: the same picture in two files has the same one.
+    pub fingerprints: Vec<u64>,
 }
 
 impl Batch {
@@ -140,6 +142,7 @@ impl<'a> Loader<'a> {
             pixels: Vec::with_capacity(n * pre.len()),
             labels: Vec::with_capacity(n),
             rows: Vec::with_capacity(n),
+            fingerprints: Vec::with_capacity(n),
         };
         for _ in 0..n {
             self.fill();
@@ -148,6 +151,7 @@ impl<'a> Loader<'a> {
             self.fill();
             match load.await {
                 Ok(image) => {
+                    batch.fingerprints.push(fingerprint(&image));
                     let mut rng = augment.map(|(seed, epoch)| augment_rng(seed, epoch, row));
                     batch.pixels.extend(pre.rgb(image, rng.as_mut()));
                     batch.labels.push(self.source.label(row) as i64);
@@ -160,6 +164,31 @@ impl<'a> Loader<'a> {
         }
         batch
     }
+}
+
+/// A hash of an image's size and pixels.
+fn fingerprint(image: &image::RgbImage) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    image.dimensions().hash(&mut hasher);
+    image.as_raw().hash(&mut hasher);
+    hasher.finish()
+}
+
+/// Rows of `val` whose picture is also one of `train`'s (by `fingerprints`, row -> hash), as
+/// (validation row, training row).
+pub fn duplicates(
+    train: &[usize],
+    val: &[usize],
+    fingerprints: &std::collections::HashMap<usize, u64>,
+) -> Vec<(usize, usize)> {
+    let seen: std::collections::HashMap<u64, usize> = train
+        .iter()
+        .filter_map(|&r| Some((*fingerprints.get(&r)?, r)))
+        .collect();
+    val.iter()
+        .filter_map(|&r| Some((r, *seen.get(fingerprints.get(&r)?)?)))
+        .collect()
 }
 
 /// Decodes item `i` (named `name`) of a [`ListedImages`].

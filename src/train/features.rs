@@ -43,6 +43,8 @@ pub struct Stream<'a> {
     labels: Vec<i64>,
     /// Unreadable images as (name, reason), in the order met.
     pub skipped: Vec<(String, String)>,
+    /// Each read row's pixels, hashed ([`crate::data::source::duplicates`]).
+    pub fingerprints: HashMap<usize, u64>,
     seconds: f64,
 }
 
@@ -69,6 +71,7 @@ impl<'a> Stream<'a> {
             features: Vec::new(),
             labels: Vec::new(),
             skipped: Vec::new(),
+            fingerprints: HashMap::new(),
             seconds: 0.0,
         }
     }
@@ -106,6 +109,8 @@ impl<'a> Stream<'a> {
         let mut b = loader.batch(n, &self.pre, None, &mut self.skipped).await;
         let read: std::collections::HashSet<usize> = b.rows.iter().copied().collect();
         let asked = before - loader.remaining();
+        self.fingerprints
+            .extend(b.rows.iter().copied().zip(b.fingerprints.iter().copied()));
         if !b.rows.is_empty() {
             let side = self.pre.crop as usize;
             let pooled = self.model.features(b.tensor(side, &self.device));

@@ -390,6 +390,24 @@ pub async fn finetune_images(
         )
         .await;
         report.skipped.append(&mut stream.skipped);
+        let copies = crate::data::source::duplicates(&train, &val, &stream.fingerprints);
+        if !copies.is_empty() {
+            let named: Vec<String> = copies
+                .iter()
+                .take(5)
+                .map(|&(v, t)| format!("{} = {}", source.name(v), source.name(t)))
+                .collect();
+            let message = format!(
+                "{} validation image(s) are the same pictures as training images ({}{}): the \
+                 validation accuracy counts them as seen; remove the copies for a fair measure",
+                copies.len(),
+                named.join(", "),
+                if copies.len() > 5 { ", ..." } else { "" }
+            );
+            if on_progress(&Progress::Notice { message }) == Control::Cancel {
+                return Err(Error::Cancelled);
+            }
+        }
         let (head, phase, predicted) = trained?;
         report.features = Some(stream.extracted());
         report.phases.push(phase);
