@@ -7,7 +7,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { start, assertPrivate } from './browser.mjs';
+import { start, open, assertPrivate } from './browser.mjs';
 
 // Three digits of each of two classes, by URL.
 const DIGITS = ['0', '1'].flatMap((d) => readdirSync(join(process.cwd(), 'assets', 'datasets', 'mnist', d)).sort().slice(0, 3)
@@ -20,15 +20,7 @@ before(async () => {
 after(async () => ctx?.stop());
 
 test('bad input through the API: each row refused (or read) as it must be, the session usable after', { timeout: 900_000 }, async () => {
-  const page = await ctx.browser.newPage();
-  const seen = { foreign: [], consoleLines: [] };
-  page.on('request', (req) => {
-    const url = new URL(req.url());
-    if (!['data:', 'blob:'].includes(url.protocol) && url.origin !== ctx.origin) seen.foreign.push(req.url());
-  });
-  page.on('console', (msg) => seen.consoleLines.push(msg.text()));
-  await page.route(`${ctx.origin}/blank`, (route) => route.fulfill({ contentType: 'text/html', body: '<!doctype html><title>blank</title>' }));
-  await page.goto(`${ctx.origin}/blank`);
+  const { page, ...seen } = await open(ctx, '/blank');
   const rows = await page.evaluate(async (digits) => {
     const { FineTuner } = await import('/www/tabtune.js');
     const rows = [];

@@ -52,10 +52,16 @@ export async function start({ webgpu = true, args = [], csp = true, prepend = {}
 /**
  * Open a page that records every request leaving `origin` and every console line.
  * `noNavigatorGpu` removes navigator.gpu from the page and from its worker before they run,
- * as in a browser without WebGPU (no Chromium flag removes it).
+ * as in a browser without WebGPU (no Chromium flag removes it). `init` runs in the page before
+ * its scripts; `fresh` opens it in a browser context of its own (its own storage). The path
+ * `/blank` is an empty page on the origin, for tests of the API alone.
  */
-export async function open(ctx, path, { noNavigatorGpu = false } = {}) {
-  const page = await ctx.browser.newPage();
+export async function open(ctx, path, { noNavigatorGpu = false, init, fresh = false } = {}) {
+  const page = await (fresh ? await ctx.browser.newContext() : ctx.browser).newPage();
+  if (init) await page.addInitScript(init);
+  if (path === '/blank') {
+    await page.route(`${ctx.origin}/blank`, (route) => route.fulfill({ contentType: 'text/html', body: '<!doctype html><title>blank</title>' }));
+  }
   if (noNavigatorGpu) {
     const remove = 'delete Object.getPrototypeOf(navigator).gpu;\n';
     await page.addInitScript(remove);

@@ -6,7 +6,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { start, assertPrivate } from './browser.mjs';
+import { start, open, assertPrivate } from './browser.mjs';
 
 const DIGITS = ['0', '1'].flatMap((d) => readdirSync(join(process.cwd(), 'assets', 'datasets', 'mnist', d)).sort().slice(0, 4)
   .map((f) => ({ label: d, name: `${d}-${f}`, source: `/assets/datasets/mnist/${d}/${f}` })));
@@ -18,15 +18,7 @@ before(async () => {
 after(async () => ctx?.stop());
 
 test('cancel during features, fine-tuning and export: the tuner is usable after each', { timeout: 600_000 }, async () => {
-  const page = await ctx.browser.newPage();
-  const seen = { foreign: [], consoleLines: [] };
-  page.on('request', (req) => {
-    const url = new URL(req.url());
-    if (!['data:', 'blob:'].includes(url.protocol) && url.origin !== ctx.origin) seen.foreign.push(req.url());
-  });
-  page.on('console', (msg) => seen.consoleLines.push(msg.text()));
-  await page.route(`${ctx.origin}/blank`, (route) => route.fulfill({ contentType: 'text/html', body: '<!doctype html><title>blank</title>' }));
-  await page.goto(`${ctx.origin}/blank`);
+  const { page, ...seen } = await open(ctx, '/blank');
   const out = await page.evaluate(async (items) => {
     const { FineTuner } = await import('/www/tabtune.js');
     const tuner = await FineTuner.create({ model: 'mobilenet_v2', device: 'cpu' });

@@ -6,7 +6,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { start, assertPrivate } from './browser.mjs';
+import { start, open, assertPrivate } from './browser.mjs';
 
 const DIGITS = ['0', '1'].flatMap((d) => readdirSync(join(process.cwd(), 'assets', 'datasets', 'mnist', d)).sort().slice(0, 3)
   .map((f) => ({ label: d, name: `${d}-${f}`, source: `/assets/datasets/mnist/${d}/${f}` })));
@@ -39,15 +39,7 @@ before(async () => {
 after(async () => ctx?.stop());
 
 test('a lost WebGPU device: the run goes on from its last checkpoint on the CPU', { timeout: 900_000 }, async () => {
-  const page = await ctx.browser.newPage();
-  const seen = { foreign: [], consoleLines: [] };
-  page.on('request', (req) => {
-    const url = new URL(req.url());
-    if (!['data:', 'blob:'].includes(url.protocol) && url.origin !== ctx.origin) seen.foreign.push(req.url());
-  });
-  page.on('console', (msg) => seen.consoleLines.push(msg.text()));
-  await page.route(`${ctx.origin}/blank`, (route) => route.fulfill({ contentType: 'text/html', body: '<!doctype html><title>blank</title>' }));
-  await page.goto(`${ctx.origin}/blank`);
+  const { page, ...seen } = await open(ctx, '/blank');
   const out = await page.evaluate(async (items) => {
     const { FineTuner } = await import('/www/tabtune.js');
     await FineTuner.discardRun();

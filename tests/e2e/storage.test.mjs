@@ -7,7 +7,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { start, assertPrivate } from './browser.mjs';
+import { start, open, assertPrivate } from './browser.mjs';
 
 const DIGITS = ['0', '1'].flatMap((d) => readdirSync(join(process.cwd(), 'assets', 'datasets', 'mnist', d)).sort().slice(0, 3)
   .map((f) => ({ label: d, name: `${d}-${f}`, source: `/assets/datasets/mnist/${d}/${f}` })));
@@ -28,18 +28,8 @@ after(async () => ctx?.stop());
 /** A fresh page on the served origin (its own browser context: its own storage), with `init`
  * run before any script. */
 async function page(init) {
-  const context = await ctx.browser.newContext();
-  const p = await context.newPage();
-  const seen = { foreign: [], consoleLines: [] };
-  p.on('request', (req) => {
-    const url = new URL(req.url());
-    if (!['data:', 'blob:'].includes(url.protocol) && url.origin !== ctx.origin) seen.foreign.push(req.url());
-  });
-  p.on('console', (msg) => seen.consoleLines.push(msg.text()));
-  if (init) await p.addInitScript(init);
-  await p.route(`${ctx.origin}/blank`, (route) => route.fulfill({ contentType: 'text/html', body: '<!doctype html><title>blank</title>' }));
-  await p.goto(`${ctx.origin}/blank`);
-  return { p, seen, close: () => context.close() };
+  const { page: p, ...seen } = await open(ctx, '/blank', { init, fresh: true });
+  return { p, seen, close: () => p.context().close() };
 }
 
 test('a full storage quota: the run goes on with checkpoints off, said once', { timeout: 600_000 }, async () => {
