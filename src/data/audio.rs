@@ -165,6 +165,13 @@ pub fn decode(bytes: Vec<u8>, name: &str) -> Result<(Vec<f32>, u32)> {
     let rate = params
         .sample_rate
         .ok_or_else(|| fail("the file does not say its sample rate".into()))?;
+    // A header's rate far outside what recorders write would take seconds and gigabytes to
+    // resample (fuzzing found a 121-byte WAV that said 1.08 GHz).
+    if !(1_000..=768_000).contains(&rate) {
+        return Err(fail(format!(
+            "a sample rate of {rate} Hz is outside the 1,000 to 768,000 Hz audio is recorded at"
+        )));
+    }
     let mut decoder = symphonia::default::get_codecs()
         .make(&params, &DecoderOptions::default())
         .map_err(|err| {
@@ -236,6 +243,13 @@ pub fn resample(samples: &[f32], from: u32, to: u32) -> Result<Vec<f32>> {
     let fail = |err: &dyn std::fmt::Display| {
         Error::Data(format!("cannot resample {from} Hz audio to {to} Hz: {err}"))
     };
+    // The FFT turns an infinity (or values near float32's limit, summed) into NaN, on which
+    // rubato panics: such values are refused first (fuzzing found a sensor value of 1e39).
+    if let Some(v) = samples.iter().find(|v| !(v.abs() <= 1e30)) {
+        return Err(fail(&format!(
+            "a value of {v} is not a finite number of at most 1e30 in size"
+        )));
+    }
     let chunk = 1024;
     let mut resampler =
         FftFixedIn::<f32>::new(from as usize, to as usize, chunk, 2, 1).map_err(|e| fail(&e))?;

@@ -80,9 +80,25 @@ impl TextSet {
         rows: Vec<(String, String, String)>,
         skipped: Vec<(String, String)>,
     ) -> Result<Self> {
+        Self::from_kept(name, rows, skipped, None)
+    }
+
+    /// [`Self::from_rows`] of rows kept from a larger table whose rows per label were `totals`
+    /// (the checks count those).
+    fn from_kept(
+        name: &str,
+        rows: Vec<(String, String, String)>,
+        skipped: Vec<(String, String)>,
+        totals: Option<&std::collections::HashMap<String, usize>>,
+    ) -> Result<Self> {
         let mut first: BTreeMap<&str, (usize, &str)> = BTreeMap::new();
         for (origin, _, label) in &rows {
             first.entry(label).or_insert((0, origin)).0 += 1;
+        }
+        if let Some(totals) = totals {
+            for (label, (count, _)) in first.iter_mut() {
+                *count = totals.get(*label).copied().unwrap_or(*count);
+            }
         }
         if first.len() < 2 {
             let found = match first.keys().next() {
@@ -110,7 +126,9 @@ impl TextSet {
             .map(|(i, c)| (c.as_str(), i as u32))
             .collect();
         let labels = rows.iter().map(|(_, _, l)| index[l.as_str()]).collect();
-        let (origins, texts) = rows.iter().map(|(o, t, _)| (o.clone(), t.clone())).unzip();
+        drop(first);
+        // The rows' strings move (a large table is not held twice).
+        let (origins, texts) = rows.into_iter().map(|(o, t, _)| (o, t)).unzip();
         Ok(Self {
             classes,
             texts,
@@ -289,6 +307,44 @@ fn pick(
     }
 }
 
+/// A table's rows as (origin, text, label), only the first `per_class` of each label kept
+/// while parsing (with `--per-class` a large file's other rows are never held).
+struct Kept {
+    rows: Vec<(String, String, String)>,
+    per_class: Option<usize>,
+    counts: std::collections::HashMap<String, usize>,
+}
+
+impl Kept {
+    fn new(per_class: Option<usize>) -> Self {
+        Self {
+            rows: Vec::new(),
+            per_class,
+            counts: std::collections::HashMap::new(),
+        }
+    }
+
+    fn push(&mut self, at: String, text: &str, label: &str) {
+        if let Some(n) = self.per_class {
+            let count = match self.counts.get_mut(label) {
+                Some(count) => count,
+                None => self.counts.entry(label.to_string()).or_insert(0),
+            };
+            *count += 1;
+            if *count > n {
+                return;
+            }
+        }
+        self.rows.push((at, text.to_string(), label.to_string()));
+    }
+
+    /// The set, its checks counting every row of the table.
+    fn finish(self, name: &str, skipped: Vec<(String, String)>) -> Result<TextSet> {
+        let totals = self.per_class.map(|_| &self.counts);
+        TextSet::from_kept(name, self.rows, skipped, totals)
+    }
+}
+
 fn parse_table(bytes: &[u8], name: &str, delimiter: u8, columns: &Columns) -> Result<TextSet> {
     let mut reader = csv::ReaderBuilder::new()
         .delimiter(delimiter)
@@ -337,7 +393,7 @@ fn parse_table(bytes: &[u8], name: &str, delimiter: u8, columns: &Columns) -> Re
         }
     };
     let need = text.max(label) + 1;
-    let (mut rows, mut skipped) = (Vec::new(), Vec::new());
+    let (mut rows, mut skipped) = (Kept::new(columns.per_class), Vec::new());
     let (mut last_start, mut last_line) = (0, 1);
     for record in records {
         let record = match record {
@@ -383,7 +439,7 @@ fn parse_table(bytes: &[u8], name: &str, delimiter: u8, columns: &Columns) -> Re
         } else if l.is_empty() {
             skipped.push((at, format!("empty label in column \"{}\"", header[label])));
         } else {
-            rows.push((at, t.to_string(), l.to_string()));
+            rows.push(at, t, l);
         }
     }
     // csv ends a quoted field at the end of the file without complaint; an odd number of quotes
@@ -396,13 +452,13 @@ fn parse_table(bytes: &[u8], name: &str, delimiter: u8, columns: &Columns) -> Re
         )));
     }
     let (t, l) = (header[text].clone(), header[label].clone());
-    Ok(TextSet::from_rows(name, rows, skipped)?.with_columns(header, &t, &l))
+    Ok(rows.finish(name, skipped)?.with_columns(header, &t, &l))
 }
 
 fn parse_jsonl(bytes: &[u8], name: &str, columns: &Columns) -> Result<TextSet> {
     let text_key = columns.text.as_deref();
     let label_key = columns.label.as_deref();
-    let (mut rows, mut skipped) = (Vec::new(), Vec::new());
+    let (mut rows, mut skipped) = (Kept::new(columns.per_class), Vec::new());
     let mut first: Option<Vec<String>> = None;
     let mut used: Option<(String, String)> = None;
     for (i, line) in bytes.split(|&b| b == b'\n').enumerate() {
@@ -454,7 +510,7 @@ fn parse_jsonl(bytes: &[u8], name: &str, columns: &Columns) -> Result<TextSet> {
                 format!("no label key ({})", label_key.unwrap_or("label"))
             };
             // The same key missing on every line is a wrong choice, not bad rows.
-            if rows.is_empty() && skipped.is_empty() {
+            if rows.rows.is_empty() && skipped.is_empty() {
                 return Err(Error::Data(format!(
                     "{at}: {missing} among the keys {keys:?}; name the keys (CLI: \
                      --text-column / --label-column)"
@@ -467,11 +523,13 @@ fn parse_jsonl(bytes: &[u8], name: &str, columns: &Columns) -> Result<TextSet> {
         if text.is_empty() {
             skipped.push((at, "empty text".into()));
         } else {
-            rows.push((at, text, label));
+            rows.push(at, &text, &label);
         }
     }
     let (t, l) = used.unwrap_or_default();
-    Ok(TextSet::from_rows(name, rows, skipped)?.with_columns(first.unwrap_or_default(), &t, &l))
+    Ok(rows
+        .finish(name, skipped)?
+        .with_columns(first.unwrap_or_default(), &t, &l))
 }
 
 #[cfg(test)]

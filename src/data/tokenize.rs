@@ -67,6 +67,50 @@ impl Tokens {
     }
 }
 
+/// A TemplateProcessing post-processor (under `post_processor`, nested in a Sequence or not)
+/// whose template names a special token its `special_tokens` do not define: the tokenizers
+/// crate reads it, then panics on the first text (fuzzing found one). Named here instead.
+fn check_templates(json: &[u8]) -> std::result::Result<(), String> {
+    fn walk(v: &serde_json::Value) -> std::result::Result<(), String> {
+        match v {
+            serde_json::Value::Object(o) => {
+                if o.get("type").and_then(|t| t.as_str()) == Some("TemplateProcessing") {
+                    let defined = o.get("special_tokens").and_then(|s| s.as_object());
+                    for side in ["single", "pair"] {
+                        for piece in o.get(side).and_then(|p| p.as_array()).into_iter().flatten() {
+                            let Some(id) =
+                                piece.pointer("/SpecialToken/id").and_then(|i| i.as_str())
+                            else {
+                                continue;
+                            };
+                            let entry = defined.and_then(|d| d.get(id));
+                            let ids = entry.and_then(|e| e.get("ids")).and_then(|i| i.as_array());
+                            let tokens = entry
+                                .and_then(|e| e.get("tokens"))
+                                .and_then(|t| t.as_array());
+                            match (ids, tokens) {
+                                (Some(ids), Some(tokens)) if ids.len() == tokens.len() => {}
+                                _ => {
+                                    return Err(format!(
+                                        "the post-processor's {side} template uses the special token \
+                                         {id:?}, which its special_tokens do not define (with as many \
+                                         ids as tokens)"
+                                    ));
+                                }
+                            }
+                        }
+                    }
+                }
+                o.values().try_for_each(walk)
+            }
+            serde_json::Value::Array(a) => a.iter().try_for_each(walk),
+            _ => Ok(()),
+        }
+    }
+    let value: serde_json::Value = serde_json::from_slice(json).map_err(|e| e.to_string())?;
+    value.get("post_processor").map_or(Ok(()), walk)
+}
+
 impl TextTokenizer {
     /// Parse `tokenizer.json` (`file` names it in errors) for a model of `vocab_size` rows that
     /// takes at most `max_positions` tokens; `max_length` (at most `max_positions`) is where
@@ -84,6 +128,7 @@ impl TextTokenizer {
         };
         let mut inner = Tokenizer::from_bytes(json)
             .map_err(|err| fail(format!("not a Hugging Face tokenizer.json: {err}")))?;
+        check_templates(json).map_err(fail)?;
         let size = inner.get_vocab_size(true);
         if size != vocab_size {
             return Err(fail(format!(

@@ -155,6 +155,11 @@ test('bad input through the API: each row refused (or read) as it must be, the s
     await row('recipes', 'an unknown field', () => train({ head: { learning_rate: 0.1 } }), /learning_rate/);
     await row('recipes', 'a batch larger than the data', () => train({ head: { batch_size: 500 } }), /head\.batch_size.*500/);
     await row('recipes', 'unfreeze out of range', () => train({ head: { epochs: 1, batch_size: 2 }, finetune: { epochs: 1, batch_size: 2, unfreeze: { last: 99 } } }), /finetune\.unfreeze.*99/);
+    await row('recipes', 'a rate that diverges: the last good model kept, and it predicts', async () => {
+      const report = await train({ head: { epochs: 2, batch_size: 2, optimizer: 'sgd', lr: 1e38 }, finetune: null, val_fraction: 0.34 });
+      const ranked = await text.predict('lovely');
+      return { diverged: report.phases[0].diverged, ranked: ranked.length };
+    }, (v) => /the loss became NaN at head epoch 1.*lower head\.lr \(1e38\)/.test(v.diverged ?? '') && v.ranked === 2);
     // After every row: a good run.
     await row('recipes', 'then a good recipe trains', () => train({ head: { epochs: 1, batch_size: 2 }, finetune: null, val_fraction: 0.34 }).then((r) => r.phases[0].losses), (l) => l.length > 0);
     image.terminate();
