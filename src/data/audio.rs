@@ -129,10 +129,52 @@ impl AudioOptions {
     }
 }
 
+/// A WAV file's `fmt ` chunk with no channels, a rate of 0 or a block of 0 bytes: symphonia's
+/// reader panics on a rate of 0 (fuzzing found it), so the header is read here first.
+/// symphonia's probe looks for a signature anywhere in the first bytes, so every RIFF/WAVE
+/// header in them is checked.
+fn check_wave_header(bytes: &[u8]) -> std::result::Result<(), String> {
+    let starts = bytes
+        .windows(12)
+        .enumerate()
+        .filter(|(_, w)| &w[..4] == b"RIFF" && &w[8..] == b"WAVE")
+        .map(|(i, _)| i);
+    for start in starts {
+        check_wave_at(&bytes[start..])?;
+    }
+    Ok(())
+}
+
+fn check_wave_at(bytes: &[u8]) -> std::result::Result<(), String> {
+    let mut at = 12;
+    while at + 8 <= bytes.len() {
+        let size = u32::from_le_bytes(bytes[at + 4..at + 8].try_into().expect("4 bytes")) as usize;
+        if &bytes[at..at + 4] == b"fmt " {
+            let fmt = &bytes[at + 8..(at + 8 + size).min(bytes.len())];
+            if fmt.len() < 16 {
+                return Err("its WAV format chunk is cut short".into());
+            }
+            let channels = u16::from_le_bytes([fmt[2], fmt[3]]);
+            let rate = u32::from_le_bytes([fmt[4], fmt[5], fmt[6], fmt[7]]);
+            let block = u16::from_le_bytes([fmt[12], fmt[13]]);
+            if channels == 0 || rate == 0 || block == 0 {
+                return Err(format!(
+                    "its WAV header says {channels} channel(s) at {rate} Hz in blocks of {block} \
+                     bytes: not audio"
+                ));
+            }
+            return Ok(());
+        }
+        at = at.saturating_add(8).saturating_add(size + (size & 1));
+    }
+    Ok(())
+}
+
 /// Decode a whole audio file to mono samples in [-1, 1] at its own rate: (samples, rate).
 /// `name` (its extension) hints the container. An empty file, a file that is no audio, a
 /// codec tabtune does not decode or a file cut short is an error naming the file.
 pub fn decode(bytes: Vec<u8>, name: &str) -> Result<(Vec<f32>, u32)> {
+    check_wave_header(&bytes).map_err(|why| Error::Data(format!("{name}: {why}")))?;
     let fail = |message: String| Error::Data(format!("{name}: {message}"));
     if bytes.is_empty() {
         return Err(fail("the file is empty (0 bytes)".into()));

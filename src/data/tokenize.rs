@@ -67,17 +67,43 @@ impl Tokens {
     }
 }
 
+/// `json` as a tokenizer, checked first for what makes the tokenizers crate panic (fuzzing
+/// found two): JSON that does not parse (its decoder's reader expects a value), and templates
+/// naming undefined special tokens ([`check_templates`]).
+pub(crate) fn parse(json: &[u8]) -> std::result::Result<Tokenizer, String> {
+    let value: serde_json::Value = serde_json::from_slice(json)
+        .map_err(|err| format!("not a Hugging Face tokenizer.json: not JSON ({err})"))?;
+    check_templates(&value)?;
+    Tokenizer::from_bytes(json).map_err(|err| format!("not a Hugging Face tokenizer.json: {err}"))
+}
+
+/// The number of tokens of a tokenizer.json (read as [`TextTokenizer::from_bytes`] reads it).
+pub fn vocab_size(json: &[u8]) -> Result<usize> {
+    parse(json)
+        .map(|t| t.get_vocab_size(true))
+        .map_err(Error::Data)
+}
+
 /// A TemplateProcessing post-processor (under `post_processor`, nested in a Sequence or not)
 /// whose template names a special token its `special_tokens` do not define: the tokenizers
 /// crate reads it, then panics on the first text (fuzzing found one). Named here instead.
-fn check_templates(json: &[u8]) -> std::result::Result<(), String> {
+fn check_templates(value: &serde_json::Value) -> std::result::Result<(), String> {
     fn walk(v: &serde_json::Value) -> std::result::Result<(), String> {
         match v {
             serde_json::Value::Object(o) => {
-                if o.get("type").and_then(|t| t.as_str()) == Some("TemplateProcessing") {
+                // (By shape: the crate reads a template whatever its "type" says.)
+                if o.contains_key("single") || o.contains_key("pair") {
                     let defined = o.get("special_tokens").and_then(|s| s.as_object());
                     for side in ["single", "pair"] {
                         for piece in o.get(side).and_then(|p| p.as_array()).into_iter().flatten() {
+                            // A single text has one sequence, A (the crate indexes a second).
+                            if side == "single"
+                                && piece.pointer("/Sequence/id").is_some_and(|id| id != "A")
+                            {
+                                return Err("the post-processor's single template uses a second \
+                                            sequence (B), which one text does not have"
+                                    .into());
+                            }
                             let Some(id) =
                                 piece.pointer("/SpecialToken/id").and_then(|i| i.as_str())
                             else {
@@ -107,7 +133,6 @@ fn check_templates(json: &[u8]) -> std::result::Result<(), String> {
             _ => Ok(()),
         }
     }
-    let value: serde_json::Value = serde_json::from_slice(json).map_err(|e| e.to_string())?;
     value.get("post_processor").map_or(Ok(()), walk)
 }
 
@@ -126,9 +151,7 @@ impl TextTokenizer {
             file: file.into(),
             message,
         };
-        let mut inner = Tokenizer::from_bytes(json)
-            .map_err(|err| fail(format!("not a Hugging Face tokenizer.json: {err}")))?;
-        check_templates(json).map_err(fail)?;
+        let mut inner = parse(json).map_err(fail)?;
         let size = inner.get_vocab_size(true);
         if size != vocab_size {
             return Err(fail(format!(

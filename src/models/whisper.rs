@@ -779,9 +779,9 @@ impl Transcriber {
         device: &Device,
     ) -> Result<Self> {
         let parsed = WhisperConfig::from_json(config, config_name)?;
-        let tok = tokenizers::Tokenizer::from_bytes(tokenizer).map_err(|e| Error::Weights {
+        let tok = crate::data::tokenize::parse(tokenizer).map_err(|message| Error::Weights {
             file: tokenizer_name.into(),
-            message: format!("not a Hugging Face tokenizer.json: {e}"),
+            message,
         })?;
         for (id, what) in [
             (parsed.decoder_start_token_id, "decoder_start_token_id"),
