@@ -59,7 +59,8 @@ pub struct Batch {
     pub labels: Vec<i64>,
     /// Source row of each image.
     pub rows: Vec<usize>,
-    /// Each image's decoded pixels, hashed: the same picture in two files has the same one.
+    /// Each image's decoded pixels, hashed (the same picture in two files has the same one),
+    /// when the loader was [`Loader::fingerprinted`]; empty otherwise.
     pub fingerprints: Vec<u64>,
 }
 
@@ -89,6 +90,8 @@ pub struct Loader<'a> {
     next: usize,
     ahead: usize,
     pending: std::collections::VecDeque<(usize, LoadFuture<'a>)>,
+    /// Hash each decoded image into [`Batch::fingerprints`] ([`Self::fingerprinted`]).
+    fingerprints: bool,
 }
 
 impl<'a> Loader<'a> {
@@ -106,7 +109,15 @@ impl<'a> Loader<'a> {
             next: 0,
             ahead,
             pending: std::collections::VecDeque::with_capacity(ahead),
+            fingerprints: false,
         }
+    }
+
+    /// This loader, its batches carrying each image's [`fingerprint`] (the feature cache's,
+    /// which sees every image once; the epochs through the backbone do not hash them again).
+    pub fn fingerprinted(mut self) -> Self {
+        self.fingerprints = true;
+        self
     }
 
     /// The rows handed out so far (in batches), in order.
@@ -142,7 +153,7 @@ impl<'a> Loader<'a> {
             pixels: Vec::with_capacity(n * pre.len()),
             labels: Vec::with_capacity(n),
             rows: Vec::with_capacity(n),
-            fingerprints: Vec::with_capacity(n),
+            fingerprints: Vec::new(),
         };
         for _ in 0..n {
             self.fill();
@@ -151,7 +162,9 @@ impl<'a> Loader<'a> {
             self.fill();
             match load.await {
                 Ok(image) => {
-                    batch.fingerprints.push(fingerprint(&image));
+                    if self.fingerprints {
+                        batch.fingerprints.push(fingerprint(&image));
+                    }
                     let mut rng = augment.map(|(seed, epoch)| augment_rng(seed, epoch, row));
                     batch.pixels.extend(pre.rgb(image, rng.as_mut()));
                     batch.labels.push(self.source.label(row) as i64);

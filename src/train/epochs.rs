@@ -81,8 +81,9 @@ pub(crate) async fn run_epochs<S: Steps>(
     for epoch in first..=epochs {
         order.shuffle(&mut rng);
         run.start_epoch(epoch);
-        // The last good model: the one the epoch starts from (the last epoch's checkpoint).
-        let good = model.clone();
+        // Without a kept epoch yet, the last good model is the one the phase starts from (held
+        // only then: a kept one makes it an extra copy of the weights).
+        let good = kept.is_none().then(|| model.clone());
         model = match steps
             .train_epoch(model, &order, epoch, &mut run, on_progress)
             .await
@@ -98,11 +99,11 @@ pub(crate) async fn run_epochs<S: Steps>(
                     return Err(crate::Error::Cancelled);
                 }
                 let (report, predictions) = run.finish();
-                return Ok(match kept {
-                    Some(kept) => (kept, report, predictions),
+                return Ok(match (kept, good) {
+                    (Some(kept), _) => (kept, report, predictions),
                     // The model the phase started from, judged as the phase's own are.
-                    None => {
-                        let good = good.valid();
+                    (None, good) => {
+                        let good = good.expect("held while no epoch is kept").valid();
                         let predictions = match steps.judge(&good).await? {
                             Validation::Classes(p) => Some(p),
                             Validation::Error(_) | Validation::None => None,

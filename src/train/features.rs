@@ -155,7 +155,7 @@ impl HeadFeatures for Stream<'_> {
         if self.loader.is_none() {
             let order = [first_epoch, val_rows].concat();
             self.total = order.len();
-            self.loader = Some(Loader::new(self.source, order, self.batch));
+            self.loader = Some(Loader::new(self.source, order, self.batch).fingerprinted());
         }
     }
 
