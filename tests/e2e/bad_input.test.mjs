@@ -5,13 +5,10 @@
 // decoded by the browser as a user's files are.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { readdirSync } from 'node:fs';
-import { join } from 'node:path';
-import { start, open, assertPrivate } from './browser.mjs';
+import { start, open, assertPrivate, digits } from './browser.mjs';
 
 // Three digits of each of two classes, by URL.
-const DIGITS = ['0', '1'].flatMap((d) => readdirSync(join(process.cwd(), 'assets', 'datasets', 'mnist', d)).sort().slice(0, 3)
-  .map((f) => ({ label: d, name: `${d}-${f}`, source: `/assets/datasets/mnist/${d}/${f}` })));
+const DIGITS = digits(3);
 
 let ctx;
 before(async () => {

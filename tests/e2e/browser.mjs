@@ -3,6 +3,7 @@
 import { chromium } from 'playwright-core';
 import assert from 'node:assert/strict';
 import { mkdir } from 'node:fs/promises';
+import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { serve } from '../../scripts/serve.mjs';
 
@@ -98,4 +99,10 @@ export function assertPrivate({ foreign, consoleLines }) {
         `requests the Content-Security-Policy blocked: ${JSON.stringify(violations)}`,
     });
   }
+}
+
+/** The first `perClass` demo digits of classes 0 and 1, as image dataset items by URL. */
+export function digits(perClass) {
+  return ['0', '1'].flatMap((d) => readdirSync(join(process.cwd(), 'assets', 'datasets', 'mnist', d)).sort().slice(0, perClass)
+    .map((f) => ({ label: d, name: `${d}-${f}`, source: `/assets/datasets/mnist/${d}/${f}` })));
 }

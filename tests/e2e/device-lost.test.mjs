@@ -4,12 +4,9 @@
 // CPU run resumed from the same checkpoint ends with, byte for byte.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { readdirSync } from 'node:fs';
-import { join } from 'node:path';
-import { start, open, assertPrivate } from './browser.mjs';
+import { start, open, assertPrivate, digits } from './browser.mjs';
 
-const DIGITS = ['0', '1'].flatMap((d) => readdirSync(join(process.cwd(), 'assets', 'datasets', 'mnist', d)).sort().slice(0, 3)
-  .map((f) => ({ label: d, name: `${d}-${f}`, source: `/assets/datasets/mnist/${d}/${f}` })));
+const DIGITS = digits(3);
 
 // Every device the worker asks for, destroyed once the worker sends its first checkpoint.
 const HOOK = `{

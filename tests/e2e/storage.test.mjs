@@ -5,12 +5,9 @@
 // and the others still load. Through the API, wasm on the CPU backend.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { readdirSync } from 'node:fs';
-import { join } from 'node:path';
-import { start, open, assertPrivate } from './browser.mjs';
+import { start, open, assertPrivate, digits } from './browser.mjs';
 
-const DIGITS = ['0', '1'].flatMap((d) => readdirSync(join(process.cwd(), 'assets', 'datasets', 'mnist', d)).sort().slice(0, 3)
-  .map((f) => ({ label: d, name: `${d}-${f}`, source: `/assets/datasets/mnist/${d}/${f}` })));
+const DIGITS = digits(3);
 // Two fine-tuning epochs of the last block: a checkpoint after the head and after epoch 1.
 const RECIPE = {
   head: { epochs: 1, batch_size: 2 },
