@@ -1,5 +1,5 @@
 # The two commands a user needs are `make demo` and `make test`; both run `make setup` first.
-.PHONY: setup assets build demo test test-native test-wasm test-webgpu-full test-e2e fuzz bench bench-audio bench-series bench-riann clean
+.PHONY: setup assets build demo test test-native test-wasm test-webgpu-full test-e2e fuzz conformance bench bench-audio bench-series bench-riann clean
 
 # Browser tests: chromedriver drives Debian's Chromium with the flags in webdriver.json.
 WASM_TEST_ENV = CHROMEDRIVER=/usr/bin/chromedriver WASM_BINDGEN_TEST_ONLY_WEB=1 \
@@ -67,6 +67,17 @@ fuzz: setup
 			|| { tail -40 fuzz/logs/$$t.log; exit 1; }; \
 		echo "$$t: $$(grep -E '^Done [0-9]+ runs' fuzz/logs/$$t.log) corpus $$(ls fuzz/corpus/$$t | wc -l) files"; \
 	done
+
+# Not part of `make test` (a virtualenv of several GB, then about N minutes): every kind of
+# export tabtune makes, loaded by the PyTorch library its users would use (torchvision,
+# transformers, PEFT) and compared with tabtune's predictions, and PyTorch's own fine-tunes
+# predicted by tabtune (conformance/run.py). The table goes to conformance/results.md.
+conformance: setup
+	@bash conformance/setup.sh
+	cargo build --release --bin tabtune
+	@TABTUNE_WASM_OPT=off bash scripts/build-wasm.sh
+	node --test tests/e2e/lora.test.mjs
+	conformance/.venv/bin/python conformance/run.py $(CONFORMANCE_ARGS)
 
 # Not part of `make test`: every contender on this machine, side by side (BENCHMARKS.md).
 # BENCH_ARGS passes options to bench/run.mjs, e.g. BENCH_ARGS="--only 1,2 --reps 5".

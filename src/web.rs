@@ -403,6 +403,13 @@ impl Session {
         to_js(&self.with(|s| s.check_recipe(recipe.as_deref()))?)
     }
 
+    /// What `recipe`'s adapters (LoRA) would train on the loaded model: layers, adapter and
+    /// head parameters against the model's, the adapter folder's bytes; `null` without them.
+    #[wasm_bindgen(js_name = loraPlan)]
+    pub fn lora_plan(&self, recipe: Option<String>) -> Result<JsValue, JsError> {
+        to_js(&self.with(|s| s.lora_plan(recipe.as_deref()))?)
+    }
+
     /// Run `recipe` (JSON); `onEvent` gets every event (see `forwarder`). Resolves to the report.
     pub fn train(&self, recipe: Option<String>, on_event: Function, signal: JsValue) -> Promise {
         spawn(&self.inner, async move |s| {
@@ -458,11 +465,14 @@ impl Session {
     /// The model in use as a Hugging Face-style folder: `{files: {name: Uint8Array}, zip}`;
     /// its report.json keeps the dataset's examples only when `examples` is true.
     #[wasm_bindgen(js_name = exportModel)]
-    pub fn export_model(&self, examples: bool) -> Promise {
+    pub fn export_model(&self, examples: bool, adapter_only: bool) -> Promise {
         let inner = Rc::clone(&self.inner);
         future_to_promise(async move {
             let mut session = inner.try_borrow_mut().map_err(|_| js_err(BUSY))?;
-            let files = session.export_with(examples).await.map_err(js_err)?;
+            let files = session
+                .export_parts(examples, adapter_only)
+                .await
+                .map_err(js_err)?;
             let zip = crate::weights::zip_files(&files).map_err(js_err)?;
             let out = with_files(&serde_json::json!({}), &files)?;
             Reflect::set(&out, &"zip".into(), &Uint8Array::from(zip.as_slice()))?;

@@ -489,3 +489,44 @@ mod zip_tests {
         }
     }
 }
+
+/// The values of a float tensor's little-endian bytes as f32 (F32, F16 or BF16; `None` for
+/// another dtype).
+pub fn floats(dtype: safetensors::Dtype, bytes: &[u8]) -> Option<Vec<f32>> {
+    use safetensors::Dtype;
+    let f16 = |h: u16| -> f32 {
+        let (sign, exp, frac) = (
+            (h >> 15) as u32,
+            ((h >> 10) & 0x1f) as i32,
+            (h & 0x3ff) as f32,
+        );
+        let magnitude = match exp {
+            0 => frac * 2f32.powi(-24),
+            31 if frac == 0.0 => f32::INFINITY,
+            31 => f32::NAN,
+            _ => (1.0 + frac / 1024.0) * 2f32.powi(exp - 15),
+        };
+        if sign == 1 { -magnitude } else { magnitude }
+    };
+    match dtype {
+        Dtype::F32 => Some(
+            bytes
+                .chunks_exact(4)
+                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                .collect(),
+        ),
+        Dtype::F16 => Some(
+            bytes
+                .chunks_exact(2)
+                .map(|b| f16(u16::from_le_bytes([b[0], b[1]])))
+                .collect(),
+        ),
+        Dtype::BF16 => Some(
+            bytes
+                .chunks_exact(2)
+                .map(|b| f32::from_bits((u16::from_le_bytes([b[0], b[1]]) as u32) << 16))
+                .collect(),
+        ),
+        _ => None,
+    }
+}

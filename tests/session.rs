@@ -447,3 +447,295 @@ fn a_run_cancelled_in_its_features_or_its_fine_tuning_leaves_the_session_usable(
     );
     std::fs::remove_dir_all(data).ok();
 }
+
+/// The tensors of safetensors bytes: name -> (shape, f32 values).
+fn tensors(bytes: &[u8]) -> std::collections::BTreeMap<String, (Vec<usize>, Vec<f32>)> {
+    let st = safetensors::SafeTensors::deserialize(bytes).unwrap();
+    st.tensors()
+        .into_iter()
+        .filter(|(_, v)| v.dtype() == safetensors::Dtype::F32)
+        .map(|(k, v)| {
+            let values = v
+                .data()
+                .chunks_exact(4)
+                .map(|b| f32::from_le_bytes(b.try_into().unwrap()))
+                .collect();
+            (k, (v.shape().to_vec(), values))
+        })
+        .collect()
+}
+
+/// `files` written to a fresh folder and loaded in a new session.
+fn reloaded(files: &[(String, Vec<u8>)], name: &str) -> Session {
+    let dir = std::env::temp_dir().join(format!("tabtune-{name}-{}", std::process::id()));
+    std::fs::remove_dir_all(&dir).ok();
+    tabtune::session::folder::write(&dir, files).unwrap();
+    let mut session = Session::new(Device::flex());
+    session.load(ModelFiles::open(&dir).unwrap()).unwrap();
+    std::fs::remove_dir_all(&dir).ok();
+    session
+}
+
+/// The largest difference between two rankings' probabilities, label by label.
+fn ranking_diff(
+    a: &[Vec<tabtune::session::model::Scored>],
+    b: &[Vec<tabtune::session::model::Scored>],
+) -> f32 {
+    let mut worst = 0f32;
+    for (a, b) in a.iter().zip(b) {
+        for s in a {
+            let t = b.iter().find(|t| t.label == s.label).unwrap();
+            worst = worst.max((s.probability - t.probability).abs());
+        }
+    }
+    worst
+}
+
+/// LoRA on MiniLM: phase 2 trains adapters on the query and value projections (PEFT's default
+/// for BERT) and the head, nothing else (the optimiser holds state for those alone); the export
+/// is the merged model, which predicts as the adapted one did, and PEFT's adapter folder; a run
+/// interrupted in epoch 2 resumes to the same adapters.
+#[test]
+fn a_lora_text_run_trains_only_its_adapters_and_exports_them_merged_and_as_peft() {
+    let _turn = GENERATOR.lock().unwrap_or_else(|e| e.into_inner());
+    let csv = common::asset("datasets/rotten_tomatoes.csv");
+    let set = TextSet::open(
+        &csv,
+        &Columns {
+            per_class: Some(6),
+            ..Columns::default()
+        },
+    )
+    .unwrap();
+    let base_dir = common::asset("models/all-MiniLM-L6-v2");
+    let open = || {
+        let mut session = Session::new(Device::flex());
+        session.load(ModelFiles::open(&base_dir).unwrap()).unwrap();
+        session
+            .set_dataset(Dataset::Text {
+                set: set.clone(),
+                split: None,
+            })
+            .unwrap();
+        session
+    };
+    let recipe = Recipe::from_json_for(
+        r#"{"head": {"epochs": 1, "batch_size": 4}, "seed": 3, "text": {"max_length": 32},
+            "finetune": {"epochs": 3, "batch_size": 4, "lr": 5e-3, "lora": {"r": 4, "alpha": 8}}}"#,
+        tabtune::train::Modality::Text,
+    )
+    .unwrap();
+    let (report, whole, _) = uninterrupted(&open, &recipe);
+
+    // PEFT's adapter folder: 6 layers x (query, value), rank 4, the head as modules_to_save.
+    let config: serde_json::Value =
+        serde_json::from_slice(file(&whole, "adapter/adapter_config.json")).unwrap();
+    assert_eq!(config["peft_type"], "LORA");
+    assert_eq!(config["task_type"], "SEQ_CLS");
+    assert_eq!(config["r"], 4);
+    assert_eq!(config["lora_alpha"], 8.0);
+    assert_eq!(config["modules_to_save"], serde_json::json!(["classifier"]));
+    let targets: Vec<String> = serde_json::from_value(config["target_modules"].clone()).unwrap();
+    assert_eq!(targets.len(), 12, "{targets:?}");
+    assert!(
+        targets.iter().all(|t| t.starts_with("bert.encoder.layer.")
+            && (t.ends_with(".attention.self.query") || t.ends_with(".attention.self.value"))),
+        "{targets:?}"
+    );
+    let adapter = tensors(file(&whole, "adapter/adapter_model.safetensors"));
+    assert_eq!(adapter.len(), 12 * 2 + 2, "{:?}", adapter.keys());
+    let a = &adapter["base_model.model.bert.encoder.layer.0.attention.self.query.lora_A.weight"];
+    let b = &adapter["base_model.model.bert.encoder.layer.0.attention.self.query.lora_B.weight"];
+    assert_eq!(
+        (a.0.as_slice(), b.0.as_slice()),
+        (&[4, 384][..], &[384, 4][..])
+    );
+    assert!(b.1.iter().any(|v| *v != 0.0), "B trained away from zero");
+    assert_eq!(adapter["base_model.model.classifier.weight"].0, [2, 384]);
+
+    // The merged model: the adapted projections moved, every other encoder weight is the
+    // base's, bit for bit.
+    let base = tensors(&std::fs::read(base_dir.join("model.safetensors")).unwrap());
+    let merged = tensors(file(&whole, "model.safetensors"));
+    let (mut moved, mut same) = (0, 0);
+    for (key, (_, values)) in &merged {
+        let Some(name) = key.strip_prefix("bert.") else {
+            continue;
+        };
+        let original = &base[name].1;
+        let adapted = targets.iter().any(|t| key == &format!("{t}.weight"));
+        if adapted {
+            assert!(
+                common::max_abs_diff(values, original) > 0.0,
+                "{key} did not move"
+            );
+            moved += 1;
+        } else {
+            assert_eq!(values, original, "{key} changed without an adapter");
+            same += 1;
+        }
+    }
+    assert_eq!(moved, 12);
+    println!(
+        "LoRA text: {moved} weights merged, {same} unchanged, losses {:?}",
+        report.phases[1].losses
+    );
+
+    // The optimiser's state after epoch 1 covers the adapters and the head only.
+    let checkpoint = interrupted(&open, &recipe, 2);
+    let (_, optimizer) = safetensors::SafeTensors::read_metadata(file(
+        &checkpoint.files,
+        "epoch-optimizer.safetensors",
+    ))
+    .unwrap();
+    let paths: Vec<String> = optimizer.metadata().clone().unwrap().into_keys().collect();
+    assert_eq!(paths.len(), 12 * 2 + 2, "{paths:?}");
+    assert!(
+        paths
+            .iter()
+            .all(|p| p.contains(".lora.") || p.starts_with("classifier.")),
+        "{paths:?}"
+    );
+    resumes_to(&open, &checkpoint, &report, &whole, "finetune epoch 1");
+
+    // The merged export predicts as the adapted model does.
+    let mut trained = open();
+    block_on(trained.train(&recipe, &mut |_| Control::Continue)).unwrap();
+    let texts: Vec<String> = [
+        "a gripping, beautifully acted film",
+        "dull, and far too long",
+    ]
+    .map(String::from)
+    .to_vec();
+    let adapted = block_on(trained.predict_texts(&texts)).unwrap();
+    let exported = block_on(trained.export()).unwrap();
+    let mut merged = reloaded(&exported, "lora-text");
+    let diff = ranking_diff(&adapted, &block_on(merged.predict_texts(&texts)).unwrap());
+    println!("LoRA text: merged vs adapted probabilities differ by {diff:e}");
+    assert!(diff < 1e-5, "{diff}");
+
+    // The adapter folder alone, put onto the base model, predicts the same (classes named by
+    // index: PEFT's folder has no names) and trains further from where it was.
+    let only = block_on(trained.export_parts(false, true)).unwrap();
+    assert!(only.iter().all(|(n, _)| n != "model.safetensors"));
+    let base = ModelFiles::open(&base_dir)
+        .unwrap()
+        .with_adapter(
+            "adapter",
+            std::str::from_utf8(file(&only, "adapter/adapter_config.json")).unwrap(),
+            file(&only, "adapter/adapter_model.safetensors"),
+        )
+        .unwrap();
+    let mut onto = Session::new(Device::flex());
+    onto.load(base).unwrap();
+    let again = block_on(onto.predict_texts(&texts)).unwrap();
+    let labels = trained.labels().unwrap().to_vec();
+    let renamed: Vec<Vec<tabtune::session::model::Scored>> = again
+        .into_iter()
+        .map(|row| {
+            row.into_iter()
+                .map(|s| tabtune::session::model::Scored {
+                    label: labels[s.label.parse::<usize>().unwrap()].clone(),
+                    probability: s.probability,
+                })
+                .collect()
+        })
+        .collect();
+    let diff = ranking_diff(&adapted, &renamed);
+    println!("LoRA text: the adapter on the base model vs the trained session: {diff:e}");
+    assert!(diff < 1e-5, "{diff}");
+    let default = onto.default_recipe();
+    let lora = default.finetune.as_ref().unwrap().lora.as_ref().unwrap();
+    assert_eq!((lora.r, lora.alpha), (4, 8.0));
+    onto.set_dataset(Dataset::Text {
+        set: set.clone(),
+        split: None,
+    })
+    .unwrap();
+    let further = Recipe {
+        head: tabtune::train::HeadPhase {
+            epochs: 0,
+            ..recipe.head.clone()
+        },
+        ..recipe.clone()
+    };
+    let report = block_on(onto.train(&further, &mut |_| Control::Continue)).unwrap();
+    assert_eq!(
+        report.phases.len(),
+        1,
+        "the adapter's own head kept, its adapters trained"
+    );
+    let first = report.phases[0].losses[0];
+    println!("LoRA text: training the loaded adapter further starts at loss {first}");
+}
+
+/// LoRA on MobileNetV2: adapters on every 1x1 convolution (34), before their BatchNorm; the
+/// depthwise convolutions and BatchNorm statistics stay the base's; the merged export predicts
+/// as the adapted model does.
+#[test]
+fn a_lora_image_run_adapts_the_1x1_convolutions_and_merges_them() {
+    let _turn = GENERATOR.lock().unwrap_or_else(|e| e.into_inner());
+    let data = folder_2_9_10("lora", 4);
+    let recipe = Recipe::from_json(
+        r#"{"head": {"epochs": 1, "batch_size": 6}, "seed": 5,
+            "finetune": {"epochs": 1, "batch_size": 6, "lr": 5e-3, "lora": {"r": 4, "alpha": 8}}}"#,
+    )
+    .unwrap();
+    let mut trained = session(&data);
+    block_on(trained.train(&recipe, &mut |_| Control::Continue)).unwrap();
+    let files = block_on(trained.export()).unwrap();
+    let config: serde_json::Value =
+        serde_json::from_slice(file(&files, "adapter/adapter_config.json")).unwrap();
+    let targets: Vec<String> = serde_json::from_value(config["target_modules"].clone()).unwrap();
+    assert_eq!(targets.len(), 34, "{targets:?}");
+    for name in [
+        "features.1.conv.1",
+        "features.2.conv.0.0",
+        "features.2.conv.2",
+        "features.18.0",
+    ] {
+        assert!(
+            targets.contains(&name.to_string()),
+            "{name} not in {targets:?}"
+        );
+    }
+    assert_eq!(config["modules_to_save"], serde_json::json!(["classifier"]));
+    let adapter = tensors(file(&files, "adapter/adapter_model.safetensors"));
+    assert_eq!(
+        adapter["base_model.model.features.2.conv.0.0.lora_A.weight"].0,
+        [4, 16, 1, 1]
+    );
+    assert_eq!(
+        adapter["base_model.model.features.2.conv.0.0.lora_B.weight"].0,
+        [96, 4, 1, 1]
+    );
+    assert_eq!(adapter["base_model.model.classifier.1.weight"].0, [3, 1280]);
+
+    let base =
+        tensors(&std::fs::read(common::asset("models/mobilenet_v2/model.safetensors")).unwrap());
+    let merged = tensors(file(&files, "model.safetensors"));
+    for (key, (_, values)) in &merged {
+        if key.starts_with("classifier.") {
+            continue;
+        }
+        let adapted = targets.iter().any(|t| key == &format!("{t}.weight"));
+        assert_eq!(adapted, values != &base[key].1, "{key}: adapted {adapted}");
+    }
+
+    let images: Vec<image::RgbImage> = files_of(&data)
+        .iter()
+        .take(3)
+        .map(|p| image::open(p).unwrap().to_rgb8())
+        .collect();
+    let adapted = block_on(trained.predict_images(images.clone())).unwrap();
+    let mut merged = reloaded(&files, "lora-image");
+    let diff = ranking_diff(&adapted, &block_on(merged.predict_images(images)).unwrap());
+    println!("LoRA image: merged vs adapted probabilities differ by {diff:e}");
+    assert!(diff < 1e-5, "{diff}");
+    std::fs::remove_dir_all(data).ok();
+}
+
+/// Every image file under the class folders of `dir`.
+fn files_of(dir: &Path) -> Vec<PathBuf> {
+    files(dir).iter().flat_map(|d| files(d)).collect()
+}

@@ -185,6 +185,10 @@ export function wire() {
     on(id, 'change', fieldsToRecipe);
   }
   on('unfreeze', 'change', fieldsToRecipe);
+  for (const id of ['lora-r', 'lora-alpha']) {
+    on(id, 'input', debounce(fieldsToRecipe, 250));
+    on(id, 'change', fieldsToRecipe);
+  }
   on('recipe-json', 'input', debounce(recipeToFields, 400));
   on('recipe-json', 'change', recipeToFields);
   on('train', 'click', train);

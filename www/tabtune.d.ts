@@ -261,6 +261,20 @@ export interface PendingRun {
 /** The full recipe (see README): every field, defaults filled in. */
 export type Recipe = Record<string, any>;
 
+/** What a recipe's low-rank adapters would train (`FineTuner.loraPlan`). */
+export interface LoraPlan {
+  /** Layers that get an adapter. */
+  layers: number;
+  /** The adapters' parameters. */
+  adapter_params: number;
+  /** The new head's parameters (PEFT's modules_to_save). */
+  head_params: number;
+  /** Every parameter of the model. */
+  model_params: number;
+  /** The adapter folder's weights in bytes (float32), about. */
+  adapter_bytes: number;
+}
+
 export class FineTuner {
   /** Start the worker and its device, then load `model`. */
   static create(options: {
@@ -275,6 +289,9 @@ export class FineTuner {
   /** The recipe with defaults filled in, or a rejected promise naming the bad field. With a
    *  dataset set, a batch larger than the training rows is refused too. */
   checkRecipe(recipe?: Recipe): Promise<Recipe>;
+  /** What the recipe's low-rank adapters (`finetune.lora`) would train on this model, before
+   *  training: `null` for a recipe without them; rejected naming targets that match no layer. */
+  loraPlan(recipe?: Recipe): Promise<LoraPlan | null>;
   /** Replace the dataset. Image items reach the worker in chunks of 200; `onProgress(done,
    *  total)` follows them. */
   setDataset(dataset: ImageDataset | TextDataset | AudioDataset | SeriesDataset | TranscriptionDataset, options?: { onProgress?: (done: number, total: number) => void }): Promise<DatasetSummary>;
@@ -299,9 +316,11 @@ export class FineTuner {
    *  {samples, rate}), or of each of several; `{original: true}`: by the loaded model as it
    *  came (to set beside a fine-tuned one's). */
   predict(input: Blob | Bytes | URL | { samples: Float32Array; rate: number }, options?: { original?: boolean }): Promise<Transcript>;
-  /** The fine-tuned model as a Hugging Face-style folder: its files and the same as a zip. */
-  /** report.json holds nothing from the dataset unless `examples` is true. */
-  export(options?: { examples?: boolean; signal?: AbortSignal }): Promise<{ files: Record<string, Uint8Array>; zip: Blob }>;
+  /** The fine-tuned model as a Hugging Face-style folder: its files and the same as a zip.
+   *  report.json holds nothing from the dataset unless `examples` is true. After a LoRA run
+   *  the folder has the merged model.safetensors and PEFT's `adapter/adapter_config.json` and
+   *  `adapter/adapter_model.safetensors`; `adapterOnly` leaves the merged weights out. */
+  export(options?: { examples?: boolean; adapterOnly?: boolean; signal?: AbortSignal }): Promise<{ files: Record<string, Uint8Array>; zip: Blob }>;
   /** Save the fine-tuned model in this browser (OPFS, else IndexedDB); resolves to its name. */
   save(name?: string): Promise<string>;
   /** Continue the run whose checkpoint was saved (after a reload) from its last checkpoint, to

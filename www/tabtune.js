@@ -125,6 +125,12 @@ export class FineTuner {
     return this.#call('check-recipe', { recipe });
   }
 
+  /** What the recipe's adapters (finetune.lora) would train, before training: null without. */
+  loraPlan(recipe = {}) {
+    finiteNumbers(recipe);
+    return this.#call('lora-plan', { recipe });
+  }
+
   /** Replace the dataset. Image items go to the worker in chunks (posting 10,000 Files at
    * once blocks the page for seconds); `onProgress(done, total)` follows them. */
   async setDataset(dataset, { onProgress } = {}) {
@@ -285,10 +291,10 @@ export class FineTuner {
 
   /** The model as files and a zip. Its report.json holds nothing from the dataset (names,
    * texts, transcripts of examples) unless `examples` is true. */
-  async export({ examples = false, signal } = {}) {
+  async export({ examples = false, adapterOnly = false, signal } = {}) {
     // The core's export is one call: a cancel rejects at once, and the worker's answer, when
     // it comes, is dropped.
-    const call = this.#call('export', { examples });
+    const call = this.#call('export', { examples, adapterOnly });
     const cancelled = new Promise((_, reject) => {
       const cancel = () => reject(new Error('cancelled'));
       if (signal?.aborted) cancel();
@@ -313,7 +319,10 @@ export class FineTuner {
     const bytes = Object.values(files).reduce((n, b) => n + b.length, 0);
     const meta = { name: label, kind, arch, classes, saved_at: new Date().toISOString(), bytes, store: store.kind };
     await store.remove(`models/${label}`);
-    for (const [file, contents] of Object.entries(files)) await store.write(`models/${label}/${file}`, contents);
+    // The merged model is what loads again; PEFT's adapter folder is for downloads.
+    for (const [file, contents] of Object.entries(files)) {
+      if (!file.includes('/')) await store.write(`models/${label}/${file}`, contents);
+    }
     await store.write(`models/${label}/meta.json`, new TextEncoder().encode(JSON.stringify(meta)));
     return label;
   }

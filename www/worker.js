@@ -135,6 +135,8 @@ async function call(data, reply) {
       return session.defaultRecipe();
     case 'check-recipe':
       return session.checkRecipe(JSON.stringify(data.recipe ?? {}));
+    case 'lora-plan':
+      return session.loraPlan(JSON.stringify(data.recipe ?? {}));
     case 'train':
     case 'resume': {
       const controller = new AbortController();
@@ -167,7 +169,7 @@ async function call(data, reply) {
       return session.predictImage(width, height, new Uint8Array(pixels.buffer));
     }
     case 'export':
-      return session.exportModel(Boolean(data.examples));
+      return session.exportModel(Boolean(data.examples), Boolean(data.adapterOnly));
     default:
       throw new Error(`unknown call ${data.type}`);
   }

@@ -8,14 +8,12 @@
 use std::collections::BTreeMap;
 
 use burn::module::Module;
-use burn::nn::{
-    Dropout, DropoutConfig, Embedding, EmbeddingConfig, LayerNorm, LayerNormConfig, Linear,
-    LinearConfig,
-};
+use burn::nn::{Dropout, DropoutConfig, Embedding, EmbeddingConfig, LayerNorm, LayerNormConfig};
 use burn::prelude::*;
 use burn::tensor::activation::{gelu_approximate, relu, softmax};
 use serde::{Deserialize, Serialize};
 
+use super::lora::{Adaptable, Linear, LoraSite};
 use crate::weights::{LoadReport, WeightSource, inspect, load_into};
 use crate::{Error, Result};
 
@@ -441,6 +439,35 @@ pub(crate) const IGNORED: &[&str] = &["embeddings.position_ids", "embeddings.tok
 /// A `BertForSequenceClassification`'s own head: tabtune trains a new one.
 const TASK_HEAD: &[&str] = &["classifier.weight", "classifier.bias"];
 
+impl Adaptable for Bert {
+    /// PEFT's defaults for BERT: the attention's query and value projections.
+    fn default_targets(&self) -> Option<&'static [&'static str]> {
+        Some(&["query", "value"])
+    }
+
+    /// Every Linear of the encoder (and the pooler), under `BertModel`'s module names.
+    fn sites(&mut self) -> Vec<(String, &mut dyn LoraSite)> {
+        let mut sites: Vec<(String, &mut dyn LoraSite)> = Vec::new();
+        for (n, layer) in self.encoder.layer.iter_mut().enumerate() {
+            let p = format!("encoder.layer.{n}");
+            let a = &mut layer.attention;
+            sites.push((format!("{p}.attention.self.query"), &mut a.self_attn.query));
+            sites.push((format!("{p}.attention.self.key"), &mut a.self_attn.key));
+            sites.push((format!("{p}.attention.self.value"), &mut a.self_attn.value));
+            sites.push((format!("{p}.attention.output.dense"), &mut a.output.dense));
+            sites.push((
+                format!("{p}.intermediate.dense"),
+                &mut layer.intermediate.dense,
+            ));
+            sites.push((format!("{p}.output.dense"), &mut layer.output.dense));
+        }
+        if let Some(pooler) = self.pooler.as_mut() {
+            sites.push(("pooler.dense".into(), &mut pooler.dense));
+        }
+        sites
+    }
+}
+
 impl Bert {
     /// A randomly initialised encoder of `config`'s shape, with or without the pooler.
     pub fn new(config: &BertConfig, pooler: bool, device: &Device) -> Result<Self> {
@@ -453,24 +480,24 @@ impl Bert {
             .map(|_| Layer {
                 attention: Attention {
                     self_attn: SelfAttention {
-                        query: LinearConfig::new(h, h).init(device),
-                        key: LinearConfig::new(h, h).init(device),
-                        value: LinearConfig::new(h, h).init(device),
+                        query: Linear::new(h, h, device),
+                        key: Linear::new(h, h, device),
+                        value: Linear::new(h, h, device),
                         dropout: DropoutConfig::new(config.attention_probs_dropout_prob).init(),
                         heads: config.num_attention_heads,
                     },
                     output: DenseNorm {
-                        dense: LinearConfig::new(h, h).init(device),
+                        dense: Linear::new(h, h, device),
                         layer_norm: norm(),
                         dropout: hidden_dropout(),
                     },
                 },
                 intermediate: Intermediate {
-                    dense: LinearConfig::new(h, config.intermediate_size).init(device),
+                    dense: Linear::new(h, config.intermediate_size, device),
                     act,
                 },
                 output: DenseNorm {
-                    dense: LinearConfig::new(config.intermediate_size, h).init(device),
+                    dense: Linear::new(config.intermediate_size, h, device),
                     layer_norm: norm(),
                     dropout: hidden_dropout(),
                 },
@@ -487,7 +514,7 @@ impl Bert {
             },
             encoder: Encoder { layer },
             pooler: pooler.then(|| Pooler {
-                dense: LinearConfig::new(h, h).init(device),
+                dense: Linear::new(h, h, device),
             }),
         })
     }

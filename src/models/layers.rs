@@ -6,7 +6,10 @@ use burn::nn::{BatchNorm, BatchNormConfig, PaddingConfig2d};
 use burn::prelude::*;
 use burn::tensor::ops::PadMode;
 
+use super::lora::{Adapter, LoraSite};
 use super::relu6;
+use burn::tensor::module::conv2d;
+use burn::tensor::ops::ConvOptions;
 
 /// Conv (no bias) + BatchNorm (+ ReLU6): torchvision's `Conv2dNormActivation`, ResNet's
 /// conv/bn pairs, EfficientNet-Lite's TF-"SAME"-padded convolutions.
@@ -16,6 +19,8 @@ pub struct ConvBn {
     pub conv: Conv2d,
     /// Its BatchNorm.
     pub bn: BatchNorm,
+    /// A low-rank adapter beside the convolution (1x1 ungrouped ones only), in a LoRA phase.
+    pub lora: Option<Adapter>,
     kernel: usize,
     stride: usize,
     /// TF "SAME" padding, computed from each input's size (else symmetric `(kernel - 1) / 2`).
@@ -85,6 +90,7 @@ impl ConvBnSpec {
             bn: BatchNormConfig::new(self.channels[1])
                 .with_epsilon(self.epsilon)
                 .init(device),
+            lora: None,
             kernel: self.kernel,
             stride: self.stride,
             same: self.same,
@@ -102,16 +108,46 @@ pub fn same_padding(input: usize, kernel: usize, stride: usize) -> (usize, usize
 }
 
 impl ConvBn {
-    /// The inference copy: the BatchNorm folded into the convolution.
+    /// The inference copy: the BatchNorm folded into the convolution (and an adapter merged
+    /// into it first).
     pub fn folded(&self) -> Self {
         if self.folded {
             return self.clone();
         }
+        let merged = self.clone().merge();
         Self {
-            conv: super::fold::fold(&self.conv, &self.bn),
+            conv: super::fold::fold(&merged.conv, &merged.bn),
             folded: true,
-            ..self.clone()
+            ..merged
         }
+    }
+
+    /// The layer with its adapter added into the convolution's weight, and no adapter.
+    pub fn merge(mut self) -> Self {
+        self.merge_adapter();
+        self
+    }
+
+    /// The adapter's output for the convolution's input `x`: `B (A x)` as two 1x1
+    /// convolutions, `A` at the layer's stride (PEFT's `lora_A` takes the base layer's).
+    fn adapter_forward(&self, adapter: &Adapter, x: Tensor<4>) -> Tensor<4> {
+        let [r, c] = adapter.a.dims();
+        let [out, _] = adapter.b.dims();
+        let x = adapter.dropout.forward(x);
+        let s = self.stride;
+        let down = conv2d(
+            x,
+            adapter.a.val().reshape([r, c, 1, 1]),
+            None,
+            ConvOptions::new([s, s], [0, 0], [1, 1], 1),
+        );
+        conv2d(
+            down,
+            adapter.b.val().reshape([out, r, 1, 1]),
+            None,
+            ConvOptions::new([1, 1], [0, 0], [1, 1], 1),
+        )
+        .mul_scalar(adapter.scale)
     }
 
     /// conv, BatchNorm (unless folded), ReLU6 (when asked).
@@ -128,8 +164,43 @@ impl ConvBn {
         } else {
             x
         };
-        let y = self.conv.forward(x);
+        let y = match &self.lora {
+            Some(adapter) => self.conv.forward(x.clone()) + self.adapter_forward(adapter, x),
+            None => self.conv.forward(x),
+        };
         let y = if self.folded { y } else { self.bn.forward(y) };
         if self.act { relu6(y) } else { y }
+    }
+}
+
+impl LoraSite for ConvBn {
+    /// `[in, out]` channels.
+    fn adapter_dims(&self) -> [usize; 2] {
+        let [out, inp, _, _] = self.conv.weight.dims();
+        [inp, out]
+    }
+    fn adaptable(&self) -> bool {
+        let [_, _, kh, kw] = self.conv.weight.dims();
+        kh == 1 && kw == 1 && self.conv.groups == 1 && !self.folded
+    }
+    fn adapter(&self) -> Option<&Adapter> {
+        self.lora.as_ref()
+    }
+    fn set_adapter(&mut self, adapter: Option<Adapter>) {
+        self.lora = adapter;
+    }
+    fn site_device(&self) -> Device {
+        self.conv.weight.device()
+    }
+    fn is_conv(&self) -> bool {
+        true
+    }
+    fn merge_adapter(&mut self) {
+        if let Some(adapter) = self.lora.take() {
+            let weight = self.conv.weight.val().detach();
+            let [out, inp, kh, kw] = weight.dims();
+            let merged = weight + adapter.delta().reshape([out, inp, kh, kw]);
+            self.conv.weight = burn::module::Param::initialized(self.conv.weight.id, merged);
+        }
     }
 }

@@ -9,6 +9,7 @@ mod fold;
 pub mod head;
 pub mod info;
 pub mod layers;
+pub mod lora;
 pub mod mobilenet_v2;
 pub mod resnet;
 pub mod series;
@@ -106,6 +107,15 @@ impl Arch {
             Self::MobileNetV2 => "classifier.1.weight",
             Self::EfficientNetLite0 => "_fc.weight",
             Self::ResNet18 | Self::ResNet34 | Self::ResNet50 => "fc.weight",
+        }
+    }
+
+    /// The classifier's module name in the checkpoint (PEFT's `modules_to_save`).
+    pub fn classifier_module(self) -> &'static str {
+        match self {
+            Self::MobileNetV2 => "classifier",
+            Self::EfficientNetLite0 => "_fc",
+            Self::ResNet18 | Self::ResNet34 | Self::ResNet50 => "fc",
         }
     }
 
@@ -348,11 +358,37 @@ impl ImageModel {
         Ok((model, head))
     }
 
+    /// Ready for a LoRA phase: adapters on the layers `options` targets (drawn from `seed`),
+    /// BatchNorm statistics frozen as in [`Self::trainable`], gradients on for the adapters
+    /// and the classifier only. Returns the model and the classifier's group.
+    pub fn trainable_lora(
+        mut self,
+        options: &lora::LoraOptions,
+        seed: u64,
+    ) -> Result<(Self, ParamGroup)> {
+        if !lora::has_adapters(&mut self) {
+            lora::add_adapters(&mut self, options, seed)?;
+        }
+        let head = ParamGroup::ids_from_module(self.classifier().clone());
+        let group = lora::adapter_group(&mut self, head.clone());
+        // unfreeze_group turns the adapters' dropout back on with their gradients.
+        Ok((self.freeze().unfreeze_group(group), head))
+    }
+
+    /// The model with every adapter merged into its weights (an ordinary model again).
+    pub fn merged(mut self) -> Self {
+        lora::merge(&mut self);
+        self
+    }
+
     /// The model as safetensors bytes under the architecture's own (torchvision) key names,
     /// with `num_batches_tracked` for every BatchNorm so `load_state_dict(strict=True)` accepts
     /// it. `metadata` goes in the file's header.
     pub fn to_safetensors(&self, metadata: &[(&str, String)]) -> Result<Vec<u8>> {
         let map = self.weight_map();
+        if lora::has_adapters(&mut self.clone()) {
+            return self.clone().merged().to_safetensors(metadata);
+        }
         match self {
             Self::MobileNetV2(m) => save_safetensors(m, &map, metadata),
             Self::EfficientNetLite0(m) => save_safetensors(m, &map, metadata),
@@ -367,6 +403,61 @@ impl ImageModel {
             Self::EfficientNetLite0(_) => efficientnet_lite::weight_map(),
             Self::ResNet(m) => m.weight_map(),
         }
+    }
+}
+
+impl lora::Adaptable for ImageModel {
+    fn default_targets(&self) -> Option<&'static [&'static str]> {
+        None
+    }
+
+    fn sites(&mut self) -> Vec<(String, &mut dyn lora::LoraSite)> {
+        let map = self.weight_map();
+        let mut sites: Vec<(String, &mut layers::ConvBn)> = Vec::new();
+        match self {
+            Self::MobileNetV2(m) => {
+                sites.push(("stem".into(), &mut m.stem));
+                for (i, b) in m.blocks.iter_mut().enumerate() {
+                    if let Some(e) = b.expand.as_mut() {
+                        sites.push((format!("blocks.{i}.expand"), e));
+                    }
+                    sites.push((format!("blocks.{i}.depthwise"), &mut b.depthwise));
+                    sites.push((format!("blocks.{i}.project"), &mut b.project));
+                }
+                sites.push(("last".into(), &mut m.last));
+            }
+            Self::EfficientNetLite0(m) => {
+                sites.push(("stem".into(), &mut m.stem));
+                for (i, b) in m.blocks.iter_mut().enumerate() {
+                    if let Some(e) = b.expand.as_mut() {
+                        sites.push((format!("blocks.{i}.expand"), e));
+                    }
+                    sites.push((format!("blocks.{i}.depthwise"), &mut b.depthwise));
+                    sites.push((format!("blocks.{i}.project"), &mut b.project));
+                }
+                sites.push(("head".into(), &mut m.head));
+            }
+            Self::ResNet(m) => {
+                sites.push(("stem".into(), &mut m.stem));
+                for (i, b) in m.blocks.iter_mut().enumerate() {
+                    sites.push((format!("blocks.{i}.c1"), &mut b.c1));
+                    sites.push((format!("blocks.{i}.c2"), &mut b.c2));
+                    if let Some(c) = b.c3.as_mut() {
+                        sites.push((format!("blocks.{i}.c3"), c));
+                    }
+                    if let Some(d) = b.downsample.as_mut() {
+                        sites.push((format!("blocks.{i}.downsample"), d));
+                    }
+                }
+            }
+        }
+        sites
+            .into_iter()
+            .map(|(path, site)| {
+                let name = lora::checkpoint_name(&map, &format!("{path}.conv."));
+                (name, site as &mut dyn lora::LoraSite)
+            })
+            .collect()
     }
 }
 

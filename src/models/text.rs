@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use super::Unfreeze;
 use super::bert::{self, Bert, BertConfig, cls_pool, l2_normalize, mean_pool};
 use super::head::{Head, HeadConfig};
+use super::lora::{self, Adaptable, LoraOptions, LoraSite};
 use crate::data::tokenize::{TextTokenizer, Tokens};
 use crate::weights::{WeightSource, inspect, load_into, save_safetensors};
 use crate::{Error, Result};
@@ -147,6 +148,7 @@ impl TextModel {
                 file: config_name.into(),
                 message: err.to_string(),
             })?;
+        let keys = inspect(weights)?;
         let options = match (options, value.get("tabtune")) {
             (Some(options), _) => options.clone(),
             (None, Some(saved)) => {
@@ -154,6 +156,17 @@ impl TextModel {
                     file: config_name.into(),
                     message: format!("bad \"tabtune\" section: {err}"),
                 })?
+            }
+            // A classifier saved by transformers (`save_pretrained` after HF's Trainer):
+            // `BertForSequenceClassification` classifies the pooler's output.
+            (None, None)
+                if keys.contains_key("classifier.weight")
+                    && keys.contains_key("bert.pooler.dense.weight") =>
+            {
+                TextOptions {
+                    pooling: Pooling::Pooler,
+                    ..TextOptions::default()
+                }
             }
             (None, None) => TextOptions::default(),
         };
@@ -164,7 +177,6 @@ impl TextModel {
             config.max_position_embeddings,
             options.max_length,
         )?;
-        let keys = inspect(weights)?;
         bert::check_config(&config, &keys)?;
         // The head a tabtune export carries: `classifier.*` (Linear, as HF's
         // BertForSequenceClassification) or `classifier.dense/out_proj.*` (the MLP head).
@@ -286,6 +298,25 @@ impl TextModel {
         Ok((net.no_grad().set_require_grad_group(group, true), head))
     }
 
+    /// `net` ready for a LoRA phase on `device` (autodiff): adapters on the encoder's layers
+    /// that `options` targets (drawn from `seed`; kept when the net has them already), dropout
+    /// on, gradients on for the adapters and the head only. Returns the net and the head's
+    /// group.
+    pub fn trainable_lora(
+        &self,
+        options: &LoraOptions,
+        seed: u64,
+        device: &Device,
+    ) -> Result<(TextClassifier, ParamGroup)> {
+        let mut net = self.net.clone().fork(device).train();
+        if !lora::has_adapters(&mut net) {
+            lora::add_adapters(&mut net, options, seed)?;
+        }
+        let head = ParamGroup::ids_from_module(net.classifier.clone());
+        let group = lora::adapter_group(&mut net, head.clone());
+        Ok((net.no_grad().set_require_grad_group(group, true), head))
+    }
+
     /// The Hugging Face `config.json` of the fine-tuned classifier: the encoder's config with
     /// `architectures`, `id2label`/`label2id`, and tabtune's pooling settings.
     pub fn hf_config(&self, classes: &[String]) -> serde_json::Value {
@@ -326,6 +357,15 @@ impl TextModel {
 
     /// The model as safetensors under Hugging Face's `BertForSequenceClassification` names.
     pub fn to_safetensors(&self, metadata: &[(&str, String)]) -> Result<Vec<u8>> {
+        let mut net = self.net.clone();
+        if lora::has_adapters(&mut net) {
+            lora::merge(&mut net);
+            return Self {
+                net,
+                ..self.clone()
+            }
+            .to_safetensors(metadata);
+        }
         let mut map: Vec<(String, String)> = bert::weight_map("bert.", self.block_count())
             .into_iter()
             .map(|(from, to)| (from, format!("bert.{to}")))
@@ -340,6 +380,21 @@ impl TextModel {
             net: super::read_back(&self.net).await?,
             ..self.clone()
         })
+    }
+}
+
+impl Adaptable for TextClassifier {
+    fn default_targets(&self) -> Option<&'static [&'static str]> {
+        self.bert.default_targets()
+    }
+
+    /// The encoder's layers under `BertForSequenceClassification`'s names (`bert.` + ...).
+    fn sites(&mut self) -> Vec<(String, &mut dyn LoraSite)> {
+        self.bert
+            .sites()
+            .into_iter()
+            .map(|(name, site)| (format!("bert.{name}"), site))
+            .collect()
     }
 }
 

@@ -99,6 +99,8 @@ pub struct ModelFiles {
     pub extras: Vec<(String, Vec<u8>)>,
     /// What the files hold, from their contents.
     pub info: ModelInfo,
+    /// A PEFT LoRA adapter to put onto these weights (see [`Self::with_adapter`]).
+    pub adapter: Option<crate::models::lora::PeftAdapter>,
 }
 
 impl ModelFiles {
@@ -125,6 +127,7 @@ impl ModelFiles {
             tokenizer,
             extras,
             info,
+            adapter: None,
         };
         let kind = files.kind();
         if let Some(expected) = expected.filter(|&e| e != kind) {
@@ -145,6 +148,36 @@ impl ModelFiles {
             });
         }
         Ok(files)
+    }
+
+    /// These weights with PEFT's adapter folder (`adapter_config.json`, `adapter_model.safetensors`
+    /// bytes, `name` for messages) on top: an image or text model predicts with it and trains
+    /// it further (the recipe's adapters are then the file's). A new head in the adapter
+    /// (`modules_to_save`) replaces the model's; its classes are named by index unless the
+    /// model's config names as many.
+    pub fn with_adapter(mut self, name: &str, config: &str, weights: &[u8]) -> Result<Self> {
+        if !matches!(self.kind(), ModelKind::Image | ModelKind::Text) {
+            return Err(Error::Weights {
+                file: name.into(),
+                message: format!(
+                    "adapters go onto image and text models, not onto a {} model",
+                    self.kind().name()
+                ),
+            });
+        }
+        let adapter = crate::models::lora::PeftAdapter::parse(name, config, weights)?;
+        if let Some(classes) = adapter.head_classes() {
+            if self
+                .info
+                .classes
+                .as_ref()
+                .is_none_or(|c| c.len() != classes)
+            {
+                self.info.classes = Some((0..classes).map(|i| i.to_string()).collect());
+            }
+        }
+        self.adapter = Some(adapter);
+        Ok(self)
     }
 
     /// From named blobs (the browser's files): `model.safetensors` (or one `.safetensors` /

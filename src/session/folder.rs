@@ -13,7 +13,12 @@ fn io(what: &Path, err: std::io::Error) -> Error {
 pub fn write(dir: &Path, files: &[(String, Vec<u8>)]) -> Result<()> {
     std::fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
     for (name, data) in files {
-        let (tmp, path) = (dir.join(format!(".{name}.tmp")), dir.join(name));
+        // A name may hold a folder (`adapter/adapter_config.json`).
+        let path = dir.join(name);
+        let parent = path.parent().unwrap_or(dir);
+        std::fs::create_dir_all(parent).map_err(|e| io(parent, e))?;
+        let file = path.file_name().map(|f| f.to_string_lossy().to_string());
+        let tmp = parent.join(format!(".{}.tmp", file.unwrap_or_default()));
         std::fs::write(&tmp, data)
             .and_then(|_| std::fs::rename(&tmp, &path))
             .map_err(|e| io(&path, e))?;

@@ -476,7 +476,15 @@ impl Session {
 
     /// The recipe defaults of this session's kind, every field filled in.
     pub fn default_recipe(&self) -> Recipe {
-        Recipe::defaults(self.kind().modality())
+        let mut recipe = Recipe::defaults(self.kind().modality());
+        // A model loaded with an adapter trains that adapter further.
+        if let (Some(adapter), Some(finetune)) = (
+            self.base.as_ref().and_then(|b| b.adapter.as_ref()),
+            recipe.finetune.as_mut(),
+        ) {
+            finetune.lora = Some(adapter.options.clone());
+        }
+        recipe
     }
 
     /// `json` (fields left out keep the defaults of this session's kind) validated, and, with
@@ -520,6 +528,35 @@ impl Session {
         Ok(recipe)
     }
 
+    /// What the adapters of the recipe `json` would be on the loaded model: the layers
+    /// adapted, the parameters trained (adapters and the new head) against the model's, the
+    /// adapter folder's size. `None` for a recipe without adapters; an error names targets
+    /// that match no layer, or a kind of model that takes none.
+    pub fn lora_plan(&self, json: Option<&str>) -> Result<Option<model::LoraPlan>> {
+        let recipe = self.check_recipe(json)?;
+        if recipe
+            .finetune
+            .as_ref()
+            .and_then(|f| f.lora.as_ref())
+            .is_none()
+        {
+            return Ok(None);
+        }
+        let base = self
+            .base
+            .as_ref()
+            .ok_or_else(|| Error::Data("no model is loaded".into()))?;
+        let model = Model::load(base, Some(&recipe), &self.device)?;
+        model.lora_plan(&recipe, self.classes_or(&model))
+    }
+
+    /// The dataset's classes, else what `model` outputs.
+    fn classes_or(&self, model: &Model) -> usize {
+        self.dataset
+            .as_ref()
+            .map_or(model.outputs(), |d| d.classes().len())
+    }
+
     /// Run `recipe` on the model and the dataset: the head phase, a checkpoint, the
     /// fine-tuning phase, as the recipe says. The kept model then predicts and exports.
     pub async fn train(
@@ -534,6 +571,8 @@ impl Session {
         self.ready()?;
         recipe.validate()?;
         let model = Model::load(base, Some(recipe), &self.device)?;
+        // Adapters that match no layer, or a model that takes none, before any training.
+        model.lora_plan(recipe, self.classes_or(&model))?;
         let extras = base.extras.clone();
         self.run(model, recipe, extras, on).await
     }
@@ -1133,6 +1172,17 @@ impl Session {
     /// and texts, transcripts, files left out) when `examples` is true, as a person asked;
     /// by default an export holds nothing from the dataset.
     pub async fn export_with(&mut self, examples: bool) -> Result<Vec<(String, Vec<u8>)>> {
+        self.export_parts(examples, false).await
+    }
+
+    /// [`Self::export_with`]; with `adapter_only`, PEFT's adapter folder alone (and config.json,
+    /// the tokenizer, report.json) without the merged model.safetensors: the small download
+    /// of a LoRA run, loaded onto the original model. A model without adapters is an error.
+    pub async fn export_parts(
+        &mut self,
+        examples: bool,
+        adapter_only: bool,
+    ) -> Result<Vec<(String, Vec<u8>)>> {
         self.predictor()?;
         let trained = self.trained()?;
         let run = trained.run.as_ref().map(|(recipe, report)| {
@@ -1143,10 +1193,22 @@ impl Session {
             (recipe, report)
         });
         let run = run.as_ref().map(|(recipe, report)| (*recipe, report));
-        trained
+        let mut files = trained
             .model
             .files(&trained.labels, run, &trained.extras)
-            .await
+            .await?;
+        if adapter_only {
+            let adapter = format!("{}/", crate::models::lora::ADAPTER_DIR);
+            if !files.iter().any(|(name, _)| name.starts_with(&adapter)) {
+                return Err(Error::Data(
+                    "this model has no adapters to export alone: train it with finetune.lora \
+                     (the LoRA preset), or export the whole model"
+                        .into(),
+                ));
+            }
+            files.retain(|(name, _)| name != "model.safetensors");
+        }
+        Ok(files)
     }
 }
 

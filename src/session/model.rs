@@ -7,7 +7,7 @@ use image::RgbImage;
 use serde::Serialize;
 
 use super::files::{ModelFiles, ModelKind};
-use crate::models::{AudioModel, ImageModel, ModelConfig, SeriesModel, TextModel};
+use crate::models::{AudioModel, Head, ImageModel, ModelConfig, SeriesModel, TextModel, lora};
 use crate::train::{Recipe, RunReport};
 use crate::{Error, Result};
 
@@ -25,6 +25,21 @@ pub enum Model {
     Series(SeriesModel),
     /// A speech recogniser (Whisper) with its tokenizer.
     Transcription(crate::models::whisper::Transcriber),
+}
+
+/// What a LoRA phase trains, told before it runs.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LoraPlan {
+    /// Layers that get an adapter.
+    pub layers: usize,
+    /// The adapters' parameters.
+    pub adapter_params: usize,
+    /// The new head's parameters (PEFT's `modules_to_save`).
+    pub head_params: usize,
+    /// Every parameter of the model (BatchNorm statistics included).
+    pub model_params: usize,
+    /// The adapter folder's weights (float32), about.
+    pub adapter_bytes: usize,
 }
 
 /// One class and its probability.
@@ -68,6 +83,119 @@ impl Model {
     /// Load `files` on `device`: a text or audio model with `recipe`'s text or audio options
     /// (`None`: those a tabtune export was trained with, else the defaults).
     pub fn load(files: &ModelFiles, recipe: Option<&Recipe>, device: &Device) -> Result<Self> {
+        let model = Self::load_base(files, recipe, device)?;
+        match &files.adapter {
+            Some(adapter) => model.with_adapter(adapter),
+            None => Ok(model),
+        }
+    }
+
+    /// `adapter` put onto this model: its layers' adapters, and its head in place of the
+    /// model's when it carries one (a Linear `[classes, features]` under the classifier's
+    /// checkpoint name).
+    fn with_adapter(self, adapter: &lora::PeftAdapter) -> Result<Self> {
+        let head_of = |rest: Vec<(String, Vec<usize>, Vec<f32>)>,
+                       weight_key: &str,
+                       features: usize,
+                       device: &Device|
+         -> Result<Option<Head>> {
+            if rest.is_empty() {
+                return Ok(None);
+            }
+            let bias_key = weight_key.replace(".weight", ".bias");
+            let fail = |message: String| Error::Weights {
+                file: format!("{}/adapter_model.safetensors", adapter.name),
+                message,
+            };
+            let find = |key: &str| rest.iter().find(|(k, _, _)| k == key);
+            let Some((_, shape, weight)) = find(weight_key) else {
+                return Err(fail(format!(
+                    "it holds {} but no `{weight_key}`, the new head this model takes",
+                    rest.iter()
+                        .map(|(k, _, _)| k.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )));
+            };
+            if shape.len() != 2 || shape[1] != features {
+                return Err(fail(format!(
+                    "`{weight_key}` is {shape:?}; the head takes {features} features"
+                )));
+            }
+            if let Some((k, _, _)) = rest
+                .iter()
+                .find(|(k, _, _)| k != weight_key && *k != bias_key)
+            {
+                return Err(fail(format!("`{k}` has no place in this model")));
+            }
+            let classes = shape[0];
+            // PyTorch's [out, in] to burn's [in, out].
+            let mut w = vec![0f32; weight.len()];
+            for o in 0..classes {
+                for i in 0..features {
+                    w[i * classes + o] = weight[o * features + i];
+                }
+            }
+            let bias = match find(&bias_key) {
+                Some((_, _, b)) if b.len() == classes => b.clone(),
+                Some((_, s, _)) => return Err(fail(format!("`{bias_key}` is {s:?}"))),
+                None => vec![0.0; classes],
+            };
+            let linear = burn::nn::Linear {
+                weight: burn::module::Param::from_tensor(Tensor::from_data(
+                    TensorData::new(w, [features, classes]),
+                    device,
+                )),
+                bias: Some(burn::module::Param::from_tensor(Tensor::from_data(
+                    TensorData::new(bias, [classes]),
+                    device,
+                ))),
+            };
+            Ok(Some(Head::from_linear(linear)))
+        };
+        match self {
+            Self::Image(mut m) => {
+                let rest = adapter.apply(&mut m)?;
+                let device = m.head().linear.weight.device();
+                let key = m.arch().classifier_key();
+                Ok(Self::Image(
+                    match head_of(rest, key, m.feature_dim(), &device)? {
+                        Some(head) => m.with_head(head),
+                        None => m,
+                    },
+                ))
+            }
+            Self::Text(mut m) => {
+                let rest = adapter.apply(&mut m.net)?;
+                let device = m.net.classifier.linear.weight.device();
+                let features = m.feature_dim();
+                Ok(Self::Text(
+                    match head_of(rest, "classifier.weight", features, &device)? {
+                        Some(head) => {
+                            let classes = head.classes();
+                            let mut m = m.with_head(head);
+                            // PEFT's folder has no class names: by index, unless the
+                            // model's config names as many.
+                            if m.labels.as_ref().is_none_or(|l| l.len() != classes) {
+                                m.labels = Some((0..classes).map(|i| i.to_string()).collect());
+                            }
+                            m
+                        }
+                        None => m,
+                    },
+                ))
+            }
+            other => Err(Error::Weights {
+                file: adapter.name.clone(),
+                message: format!(
+                    "adapters go onto image and text models, not onto a {} model",
+                    other.kind().name()
+                ),
+            }),
+        }
+    }
+
+    fn load_base(files: &ModelFiles, recipe: Option<&Recipe>, device: &Device) -> Result<Self> {
         let text = recipe.map(|r| &r.text);
         match files.kind() {
             ModelKind::Audio => Ok(Self::Audio(AudioModel::load(
@@ -134,6 +262,47 @@ impl Model {
                 )?))
             }
         }
+    }
+
+    /// What `recipe`'s adapters would be on this model (`None` without adapters), `classes`
+    /// outputs for the new head: checked before any training, so that targets matching no
+    /// layer, or adapters on a kind of model that takes none, are refused up front.
+    pub fn lora_plan(&self, recipe: &Recipe, classes: usize) -> Result<Option<LoraPlan>> {
+        let Some(options) = recipe.finetune.as_ref().and_then(|f| f.lora.as_ref()) else {
+            return Ok(None);
+        };
+        let (layers, adapter_params, features, model_params) = match self {
+            Self::Image(m) => {
+                let mut m = m.clone();
+                let layers = lora::add_adapters(&mut m, options, recipe.seed)?.len();
+                let params = lora::adapter_params(&mut m);
+                (layers, params, m.feature_dim(), m.num_params())
+            }
+            Self::Text(m) => {
+                let mut net = m.net.clone();
+                let layers = lora::add_adapters(&mut net, options, recipe.seed)?.len();
+                let params = lora::adapter_params(&mut net);
+                (layers, params, m.feature_dim(), m.net.num_params())
+            }
+            other => {
+                return Err(Error::Recipe {
+                    field: "finetune.lora".into(),
+                    message: format!(
+                        "adapters are for image and text models; a {} model trains its \
+                         weights (set finetune.lora to null)",
+                        other.kind().name()
+                    ),
+                });
+            }
+        };
+        let head_params = (features + 1) * classes;
+        Ok(Some(LoraPlan {
+            layers,
+            adapter_params,
+            head_params,
+            model_params,
+            adapter_bytes: 4 * (adapter_params + head_params),
+        }))
     }
 
     /// Image, text or audio.
@@ -250,25 +419,39 @@ impl Model {
         extras: &[(String, Vec<u8>)],
     ) -> Result<Vec<(String, Vec<u8>)>> {
         let metadata = [("format", "pt".to_string())];
+        let dropout = run
+            .and_then(|(recipe, _)| recipe.finetune.as_ref())
+            .and_then(|f| f.lora.as_ref())
+            .map_or(0.0, |l| l.dropout);
         let mut files = match self {
-            Self::Image(m) => vec![
-                (
-                    "model.safetensors".to_string(),
-                    m.to_host().await?.to_safetensors(&metadata)?,
-                ),
-                (
-                    "config.json".into(),
-                    ModelConfig::new(m.arch(), labels).to_json().into_bytes(),
-                ),
-            ],
-            Self::Text(m) => vec![
-                (
-                    "model.safetensors".to_string(),
-                    m.to_host().await?.to_safetensors(&metadata)?,
-                ),
-                ("config.json".into(), pretty(&m.hf_config(labels))?),
-                ("tokenizer.json".into(), m.tokenizer.json.clone()),
-            ],
+            Self::Image(m) => {
+                let mut host = m.to_host().await?;
+                let full = host.to_safetensors(&metadata)?;
+                let head = host.arch().classifier_module();
+                let adapter = lora::peft_files(&mut host, &full, head, None, dropout)?;
+                let mut files = vec![
+                    ("model.safetensors".to_string(), full),
+                    (
+                        "config.json".into(),
+                        ModelConfig::new(m.arch(), labels).to_json().into_bytes(),
+                    ),
+                ];
+                files.extend(adapter.into_iter().flatten());
+                files
+            }
+            Self::Text(m) => {
+                let mut host = m.to_host().await?;
+                let full = host.to_safetensors(&metadata)?;
+                let adapter =
+                    lora::peft_files(&mut host.net, &full, "classifier", Some("SEQ_CLS"), dropout)?;
+                let mut files = vec![
+                    ("model.safetensors".to_string(), full),
+                    ("config.json".into(), pretty(&m.hf_config(labels))?),
+                    ("tokenizer.json".into(), m.tokenizer.json.clone()),
+                ];
+                files.extend(adapter.into_iter().flatten());
+                files
+            }
             Self::Audio(m) => vec![
                 (
                     "model.safetensors".to_string(),

@@ -40,8 +40,15 @@ pub async fn train_images(
     }
     let ad = device.clone().autodiff();
     // `train()` leaves the validation state a kept (`valid()`) model carries.
-    let (model, head_group) = model.fork(&ad).train().trainable(unfreeze)?;
-    let head_group = unfreeze.map(|_| head_group);
+    let model = model.fork(&ad).train();
+    let (model, head_group) = match (&spec.lora, unfreeze) {
+        // Adapters and the head at the head's rate (PEFT's one rate).
+        (Some(lora), Some(_)) => (model.trainable_lora(lora, seed)?.0, None),
+        _ => {
+            let (model, head) = model.trainable(unfreeze)?;
+            (model, unfreeze.map(|_| head))
+        }
+    };
     let mut run = PhaseRun::new(
         spec,
         train_rows.len(),

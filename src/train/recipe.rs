@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 pub use crate::data::audio::AudioOptions;
 pub use crate::data::series::SeriesOptions;
+pub use crate::models::lora::LoraOptions;
 pub use crate::models::text::TextOptions;
 use crate::{Error, Result};
 
@@ -394,6 +395,10 @@ pub struct FinetunePhase {
     pub augment: bool,
     /// `"all"` or `{"last": N}` blocks of the backbone.
     pub unfreeze: Unfreeze,
+    /// Low-rank adapters in place of full fine-tuning (`null`: train the weights
+    /// themselves). With adapters the backbone stays frozen, `unfreeze` and `backbone_lr` are
+    /// unused, and the adapters and the head train at `lr`.
+    pub lora: Option<LoraOptions>,
 }
 
 impl Default for FinetunePhase {
@@ -419,6 +424,7 @@ impl Default for FinetunePhase {
             early_stopping: None,
             augment: false,
             unfreeze: Unfreeze::All,
+            lora: None,
         }
     }
 }
@@ -460,6 +466,8 @@ pub struct PhaseSpec {
     pub head_hidden: Option<usize>,
     /// See `head_hidden`.
     pub head_dropout: f64,
+    /// Phase 2 with low-rank adapters.
+    pub lora: Option<LoraOptions>,
 }
 
 impl HeadPhase {
@@ -483,6 +491,7 @@ impl HeadPhase {
             augment: self.augment,
             head_hidden: self.hidden,
             head_dropout: self.dropout,
+            lora: None,
         }
     }
 }
@@ -508,6 +517,7 @@ impl FinetunePhase {
             augment: self.augment,
             head_hidden: None,
             head_dropout: 0.0,
+            lora: self.lora.clone(),
         }
     }
 }
@@ -678,6 +688,9 @@ impl Recipe {
         }
         if let Some(finetune) = &self.finetune {
             finetune.spec().validate(true)?;
+            if let Some(lora) = &finetune.lora {
+                lora.validate("finetune.lora")?;
+            }
             if finetune.unfreeze == Unfreeze::Last(0) {
                 return Err(Error::Recipe {
                     field: "finetune.unfreeze".into(),

@@ -80,10 +80,17 @@ pub async fn finetune_text(
                  id2label in its config.json); train a new head (head.epochs above 0)"
                     .to_string(),
             ),
-            Some(labels) if *labels != classes => Some(format!(
-                "0 keeps the model's own head, whose classes {labels:?} are not the data's \
+            // A head from a PEFT adapter names its classes by index: the data names them.
+            Some(labels)
+                if *labels != classes
+                    && !(labels.len() == classes.len()
+                        && labels.iter().enumerate().all(|(i, l)| *l == i.to_string())) =>
+            {
+                Some(format!(
+                    "0 keeps the model's own head, whose classes {labels:?} are not the data's \
                  {classes:?}"
-            )),
+                ))
+            }
             Some(_) => None,
         };
         if let Some(message) = message {
@@ -198,12 +205,19 @@ pub async fn train_text(
     on_progress: &mut dyn FnMut(&Progress) -> Control,
 ) -> Result<(TextModel, PhaseReport, Option<Predictions>)> {
     let ad = device.clone().autodiff();
-    let (net, head_group) = model.trainable(Some(unfreeze), &ad)?;
+    // With adapters, they and the head train at the head's rate (PEFT's one rate).
+    let (net, head_group) = match &spec.lora {
+        Some(lora) => (model.trainable_lora(lora, seed, &ad)?.0, None),
+        None => {
+            let (net, head) = model.trainable(Some(unfreeze), &ad)?;
+            (net, Some(head))
+        }
+    };
     let mut run = PhaseRun::new(
         spec,
         train_rows.len(),
         val_rows.len(),
-        Some(head_group),
+        head_group,
         seed,
         &ad,
     );

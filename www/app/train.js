@@ -56,6 +56,11 @@ export function resetRecipe() {
   fieldsToRecipe();
 }
 
+const positive = (id, fallback) => {
+  const n = Number($(id).value);
+  return Number.isFinite(n) && n > 0 ? n : fallback;
+};
+
 export const int = (id, fallback, min = 1) => {
   const n = Number($(id).value);
   return Number.isInteger(n) && n >= min ? n : fallback;
@@ -68,7 +73,8 @@ export function fieldsToRecipe() {
   if (!current) return; // the JSON is broken: its error is shown, the fields wait
   const recipe = current;
   recipe.head = { ...(recipe.head ?? {}), epochs: int('head-epochs', recipe.head?.epochs ?? 10, 0) };
-  if ($('preset').value === 'head') {
+  const preset = $('preset').value;
+  if (preset === 'head') {
     if (recipe.finetune) state.finetuneMemo = recipe.finetune;
     recipe.finetune = null;
   } else {
@@ -78,6 +84,10 @@ export function fieldsToRecipe() {
       ...base,
       epochs: int('ft-epochs', base.epochs ?? 3),
       unfreeze: unfreeze === 'all' ? 'all' : { last: Number(unfreeze) },
+      // Adapters in place of the weights: rank and alpha from Advanced, the rest kept.
+      lora: preset === 'lora'
+        ? { ...(base.lora ?? {}), r: int('lora-r', base.lora?.r ?? 8), alpha: positive('lora-alpha', base.lora?.alpha ?? 8) }
+        : null,
     };
   }
   writeRecipe(recipe);
@@ -89,21 +99,56 @@ export function fieldsToRecipe() {
 export function recipeToFields() {
   const recipe = parseRecipe();
   if (!recipe) return;
-  $('preset').value = recipe.finetune ? 'full' : 'head';
+  $('preset').value = recipe.finetune ? (recipe.finetune.lora ? 'lora' : 'full') : 'head';
   if (recipe.head?.epochs != null) $('head-epochs').value = recipe.head.epochs;
   if (recipe.finetune) {
     state.finetuneMemo = clone(recipe.finetune);
     if (recipe.finetune.epochs != null) $('ft-epochs').value = recipe.finetune.epochs;
     setUnfreeze(unfreezeValue(recipe.finetune.unfreeze));
+    if (recipe.finetune.lora?.r != null) $('lora-r').value = recipe.finetune.lora.r;
+    if (recipe.finetune.lora?.alpha != null) $('lora-alpha').value = recipe.finetune.lora.alpha;
   }
   syncPresetFields();
   validateRecipe();
 }
 
 export function syncPresetFields() {
-  const full = $('preset').value === 'full';
-  for (const id of ['ft-epochs', 'unfreeze']) $(id).disabled = !full || !!state.running || !state.tuner;
-  for (const label of document.querySelectorAll('.full-only')) label.classList.toggle('off', !full);
+  const preset = $('preset').value;
+  const off = !!state.running || !state.tuner;
+  const phase2 = preset !== 'head';
+  $('ft-epochs').disabled = !phase2 || off;
+  $('unfreeze').disabled = preset !== 'full' || off;
+  for (const id of ['lora-r', 'lora-alpha']) $(id).disabled = preset !== 'lora' || off;
+  for (const label of document.querySelectorAll('.full-only')) label.classList.toggle('off', !phase2);
+  $('unfreeze').closest('label').classList.toggle('off', preset !== 'full');
+  for (const part of document.querySelectorAll('.lora-only')) part.hidden = preset !== 'lora';
+  // Adapters are for image and text models.
+  const kind = state.tuner?.model?.kind;
+  const option = [...$('preset').options].find((o) => o.value === 'lora');
+  option.disabled = kind != null && kind !== 'image' && kind !== 'text';
+}
+
+const megabytes = (bytes) => `${(bytes / 1e6).toFixed(bytes < 1e7 ? 2 : 1)} MB`;
+
+/** What the adapters would train, shown before training. */
+async function showLoraPlan(recipe) {
+  const box = $('lora-plan');
+  if (!recipe?.finetune?.lora || !state.tuner) {
+    box.textContent = '';
+    return;
+  }
+  try {
+    const plan = await state.tuner.loraPlan(recipe);
+    if (!plan) return;
+    const trained = plan.adapter_params + plan.head_params;
+    box.textContent = `Trains ${trained.toLocaleString("en-US")} parameters of ${plan.model_params.toLocaleString("en-US")} ` +
+      `(${percent(trained / plan.model_params, 2)}): adapters on ${plan.layers} layers and the new head. ` +
+      `The adapter download is about ${megabytes(plan.adapter_bytes)}.`;
+    box.hidden = false;
+  } catch (err) {
+    box.textContent = '';
+    showRecipeError(messageOf(err));
+  }
 }
 
 let validateTimer = 0;
@@ -122,7 +167,10 @@ export async function checkNow() {
   const token = ++state.validateToken;
   try {
     const checked = await tuner.checkRecipe(recipe);
-    if (token === state.validateToken) showRecipeError('');
+    if (token === state.validateToken) {
+      showRecipeError('');
+      await showLoraPlan(checked);
+    }
     return checked;
   } catch (err) {
     if (token === state.validateToken && tuner === state.tuner) showRecipeError(messageOf(err));
@@ -250,11 +298,11 @@ export async function train() {
     $('advanced').open = true;
     return;
   }
-  await run((options) => state.tuner.train(recipe, options), recipe.finetune ? 2 : 1);
+  await run((options) => state.tuner.train(recipe, options), recipe.finetune ? 2 : 1, recipe);
 }
 
 /** Run `start({onProgress, signal})` (train or resume) with the progress UI. */
-export async function run(start, phases) {
+export async function run(start, phases, recipe) {
   const tuner = state.tuner;
   const controller = new AbortController();
   state.running = controller;
@@ -280,6 +328,8 @@ export async function run(start, phases) {
       `${peak ? ` · peak GPU memory ${Math.round(peak / 2 ** 20)} MiB` : ''}`);
     $('progress').value = 1;
     renderReport(report, { sourceOf: missSource });
+    // A LoRA run can export PEFT's adapter folder alone.
+    $('export-adapter-only').closest('label').hidden = !recipe?.finetune?.lora;
     if (state.model && report.classes) {
       state.model = { ...state.model, classes: report.classes };
     }
@@ -308,6 +358,7 @@ export function cancel() {
 
 export function hideResults() {
   $('results').hidden = true;
+  $('export-adapter-only').closest('label').hidden = true;
   for (const key of ['accuracy', 'headAccuracy', 'finetuneAccuracy', 'phases']) delete $('accuracy').dataset[key];
 }
 
@@ -352,7 +403,7 @@ export async function resume() {
   }
   $('step-train').scrollIntoView({ behavior: 'smooth', block: 'start' });
   state.pending = null;
-  await run((options) => state.tuner.resume(options), pending.recipe?.finetune ? 2 : 1);
+  await run((options) => state.tuner.resume(options), pending.recipe?.finetune ? 2 : 1, pending.recipe);
 }
 
 export async function discardRun() {

@@ -94,7 +94,8 @@ export async function exportZip() {
   button.disabled = true;
   say('Packing the model…');
   try {
-    const { zip } = await state.tuner.export();
+    const adapterOnly = $('export-adapter-only').checked && !$('export-adapter-only').closest('label').hidden;
+    const { zip } = await state.tuner.export({ adapterOnly });
     const name = `${String(state.model?.name ?? 'model').replace(/[^\w.-]+/g, '_')}-finetuned.zip`;
     const url = URL.createObjectURL(zip);
     const a = el('a', { href: url, download: name, class: 'sr-only' }, name);

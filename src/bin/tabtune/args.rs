@@ -24,6 +24,10 @@ pub struct ModelArgs {
     /// tokenizer.json), or a weights file. What it is comes from the files themselves.
     #[arg(long)]
     pub model: PathBuf,
+    /// A PEFT LoRA adapter folder (adapter_config.json, adapter_model.safetensors) for the
+    /// --model it was trained on: predicts with it, or trains it further.
+    #[arg(long, value_name = "DIR")]
+    pub adapter: Option<PathBuf>,
     /// auto, gpu or cpu.
     #[arg(long, default_value = "auto")]
     pub device: DeviceChoice,
@@ -78,6 +82,10 @@ pub struct RecipeArgs {
     /// Shorthand for finetune.unfreeze: "all" or the number of last blocks.
     #[arg(long)]
     pub unfreeze: Option<String>,
+    /// Shorthand for finetune.lora.r: phase 2 trains low-rank adapters of this rank (and the
+    /// head) instead of the weights; the export adds PEFT's adapter folder.
+    #[arg(long, value_name = "RANK")]
+    pub lora: Option<usize>,
     /// Shorthand for head.augment and finetune.augment.
     #[arg(long)]
     pub augment: bool,
@@ -118,6 +126,7 @@ impl RecipeArgs {
                 self.finetune_epochs.map(|n| n.to_string()),
             ),
             ("finetune.unfreeze", unfreeze),
+            ("finetune.lora.r", self.lora.map(|r| r.to_string())),
             ("head.augment", augment.clone()),
             ("finetune.augment", augment.filter(|_| !self.no_finetune)),
             ("val_fraction", self.val_fraction.map(|v| v.to_string())),
@@ -171,6 +180,10 @@ pub enum Command {
         /// data (the terminal shows them either way).
         #[arg(long)]
         report_examples: bool,
+        /// After a LoRA run, write PEFT's adapter folder (--out/adapter) without the merged
+        /// model.safetensors: the small download, loaded onto the original model.
+        #[arg(long)]
+        adapter_only: bool,
     },
     /// Evaluate a model (e.g. one `finetune --out` wrote) on data labelled with its labels.
     Eval {
@@ -190,6 +203,9 @@ pub enum Command {
         /// Classes to print per input.
         #[arg(long, default_value_t = 3)]
         top: usize,
+        /// Also write every class's probability for each input to this JSON file.
+        #[arg(long, value_name = "FILE")]
+        json: Option<PathBuf>,
         /// Image or audio files, or the texts themselves for a text model.
         #[arg(required = true)]
         inputs: Vec<String>,

@@ -55,6 +55,7 @@ mod cli {
                 resume,
                 feature_batch,
                 report_examples,
+                adapter_only,
             } => {
                 let mut session = open(&model)?;
                 session.feature_batch = feature_batch;
@@ -79,10 +80,27 @@ mod cli {
                         println!("resuming from the checkpoint in {}", dir.display());
                         block_on(session.resume(checkpoint, &mut on))?
                     }
-                    None => block_on(session.train(&build_recipe(&recipe, kind)?, &mut on))?,
+                    None => {
+                        let defaults = session.default_recipe();
+                        let recipe = build_recipe(&recipe, kind, Some(&defaults))?;
+                        let json = serde_json::to_string(&recipe)?;
+                        if let Some(plan) = session.lora_plan(Some(&json))? {
+                            let trained = plan.adapter_params + plan.head_params;
+                            println!(
+                                "LoRA: adapters on {} layers; trains {trained} of {} parameters \
+                                 ({:.2}%); the adapter folder is about {:.2} MB",
+                                plan.layers,
+                                plan.model_params,
+                                100.0 * trained as f64 / plan.model_params as f64,
+                                plan.adapter_bytes as f64 / 1e6
+                            );
+                        }
+                        block_on(session.train(&recipe, &mut on))?
+                    }
                 };
                 print!("{}", report.describe(unit));
-                folder::write(&out, &block_on(session.export_with(report_examples))?)?;
+                let files = block_on(session.export_parts(report_examples, adapter_only))?;
+                folder::write(&out, &files)?;
                 folder::remove(&out.join(CHECKPOINT));
                 println!("wrote {}", out.display());
             }
@@ -114,7 +132,12 @@ mod cli {
                     print!("{}", r.table(10));
                 }
             }
-            Command::Predict { model, top, inputs } => predict(&model, top, &inputs)?,
+            Command::Predict {
+                model,
+                top,
+                json,
+                inputs,
+            } => predict(&model, top, json.as_deref(), &inputs)?,
             Command::Export { model, out } => {
                 let mut session = open(&model)?;
                 folder::write(&out, &block_on(session.export())?)?;
@@ -129,13 +152,19 @@ mod cli {
         Ok(())
     }
 
-    fn build_recipe(args: &RecipeArgs, kind: ModelKind) -> Result<Recipe, AnyError> {
+    /// The recipe of `args` over `defaults` (the session's: with an adapter loaded, its
+    /// adapters train further).
+    fn build_recipe(
+        args: &RecipeArgs,
+        kind: ModelKind,
+        defaults: Option<&Recipe>,
+    ) -> Result<Recipe, AnyError> {
         let json = match &args.recipe {
             Some(path) => Some(
                 std::fs::read_to_string(path)
                     .map_err(|err| format!("cannot read recipe {}: {err}", path.display()))?,
             ),
-            None => None,
+            None => defaults.map(serde_json::to_string).transpose()?,
         };
         let recipe = Recipe::with_sets(json.as_deref(), &args.sets()?, kind.modality());
         Ok(recipe.map_err(|err| match &args.recipe {
@@ -149,7 +178,18 @@ mod cli {
         let selected = block_on(device::select(args.device))?;
         println!("device: {}", selected.info.summary());
         let mut session = Session::new(selected.device);
-        let info = session.load(ModelFiles::open(&args.model)?)?;
+        let mut files = ModelFiles::open(&args.model)?;
+        if let Some(dir) = &args.adapter {
+            let read = |name: &str| {
+                std::fs::read(dir.join(name))
+                    .map_err(|e| format!("{}: {e}", dir.join(name).display()))
+            };
+            let config = String::from_utf8_lossy(&read("adapter_config.json")?).to_string();
+            let weights = read("adapter_model.safetensors")?;
+            files = files.with_adapter(&dir.display().to_string(), &config, &weights)?;
+            println!("adapter: {}", dir.display());
+        }
+        let info = session.load(files)?;
         println!(
             "model: {}",
             info.describe(&args.model.display().to_string())
@@ -157,7 +197,31 @@ mod cli {
         Ok(session)
     }
 
-    fn predict(args: &ModelArgs, n: usize, inputs: &[String]) -> Result<(), AnyError> {
+    /// Every class's probability for each input, as JSON, into `path` (when asked).
+    fn write_scores(
+        path: Option<&Path>,
+        names: &[&String],
+        ranked: &[Vec<tabtune::session::model::Scored>],
+    ) -> Result<(), AnyError> {
+        let Some(path) = path else {
+            return Ok(());
+        };
+        let rows: Vec<serde_json::Value> = names
+            .iter()
+            .zip(ranked)
+            .map(|(name, scored)| serde_json::json!({"input": name, "scores": scored}))
+            .collect();
+        let json = serde_json::to_string_pretty(&rows)?;
+        std::fs::write(path, json).map_err(|e| format!("{}: {e}", path.display()))?;
+        Ok(())
+    }
+
+    fn predict(
+        args: &ModelArgs,
+        n: usize,
+        json: Option<&Path>,
+        inputs: &[String],
+    ) -> Result<(), AnyError> {
         let mut session = open(args)?;
         if session.kind() == ModelKind::Text {
             let ranked = block_on(session.predict_texts(inputs))?;
@@ -167,7 +231,7 @@ mod cli {
             for (text, scored) in inputs.iter().zip(&ranked) {
                 println!("{text:?}: {}", tabtune::session::top(scored, n));
             }
-            return Ok(());
+            return write_scores(json, &inputs.iter().collect::<Vec<_>>(), &ranked);
         }
         if session.kind() == ModelKind::Transcription {
             let mut files = Vec::new();
@@ -244,10 +308,11 @@ mod cli {
             if clips.is_empty() {
                 return Err(format!("none of the {} files could be read", inputs.len()).into());
             }
-            for (name, scored) in names.iter().zip(block_on(session.predict_audio(&clips))?) {
-                println!("{name}: {}", tabtune::session::top(&scored, n));
+            let ranked = block_on(session.predict_audio(&clips))?;
+            for (name, scored) in names.iter().zip(&ranked) {
+                println!("{name}: {}", tabtune::session::top(scored, n));
             }
-            return Ok(());
+            return write_scores(json, &names, &ranked);
         }
         let (mut names, mut images) = (Vec::new(), Vec::new());
         for file in inputs {
@@ -262,10 +327,11 @@ mod cli {
         if images.is_empty() {
             return Err(format!("none of the {} files could be read", inputs.len()).into());
         }
-        for (name, scored) in names.iter().zip(block_on(session.predict_images(images))?) {
-            println!("{name}: {}", tabtune::session::top(&scored, n));
+        let ranked = block_on(session.predict_images(images))?;
+        for (name, scored) in names.iter().zip(&ranked) {
+            println!("{name}: {}", tabtune::session::top(scored, n));
         }
-        Ok(())
+        write_scores(json, &names, &ranked)
     }
 
     /// A run's checkpoint into `out/checkpoint`, replaced whole so that a kill never leaves
@@ -284,7 +350,7 @@ mod cli {
     }
 
     fn head_demo(device: DeviceChoice, args: &RecipeArgs) -> Result<(), AnyError> {
-        let recipe = build_recipe(args, ModelKind::Image)?;
+        let recipe = build_recipe(args, ModelKind::Image, None)?;
         let selected = block_on(device::select(device))?;
         println!("device: {}", selected.info.summary());
         let set = FeatureSet::synthetic(&SyntheticSpec::default())?;

@@ -1,0 +1,379 @@
+#!/usr/bin/env python3
+"""`make conformance`: what tabtune exports loads in the PyTorch library its users would use and
+predicts what tabtune predicts; what PyTorch fine-tunes loads in tabtune and predicts what
+PyTorch predicts.
+
+Every case trains (or saves) a small model for real, runs the same inputs through both sides
+and compares the class probabilities: relative error ||p_tabtune - p_torch|| / ||p_torch|| at
+most 1e-4 and the same top class on every input. The image inputs are 256x256, so tabtune's
+resize (256) and centre crop (224) and torchvision's give the same pixels: the network alone is
+compared. The preprocessing of small images is compared on its own (reported, not held to
+1e-4: see the README). Prints the table the README carries and writes it to
+conformance/results.md. Runs on the CPU: tabtune's CLI (target/release/tabtune) and torch.
+"""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import peft
+import torch
+import torchvision
+import transformers
+from PIL import Image
+from safetensors.torch import load_file
+from torchvision import transforms
+
+ROOT = Path(__file__).resolve().parent.parent
+TABTUNE = ROOT / "target" / "release" / "tabtune"
+WORK = ROOT / "conformance" / "work"
+ASSETS = ROOT / "assets"
+TOLERANCE = 1e-4
+ROWS = []
+FAILED = []
+
+torch.manual_seed(0)
+torch.set_num_threads(max(1, os.cpu_count() or 1))
+transformers.logging.set_verbosity_error()
+
+
+def tabtune(*args):
+    """Run the CLI; its output is kept in WORK/log.txt and shown on failure."""
+    cmd = [str(TABTUNE), *map(str, args)]
+    done = subprocess.run(cmd, capture_output=True, text=True)
+    with open(WORK / "log.txt", "a") as log:
+        log.write(f"$ {' '.join(cmd)}\n{done.stdout}{done.stderr}\n")
+    if done.returncode != 0:
+        sys.exit(f"tabtune failed ({done.returncode}): {' '.join(cmd)}\n{done.stdout}{done.stderr}")
+    return done.stdout
+
+
+def tabtune_probs(model, inputs, labels):
+    """tabtune's probabilities for `inputs`, columns in the order of `labels`."""
+    out = WORK / "scores.json"
+    tabtune("predict", "--model", model, "--json", out, *inputs)
+    rows = json.loads(out.read_text())
+    assert len(rows) == len(inputs), f"{len(rows)} scores for {len(inputs)} inputs"
+    if labels is None:  # a checkpoint without names: classes by the index in their names
+        names = {s["label"] for s in rows[0]["scores"]}
+        labels = sorted(names, key=lambda l: int("".join(c for c in l if c.isdigit()) or 0))
+    return np.array(
+        [[next(s["probability"] for s in r["scores"] if s["label"] == l) for l in labels] for r in rows]
+    )
+
+
+def compare(kind, library, how, ours, theirs, note=""):
+    """One row: relative error of the probabilities and top-class agreement."""
+    ours, theirs = np.asarray(ours, np.float64), np.asarray(theirs, np.float64)
+    rel = float(np.linalg.norm(ours - theirs) / np.linalg.norm(theirs))
+    same = int((ours.argmax(1) == theirs.argmax(1)).sum())
+    ok = rel <= TOLERANCE and same == len(ours)
+    ROWS.append((kind, library, how, rel, float(np.abs(ours - theirs).max()), f"{same}/{len(ours)}", note))
+    print(f"{'ok  ' if ok else 'FAIL'} {kind} | {library} | {how}: rel {rel:.2e}, top class {same}/{len(ours)}", flush=True)
+    if not ok:
+        FAILED.append(f"{kind} / {library}")
+
+
+def state(path):
+    return load_file(str(path))
+
+
+# ---------------------------------------------------------------------------------------------
+# Images
+
+def digits():
+    """Digits 0-2 of the demo set: a training folder (12 each), 256x256 held-out copies (the
+    network check) and the 28x28 originals (the preprocessing check), 5 each."""
+    root = WORK / "digits"
+    if root.exists():
+        shutil.rmtree(root)
+    train, big, small = root / "train", root / "test256", root / "test28"
+    for d in (big, small):
+        d.mkdir(parents=True)
+    for digit in range(3):
+        files = sorted((ASSETS / "datasets" / "mnist" / str(digit)).glob("*.png"))
+        (train / str(digit)).mkdir(parents=True)
+        for f in files[:12]:
+            shutil.copy(f, train / str(digit) / f.name)
+        for f in files[12:17]:
+            shutil.copy(f, small / f"{digit}-{f.name}")
+            Image.open(f).convert("RGB").resize((256, 256), Image.BILINEAR).save(big / f"{digit}-{f.name}")
+    return train, sorted(big.glob("*.png")), sorted(small.glob("*.png"))
+
+
+def image_transform(config, resize=True):
+    steps = [transforms.Resize(config["resize"])] if resize else []
+    return transforms.Compose(
+        steps
+        + [
+            transforms.CenterCrop(config["image_size"]),
+            transforms.ToTensor(),
+            transforms.Normalize(config["image_mean"], config["image_std"]),
+        ]
+    )
+
+
+@torch.no_grad()
+def torch_image_probs(model, files, config, resize=True):
+    t = image_transform(config, resize)
+    x = torch.stack([t(Image.open(f).convert("RGB")) for f in files])
+    return torch.softmax(model.eval()(x), 1).numpy()
+
+
+def labels_of(config):
+    return [config["id2label"][str(i)] for i in range(len(config["id2label"]))]
+
+
+def finetune_images(model, train, out, *extra):
+    tabtune("finetune", "--model", model, "--data", train, "--out", out, "--epochs", 2,
+            "--finetune-epochs", 1, "--seed", 1, "--set", "head.batch_size=12",
+            "--set", "finetune.batch_size=12", *extra)
+    return json.loads((out / "config.json").read_text())
+
+
+def images():
+    train, big, small = digits()
+    mnv2 = ASSETS / "models" / "mobilenet_v2"
+
+    # MobileNetV2, both phases.
+    out = WORK / "mobilenet_v2"
+    config = finetune_images(mnv2, train, out)
+    model = torchvision.models.mobilenet_v2(num_classes=config["num_labels"])
+    model.load_state_dict(state(out / "model.safetensors"), strict=True)
+    labels = labels_of(config)
+    compare("MobileNetV2", f"torchvision {torchvision.__version__}", "load_state_dict(strict=True)",
+            tabtune_probs(out, big, labels), torch_image_probs(model, big, config, resize=False))
+    # Preprocessing: 28x28 digits through each side's own resize (256) and crop.
+    ours = tabtune_probs(out, small, labels)
+    theirs = torch_image_probs(model, small, config)
+    rel = float(np.linalg.norm(ours - theirs) / np.linalg.norm(theirs))
+    same = int((ours.argmax(1) == theirs.argmax(1)).sum())
+    ROWS.append(("MobileNetV2, 28x28 images resized to 256", "torchvision Resize/CenterCrop",
+                 "the exported config's values", rel, float(np.abs(ours - theirs).max()),
+                 f"{same}/{len(ours)}", "preprocessing: reported, not held to 1e-4"))
+    print(f"info preprocessing of 28x28 images: rel {rel:.2e}, max {np.abs(ours - theirs).max():.4f}, top class {same}/{len(ours)}")
+
+    # MobileNetV2 with LoRA: the merged model, and PEFT's adapter on the original model.
+    out = WORK / "mobilenet_v2-lora"
+    config = finetune_images(mnv2, train, out, "--lora", 4)
+    labels = labels_of(config)
+    ours = tabtune_probs(out, big, labels)
+    merged = torchvision.models.mobilenet_v2(num_classes=config["num_labels"])
+    merged.load_state_dict(state(out / "model.safetensors"), strict=True)
+    compare("MobileNetV2 LoRA, merged", f"torchvision {torchvision.__version__}",
+            "load_state_dict(strict=True)", ours, torch_image_probs(merged, big, config, resize=False))
+    base = torchvision.models.mobilenet_v2()
+    base.load_state_dict(state(mnv2 / "model.safetensors"), strict=True)
+    base.classifier[1] = torch.nn.Linear(1280, config["num_labels"])  # the new head's shape
+    adapted = peft.PeftModel.from_pretrained(base, out / "adapter")
+    compare("MobileNetV2 LoRA, adapter", f"peft {peft.__version__}",
+            "PeftModel.from_pretrained(mobilenet_v2, adapter)", ours,
+            torch_image_probs(adapted, big, config, resize=False), "new head's shape set first")
+
+    # ResNet-18 fine-tuned in PyTorch (a few SGD steps, BatchNorm statistics updated), saved by
+    # torch.save (zip): tabtune predicts as torch does; tabtune fine-tunes it, torch loads that.
+    torch.manual_seed(0)
+    resnet = torchvision.models.resnet18(num_classes=3)
+    t = transforms.Compose([transforms.Resize(224), transforms.ToTensor(),
+                            transforms.Normalize([0.485, 0.456, 0.406], [0.229, 0.224, 0.225])])
+    files = sorted(train.glob("*/*.png"))
+    x = torch.stack([t(Image.open(f).convert("RGB")) for f in files])
+    y = torch.tensor([int(f.parent.name) for f in files])
+    opt = torch.optim.SGD(resnet.parameters(), lr=0.01, momentum=0.9)
+    resnet.train()
+    for step in range(6):
+        idx = torch.randperm(len(files))[:12]
+        loss = torch.nn.functional.cross_entropy(resnet(x[idx]), y[idx])
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    pth = WORK / "resnet18-torch.pth"
+    torch.save(resnet.state_dict(), pth)
+    config = {"resize": 256, "image_size": 224, "image_mean": [0.485, 0.456, 0.406],
+              "image_std": [0.229, 0.224, 0.225]}
+    ours = tabtune_probs(pth, big, None)
+    compare("ResNet-18 from torch.save (zip)", "tabtune CLI", "tabtune predict --model resnet18.pth",
+            ours, torch_image_probs(resnet, big, config, resize=False), "the other way")
+    out = WORK / "resnet18"
+    config = finetune_images(pth, train, out)
+    model = torchvision.models.resnet18(num_classes=config["num_labels"])
+    model.load_state_dict(state(out / "model.safetensors"), strict=True)
+    compare("ResNet-18", f"torchvision {torchvision.__version__}", "load_state_dict(strict=True)",
+            tabtune_probs(out, big, labels_of(config)), torch_image_probs(model, big, config, resize=False))
+
+
+# ---------------------------------------------------------------------------------------------
+# Text
+
+TEXTS = [
+    "a gripping, beautifully acted film that earns every minute",
+    "dull, predictable and far too long",
+    "the best thing about it is the soundtrack",
+    "i laughed, i cried, i want to see it again",
+    "a mess of a script wasted on a fine cast",
+    "not bad, but not memorable either",
+    "Un film magnifique, bouleversant du début à la fin.",
+    "🙂 charming and light",
+]
+
+
+@torch.no_grad()
+def torch_text_probs(model, folder, texts):
+    """A `BertForSequenceClassification` (or a PEFT model around one) on `texts`, pooled as the
+    folder's config says: `pooler` is what the class itself classifies; `mean` and `cls` go
+    through its encoder and classifier by hand."""
+    config = json.loads((Path(folder) / "config.json").read_text())
+    options = config.get("tabtune", {"pooling": "pooler", "max_length": 128, "normalize": False})
+    tok = transformers.AutoTokenizer.from_pretrained(folder)
+    enc = tok(texts, padding=True, truncation=True, max_length=options["max_length"], return_tensors="pt")
+    model = model.eval()
+    if options["pooling"] == "pooler":
+        return torch.softmax(model(**enc).logits, 1).numpy()
+    inner = model.get_base_model() if isinstance(model, peft.PeftModel) else model
+    hidden = inner.bert(**enc).last_hidden_state
+    if options["pooling"] == "mean":
+        mask = enc["attention_mask"].unsqueeze(-1).float()
+        pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+    else:
+        pooled = hidden[:, 0]
+    if options.get("normalize"):
+        pooled = torch.nn.functional.normalize(pooled, dim=1)
+    return torch.softmax(inner.classifier(pooled), 1).numpy()
+
+
+def text():
+    minilm = ASSETS / "models" / "all-MiniLM-L6-v2"
+    data = ASSETS / "datasets" / "rotten_tomatoes.csv"
+    cls = transformers.BertForSequenceClassification
+    for pooling in ["mean", "cls", "pooler"]:
+        out = WORK / f"minilm-{pooling}"
+        tabtune("finetune", "--model", minilm, "--data", data, "--per-class", 24, "--out", out,
+                "--epochs", 2, "--finetune-epochs", 1, "--max-length", 64, "--pooling", pooling, "--seed", 1)
+        labels = labels_of(json.loads((out / "config.json").read_text()))
+        how = "from_pretrained, unchanged" if pooling == "pooler" else f"from_pretrained + {pooling} pooling by hand"
+        compare(f"MiniLM ({pooling} pooling)", f"transformers {transformers.__version__}", how,
+                tabtune_probs(out, TEXTS, labels), torch_text_probs(cls.from_pretrained(out), out, TEXTS))
+
+    # LoRA (PEFT's default targets for BERT: query, value) with the pooler, so that
+    # BertForSequenceClassification classifies as tabtune does.
+    out = WORK / "minilm-lora"
+    tabtune("finetune", "--model", minilm, "--data", data, "--per-class", 24, "--out", out,
+            "--epochs", 2, "--finetune-epochs", 1, "--max-length", 64, "--pooling", "pooler",
+            "--seed", 1, "--lora", 8, "--set", "finetune.lr=5e-3")
+    labels = labels_of(json.loads((out / "config.json").read_text()))
+    ours = tabtune_probs(out, TEXTS, labels)
+    compare("MiniLM LoRA, merged", f"transformers {transformers.__version__}", "from_pretrained, unchanged",
+            ours, torch_text_probs(cls.from_pretrained(out), out, TEXTS))
+    base = cls.from_pretrained(minilm, num_labels=len(labels))
+    adapted = peft.PeftModel.from_pretrained(base, out / "adapter")
+    compare("MiniLM LoRA, adapter", f"peft {peft.__version__}",
+            "PeftModel.from_pretrained(BertForSequenceClassification, adapter)",
+            ours, torch_text_probs(adapted, out, TEXTS))
+
+    # The other way: a few steps of HF's Trainer, saved by save_pretrained, predicted by tabtune.
+    import csv
+
+    rows = list(csv.DictReader(open(data)))[:64]
+    tok = transformers.AutoTokenizer.from_pretrained(minilm)
+    model = cls.from_pretrained(minilm, num_labels=2)
+    enc = tok([r["text"] for r in rows], truncation=True, max_length=64, padding=True)
+    label_ids = sorted({r["label"] for r in rows})
+
+    class Rows(torch.utils.data.Dataset):
+        def __len__(self):
+            return len(rows)
+
+        def __getitem__(self, i):
+            item = {k: torch.tensor(v[i]) for k, v in enc.items()}
+            item["labels"] = torch.tensor(label_ids.index(rows[i]["label"]))
+            return item
+
+    args = transformers.TrainingArguments(output_dir=str(WORK / "trainer"), max_steps=8,
+                                          per_device_train_batch_size=8, learning_rate=5e-5,
+                                          report_to=[], use_cpu=True, save_strategy="no", seed=0)
+    transformers.Trainer(model=model, args=args, train_dataset=Rows()).train()
+    model.config.id2label = dict(enumerate(label_ids))
+    model.config.label2id = {l: i for i, l in enumerate(label_ids)}
+    out = WORK / "minilm-trainer"
+    model.save_pretrained(out)
+    tok.save_pretrained(out)
+    compare("MiniLM fine-tuned by HF's Trainer", "tabtune CLI", "tabtune predict --model (save_pretrained folder)",
+            tabtune_probs(out, TEXTS, label_ids), torch_text_probs(model, out, TEXTS), "the other way")
+
+
+def page_adapter():
+    """The adapter the page trained and downloaded alone (tests/e2e/lora.test.mjs), loaded with
+    PEFT onto the original MiniLM: its probability for the page's sentence against the page's,
+    and tabtune's CLI with that adapter on the base model against PEFT on every text."""
+    import zipfile
+
+    kept = ROOT / "test-results" / "e2e" / "lora-page.zip"
+    if not kept.exists():
+        sys.exit(f"{kept} is missing: run node --test tests/e2e/lora.test.mjs (make conformance does)")
+    out = WORK / "page-adapter"
+    if out.exists():
+        shutil.rmtree(out)
+    zipfile.ZipFile(kept).extractall(out)
+    assert not (out / "model.safetensors").exists(), "the page's adapter-only zip holds the merged model"
+    seen = json.loads((ROOT / "test-results" / "e2e" / "lora-page.json").read_text())
+    minilm = ASSETS / "models" / "all-MiniLM-L6-v2"
+    config = json.loads((out / "config.json").read_text())
+    labels = labels_of(config)
+    base = transformers.BertForSequenceClassification.from_pretrained(minilm, num_labels=len(labels))
+    adapted = peft.PeftModel.from_pretrained(base, out / "adapter")
+    theirs = torch_text_probs(adapted, out, [seen["sentence"]])[0]
+    ours = np.zeros(len(labels))
+    ours[labels.index(seen["top"])] = seen["probability"]
+    # The page shows its top class: compare that probability, and that it is PEFT's top class.
+    rel = abs(seen["probability"] - theirs[labels.index(seen["top"])]) / theirs[labels.index(seen["top"])]
+    same = int(int(np.argmax(theirs)) == labels.index(seen["top"]))
+    ok = rel <= TOLERANCE and same == 1
+    ROWS.append(("MiniLM LoRA adapter trained in the page (CPU), adapter-only zip", f"peft {peft.__version__}",
+                 "PeftModel.from_pretrained(BertForSequenceClassification, adapter)", rel, rel * theirs.max(),
+                 f"{same}/1", "the page's shown probability"))
+    print(f"{'ok  ' if ok else 'FAIL'} page adapter | peft: rel {rel:.2e} on the page's sentence")
+    if not ok:
+        FAILED.append("page adapter / peft")
+    # tabtune's CLI puts the same adapter onto the base model (classes named by index).
+    compare("MiniLM + the page's adapter", "tabtune CLI", "tabtune predict --model MiniLM --adapter DIR",
+            tabtune_probs_with(minilm, out / "adapter", TEXTS, [str(i) for i in range(len(labels))]),
+            torch_text_probs(adapted, out, TEXTS), "PEFT's folder onto the base model")
+
+
+def tabtune_probs_with(model, adapter, inputs, labels):
+    out = WORK / "scores.json"
+    tabtune("predict", "--model", model, "--adapter", adapter, "--json", out, *inputs)
+    rows = json.loads(out.read_text())
+    return np.array([[next(s["probability"] for s in r["scores"] if s["label"] == l) for l in labels] for r in rows])
+
+
+def main():
+    if not TABTUNE.exists():
+        sys.exit(f"{TABTUNE} is missing: cargo build --release --bin tabtune")
+    WORK.mkdir(parents=True, exist_ok=True)
+    (WORK / "log.txt").write_text("")
+    start = time.time()
+    only = sys.argv[1:] or ["images", "text", "page"]
+    for name in only:
+        {"images": images, "text": text, "page": page_adapter}[name]()
+    lines = [
+        "| export | loaded by | how | relative error | max abs. difference | same top class | |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for kind, library, how, rel, worst, same, note in ROWS:
+        lines.append(f"| {kind} | {library} | {how} | {rel:.1e} | {worst:.1e} | {same} | {note} |")
+    table = "\n".join(lines)
+    print("\n" + table)
+    (ROOT / "conformance" / "results.md").write_text(table + "\n")
+    print(f"\nconformance: {len(ROWS)} rows in {time.time() - start:.0f} s; tolerance {TOLERANCE:g}")
+    if FAILED:
+        sys.exit(f"conformance: {len(FAILED)} failed: {', '.join(FAILED)}")
+
+
+if __name__ == "__main__":
+    main()
