@@ -1,5 +1,5 @@
 # The two commands a user needs are `make demo` and `make test`; both run `make setup` first.
-.PHONY: setup assets build demo test test-native test-wasm test-webgpu-full test-e2e fuzz conformance bench bench-audio bench-series bench-riann clean
+.PHONY: setup assets build demo test test-native test-wasm test-webgpu-full test-e2e fuzz conformance bench bench-lora bench-audio bench-series bench-riann clean
 
 # Browser tests: chromedriver drives Debian's Chromium with the flags in webdriver.json.
 WASM_TEST_ENV = CHROMEDRIVER=/usr/bin/chromedriver WASM_BINDGEN_TEST_ONLY_WEB=1 \
@@ -78,6 +78,16 @@ conformance: setup
 	@TABTUNE_WASM_OPT=off bash scripts/build-wasm.sh
 	node --test tests/e2e/lora.test.mjs
 	conformance/.venv/bin/python conformance/run.py $(CONFORMANCE_ARGS)
+
+# Not part of `make test`: LoRA against full fine-tuning on the same recipe and seed (issue 21):
+# accuracy on the demo sets natively (bench/lora.sh, about 25 minutes on 2 cores), then
+# parameters, optimiser memory, GPU pool peak and step time in the tab on the wasm CPU backend
+# and WebGPU (bench/lora.mjs). Tables in bench/results/lora-*.md.
+bench-lora: setup
+	cargo build --release --bin tabtune
+	bash bench/lora.sh
+	@TABTUNE_WASM_OPT=off bash scripts/build-wasm.sh
+	node bench/lora.mjs
 
 # Not part of `make test`: every contender on this machine, side by side (BENCHMARKS.md).
 # BENCH_ARGS passes options to bench/run.mjs, e.g. BENCH_ARGS="--only 1,2 --reps 5".

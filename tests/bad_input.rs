@@ -769,6 +769,203 @@ fn recipe_cases() -> Vec<(&'static str, Box<dyn Fn(&mut Session) -> Outcome>)> {
     ]
 }
 
+// ---- adapters (LoRA) -----------------------------------------------------------------------
+
+/// A PEFT adapter_config.json over LoRA's usual fields, with `patch` on top.
+fn adapter_config(patch: serde_json::Value) -> String {
+    let mut config = serde_json::json!({
+        "peft_type": "LORA", "r": 4, "lora_alpha": 8, "lora_dropout": 0.0,
+        "target_modules": ["features.18.0"], "bias": "none", "use_dora": false,
+    });
+    for (k, v) in patch.as_object().unwrap() {
+        config[k] = v.clone();
+    }
+    config.to_string()
+}
+
+/// safetensors bytes of F32 tensors `(name, shape)`, zeros.
+fn zeros_safetensors(tensors: &[(&str, Vec<usize>)]) -> Vec<u8> {
+    let data: Vec<(String, Vec<usize>, Vec<u8>)> = tensors
+        .iter()
+        .map(|(n, s)| {
+            (
+                n.to_string(),
+                s.clone(),
+                vec![0u8; 4 * s.iter().product::<usize>()],
+            )
+        })
+        .collect();
+    let views = data.iter().map(|(n, s, b)| {
+        (
+            n.clone(),
+            safetensors::tensor::TensorView::new(safetensors::Dtype::F32, s.clone(), b).unwrap(),
+        )
+    });
+    safetensors::serialize(views, None).unwrap()
+}
+
+fn with_adapter(
+    config: String,
+    weights: Vec<u8>,
+    want: &'static [&'static str],
+) -> Box<dyn Fn(&mut Session) -> Outcome> {
+    Box::new(move |_| {
+        let files = ModelFiles::open(&common::asset("models/mobilenet_v2")).unwrap();
+        fails(files.with_adapter("adapter", &config, &weights), want)
+    })
+}
+
+fn adapter_cases() -> Vec<(&'static str, Box<dyn Fn(&mut Session) -> Outcome>)> {
+    let last = |r: usize| {
+        zeros_safetensors(&[
+            (
+                "base_model.model.features.18.0.lora_A.weight",
+                vec![r, 320, 1, 1],
+            ),
+            (
+                "base_model.model.features.18.0.lora_B.weight",
+                vec![1280, r, 1, 1],
+            ),
+        ])
+    };
+    let train_with = |set: &'static str,
+                      want: &'static [&'static str]|
+     -> Box<dyn Fn(&mut Session) -> Outcome> {
+        Box::new(move |s| {
+            let recipe = Recipe::with_sets(None, &[set.to_string()], Modality::Image);
+            fails(
+                recipe.and_then(|r| block_on(s.train(&r, &mut |_| Control::Continue))),
+                want,
+            )
+        })
+    };
+    vec![
+        (
+            "rank 0",
+            sets("finetune.lora.r=0", &["finetune.lora.r", "at least 1"]),
+        ),
+        (
+            "alpha NaN",
+            sets("finetune.lora.alpha=NaN", &["finetune.lora.alpha", "NaN"]),
+        ),
+        (
+            "dropout 1",
+            sets(
+                "finetune.lora.dropout=1",
+                &["finetune.lora.dropout", "[0, 1)"],
+            ),
+        ),
+        (
+            "targets that match no layer (refused before training)",
+            train_with(
+                "finetune.lora.target_modules=[\"query\"]",
+                &["target_modules", "query", "features.1.conv.1"],
+            ),
+        ),
+        (
+            "a target that is no 1x1 convolution",
+            train_with(
+                "finetune.lora.target_modules=[\"features.0.0\"]",
+                &["target_modules", "features.0.0"],
+            ),
+        ),
+        (
+            "an adapter config that is not JSON",
+            with_adapter(
+                "{\"peft_type\": ".into(),
+                last(4),
+                &["adapter_config.json", "JSON"],
+            ),
+        ),
+        (
+            "another PEFT method (IA3)",
+            with_adapter(
+                adapter_config(serde_json::json!({"peft_type": "IA3"})),
+                last(4),
+                &["peft_type", "IA3", "LORA"],
+            ),
+        ),
+        (
+            "DoRA",
+            with_adapter(
+                adapter_config(serde_json::json!({"use_dora": true})),
+                last(4),
+                &["use_dora"],
+            ),
+        ),
+        (
+            "per-layer ranks",
+            with_adapter(
+                adapter_config(serde_json::json!({"rank_pattern": {"features.18.0": 8}})),
+                last(4),
+                &["rank_pattern"],
+            ),
+        ),
+        (
+            "weights without any lora_A",
+            with_adapter(
+                adapter_config(serde_json::json!({})),
+                zeros_safetensors(&[("x.weight", vec![2, 2])]),
+                &["lora_A", "not a LoRA adapter"],
+            ),
+        ),
+        (
+            "an adapter of another rank than its config",
+            Box::new(move |s| {
+                let files = ModelFiles::open(&common::asset("models/mobilenet_v2"))
+                    .unwrap()
+                    .with_adapter("adapter", &adapter_config(serde_json::json!({})), &last(8))
+                    .unwrap();
+                fails(s.load(files).map(|_| ()), &["features.18.0", "rank 4"])
+            }),
+        ),
+        (
+            "an adapter for a layer the model does not have",
+            Box::new(move |s| {
+                let weights = zeros_safetensors(&[
+                    (
+                        "base_model.model.bert.encoder.layer.0.attention.self.query.lora_A.weight",
+                        vec![4, 384],
+                    ),
+                    (
+                        "base_model.model.bert.encoder.layer.0.attention.self.query.lora_B.weight",
+                        vec![384, 4],
+                    ),
+                ]);
+                let files = ModelFiles::open(&common::asset("models/mobilenet_v2"))
+                    .unwrap()
+                    .with_adapter("adapter", &adapter_config(serde_json::json!({})), &weights)
+                    .unwrap();
+                fails(
+                    s.load(files).map(|_| ()),
+                    &["bert.encoder.layer.0.attention.self.query", "does not have"],
+                )
+            }),
+        ),
+        (
+            "an adapter-only export of a model without adapters",
+            Box::new(|s| {
+                let recipe = Recipe::with_sets(
+                    None,
+                    &[
+                        "head.epochs=1".into(),
+                        "head.batch_size=4".into(),
+                        "finetune=null".into(),
+                    ],
+                    Modality::Image,
+                )
+                .unwrap();
+                block_on(s.train(&recipe, &mut |_| Control::Continue))
+                    .map_err(|e| e.to_string())?;
+                fails(
+                    block_on(s.export_parts(false, true)),
+                    &["no adapters", "finetune.lora"],
+                )
+            }),
+        ),
+    ]
+}
+
 // ---- the matrix ----------------------------------------------------------------------------
 
 fn session_with(dataset: Dataset) -> Session {
@@ -807,6 +1004,7 @@ fn the_bad_input_matrix() {
         ("images", image_cases()),
         ("tables and text", text_cases()),
         ("recipes", recipe_cases()),
+        ("adapters", adapter_cases()),
     ] {
         counts.insert(area, cases.len());
         for (name, case) in cases {

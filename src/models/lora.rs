@@ -515,6 +515,55 @@ mod tests {
         assert!(err < 1e-5, "merged vs adapted: {err}");
     }
 
+    /// Every 1x1 ungrouped convolution of the CNNs gets an adapter by default, named as the
+    /// checkpoint names it (what PEFT's `target_modules` and keys use).
+    #[test]
+    fn cnn_adapters_sit_on_the_1x1_convolutions_under_checkpoint_names() {
+        use crate::models::{Arch, ImageModel};
+        let device = Device::flex();
+        for (arch, count, names) in [
+            (
+                Arch::MobileNetV2,
+                34,
+                &["features.1.conv.1", "features.2.conv.0.0", "features.18.0"][..],
+            ),
+            (
+                Arch::EfficientNetLite0,
+                32,
+                &[
+                    "_blocks.0._project_conv",
+                    "_blocks.1._expand_conv",
+                    "_conv_head",
+                ][..],
+            ),
+            (
+                Arch::ResNet18,
+                3,
+                &["layer2.0.downsample.0", "layer4.0.downsample.0"][..],
+            ),
+        ] {
+            let mut model = ImageModel::new(arch, 3, &device).unwrap();
+            let adapted = add_adapters(&mut model, &LoraOptions::default(), 1).unwrap();
+            assert_eq!(adapted.len(), count, "{arch:?}: {adapted:?}");
+            for name in names {
+                assert!(
+                    adapted.iter().any(|a| a == name),
+                    "{name} not in {adapted:?}"
+                );
+            }
+        }
+        // A target that is no 1x1 convolution matches nothing: refused, naming some that are.
+        let mut model = ImageModel::new(Arch::MobileNetV2, 3, &device).unwrap();
+        let options = LoraOptions {
+            target_modules: Some(vec!["features.0.0".into()]),
+            ..LoraOptions::default()
+        };
+        let err = add_adapters(&mut model, &options, 1)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("features.1.conv.1"), "{err}");
+    }
+
     #[test]
     fn targets_match_as_peft_does() {
         let o = LoraOptions::default();

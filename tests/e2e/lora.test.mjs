@@ -38,7 +38,7 @@ test('a person trains LoRA adapters in the page and downloads the adapter alone'
   await page.click('#advanced summary');
   await page.fill('#lora-r', '4');
   await page.fill('#head-epochs', '3');
-  await page.fill('#ft-epochs', '1');
+  await page.fill('#ft-epochs', '4');
   await page.waitForFunction(() => /adapters on 12 layers/.test(document.getElementById('lora-plan').textContent), null, { timeout: 60_000 });
   const plan = await page.textContent('#lora-plan');
   console.log(`plan: ${plan}`);

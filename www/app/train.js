@@ -130,13 +130,19 @@ export function syncPresetFields() {
 
 const megabytes = (bytes) => `${(bytes / 1e6).toFixed(bytes < 1e7 ? 2 : 1)} MB`;
 
-/** What the adapters would train, shown before training. */
+/** What the adapters would train, shown before training (the core loads the model to count
+ * them: asked again only when the adapters' settings, the model or the data change). */
+let planKey = '';
 async function showLoraPlan(recipe) {
   const box = $('lora-plan');
   if (!recipe?.finetune?.lora || !state.tuner) {
     box.textContent = '';
+    planKey = '';
     return;
   }
+  const key = JSON.stringify([recipe.finetune.lora, state.model?.name, state.summary?.classes]);
+  if (key === planKey && box.textContent) return;
+  planKey = key;
   try {
     const plan = await state.tuner.loraPlan(recipe);
     if (!plan) return;
