@@ -246,30 +246,34 @@ fn an_image_run_interrupted_in_epoch_2_of_3_resumes_to_the_uninterrupted_weights
     std::fs::remove_dir_all(other).ok();
 }
 
+/// The first `per_class` rotten_tomatoes reviews of each class.
+fn reviews(per_class: usize) -> TextSet {
+    let csv = common::asset("datasets/rotten_tomatoes.csv");
+    let columns = Columns {
+        per_class: Some(per_class),
+        ..Columns::default()
+    };
+    TextSet::open(&csv, &columns).unwrap()
+}
+
+/// A CPU session with all-MiniLM-L6-v2 and `set`.
+fn text_session(set: &TextSet) -> Session {
+    let mut session = Session::new(Device::flex());
+    let model = ModelFiles::open(&common::asset("models/all-MiniLM-L6-v2")).unwrap();
+    session.load(model).unwrap();
+    let dataset = Dataset::Text {
+        set: set.clone(),
+        split: None,
+    };
+    session.set_dataset(dataset).unwrap();
+    session
+}
+
 #[test]
 fn a_text_run_with_adamw_interrupted_in_epoch_2_of_3_resumes_to_the_uninterrupted_weights() {
     let _turn = GENERATOR.lock().unwrap_or_else(|e| e.into_inner());
-    let csv = common::asset("datasets/rotten_tomatoes.csv");
-    let set = TextSet::open(
-        &csv,
-        &Columns {
-            per_class: Some(6),
-            ..Columns::default()
-        },
-    )
-    .unwrap();
-    let open = || {
-        let mut session = Session::new(Device::flex());
-        let model = ModelFiles::open(&common::asset("models/all-MiniLM-L6-v2")).unwrap();
-        session.load(model).unwrap();
-        session
-            .set_dataset(Dataset::Text {
-                set: set.clone(),
-                split: None,
-            })
-            .unwrap();
-        session
-    };
+    let set = reviews(6);
+    let open = || text_session(&set);
     let recipe = Recipe::from_json_for(
         r#"{"head": {"epochs": 1, "batch_size": 4}, "seed": 3, "text": {"max_length": 32},
             "finetune": {"epochs": 3, "batch_size": 4, "unfreeze": {"last": 1}}}"#,
@@ -498,27 +502,9 @@ fn ranking_diff(
 #[test]
 fn a_lora_text_run_trains_only_its_adapters_and_exports_them_merged_and_as_peft() {
     let _turn = GENERATOR.lock().unwrap_or_else(|e| e.into_inner());
-    let csv = common::asset("datasets/rotten_tomatoes.csv");
-    let set = TextSet::open(
-        &csv,
-        &Columns {
-            per_class: Some(6),
-            ..Columns::default()
-        },
-    )
-    .unwrap();
+    let set = reviews(6);
     let base_dir = common::asset("models/all-MiniLM-L6-v2");
-    let open = || {
-        let mut session = Session::new(Device::flex());
-        session.load(ModelFiles::open(&base_dir).unwrap()).unwrap();
-        session
-            .set_dataset(Dataset::Text {
-                set: set.clone(),
-                split: None,
-            })
-            .unwrap();
-        session
-    };
+    let open = || text_session(&set);
     let recipe = Recipe::from_json_for(
         r#"{"head": {"epochs": 1, "batch_size": 4}, "seed": 3, "text": {"max_length": 32},
             "finetune": {"epochs": 3, "batch_size": 4, "lr": 5e-3, "lora": {"r": 4, "alpha": 8}}}"#,

@@ -417,24 +417,20 @@ impl lora::Adaptable for ImageModel {
         match self {
             Self::MobileNetV2(m) => {
                 sites.push(("stem".into(), &mut m.stem));
-                for (i, b) in m.blocks.iter_mut().enumerate() {
-                    if let Some(e) = b.expand.as_mut() {
-                        sites.push((format!("blocks.{i}.expand"), e));
-                    }
-                    sites.push((format!("blocks.{i}.depthwise"), &mut b.depthwise));
-                    sites.push((format!("blocks.{i}.project"), &mut b.project));
-                }
+                let blocks = m.blocks.iter_mut();
+                inverted_residuals(
+                    &mut sites,
+                    blocks.map(|b| (b.expand.as_mut(), &mut b.depthwise, &mut b.project)),
+                );
                 sites.push(("last".into(), &mut m.last));
             }
             Self::EfficientNetLite0(m) => {
                 sites.push(("stem".into(), &mut m.stem));
-                for (i, b) in m.blocks.iter_mut().enumerate() {
-                    if let Some(e) = b.expand.as_mut() {
-                        sites.push((format!("blocks.{i}.expand"), e));
-                    }
-                    sites.push((format!("blocks.{i}.depthwise"), &mut b.depthwise));
-                    sites.push((format!("blocks.{i}.project"), &mut b.project));
-                }
+                let blocks = m.blocks.iter_mut();
+                inverted_residuals(
+                    &mut sites,
+                    blocks.map(|b| (b.expand.as_mut(), &mut b.depthwise, &mut b.project)),
+                );
                 sites.push(("head".into(), &mut m.head));
             }
             Self::ResNet(m) => {
@@ -458,6 +454,27 @@ impl lora::Adaptable for ImageModel {
                 (name, site as &mut dyn lora::LoraSite)
             })
             .collect()
+    }
+}
+
+/// The layers of inverted-residual blocks (MobileNetV2's, EfficientNet-Lite's): expansion (when
+/// there is one), depthwise and projection, under their module paths `blocks.N.*`.
+fn inverted_residuals<'a>(
+    sites: &mut Vec<(String, &'a mut layers::ConvBn)>,
+    blocks: impl Iterator<
+        Item = (
+            Option<&'a mut layers::ConvBn>,
+            &'a mut layers::ConvBn,
+            &'a mut layers::ConvBn,
+        ),
+    >,
+) {
+    for (i, (expand, depthwise, project)) in blocks.enumerate() {
+        if let Some(e) = expand {
+            sites.push((format!("blocks.{i}.expand"), e));
+        }
+        sites.push((format!("blocks.{i}.depthwise"), depthwise));
+        sites.push((format!("blocks.{i}.project"), project));
     }
 }
 
