@@ -335,6 +335,32 @@ def text():
     compare("MiniLM fine-tuned by HF's Trainer", "tabtune CLI", "tabtune predict --model (save_pretrained folder)",
             tabtune_probs(out, TEXTS, label_ids), torch_text_probs(model, out, TEXTS), "the other way")
 
+    # The other way for adapters: PEFT's own LoRA (task SEQ_CLS, r 8, alpha 16, query/value),
+    # a few AdamW steps, save_pretrained; tabtune puts the folder onto MiniLM.
+    torch.manual_seed(0)
+    base = cls.from_pretrained(minilm, num_labels=2)
+    tuned = peft.get_peft_model(base, peft.LoraConfig(task_type=peft.TaskType.SEQ_CLS, r=8, lora_alpha=16))
+    opt = torch.optim.AdamW([p for p in tuned.parameters() if p.requires_grad], lr=3e-3)
+    tuned.train()
+    batch = {k: torch.tensor(v) for k, v in enc.items()}
+    labels = torch.tensor([label_ids.index(r["label"]) for r in rows])
+    for step in range(8):
+        idx = torch.arange(step * 8, step * 8 + 8) % len(rows)
+        loss = tuned(**{k: v[idx] for k, v in batch.items()}, labels=labels[idx]).loss
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    out = WORK / "minilm-peft"
+    tuned.save_pretrained(out / "adapter")
+    tok.save_pretrained(out)
+    config = json.loads((minilm / "config.json").read_text())
+    config["tabtune"] = {"pooling": "pooler", "max_length": 128, "normalize": False}  # how to read it here
+    (out / "config.json").write_text(json.dumps(config))
+    effect = adapter_effect(tuned, lambda m: torch_text_probs(m, out, TEXTS))
+    compare("MiniLM + an adapter PEFT trained", "tabtune CLI", "tabtune predict --model MiniLM --adapter DIR",
+            tabtune_probs_with(minilm, out / "adapter", TEXTS, ["0", "1"]), torch_text_probs(tuned, out, TEXTS),
+            f"the other way; the adapters move the probabilities by {effect:.1e}")
+
 
 def whisper():
     """Whisper tiny.en as `tabtune export` writes it: transformers' WhisperForConditionalGeneration

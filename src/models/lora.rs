@@ -356,13 +356,16 @@ pub const ADAPTER_DIR: &str = "adapter";
 /// `base_model.model.{name}.lora_A.weight` / `lora_B.weight` and the new head's tensors (the
 /// ones of `full`, the whole model's export, under `head.`) as `modules_to_save`, so that
 /// `PeftModel.from_pretrained(base, "adapter")` loads it onto the original model. `task_type`
-/// is PEFT's (`SEQ_CLS` for text classifiers); `dropout` the adapters' own.
+/// is PEFT's (`SEQ_CLS` for text classifiers); `dropout` the adapters' own; `tabtune` (a text
+/// model's options, JSON) goes in the weights' metadata, which PEFT does not read, so that
+/// tabtune pools as the model was trained when the folder is loaded onto the base model.
 pub fn peft_files(
     model: &mut dyn Adaptable,
     full: &[u8],
     head: &str,
     task_type: Option<&str>,
     dropout: f64,
+    tabtune: Option<String>,
 ) -> Result<Option<Vec<(String, Vec<u8>)>>> {
     let adapters = adapters(model);
     let Some((_, first, _)) = adapters.first() else {
@@ -412,7 +415,12 @@ pub fn peft_files(
         })
         .collect::<std::result::Result<Vec<_>, _>>()
         .map_err(|e| fail(e.to_string()))?;
-    let metadata = Some([("format".to_string(), "pt".to_string())].into());
+    let mut metadata: std::collections::HashMap<String, String> =
+        [("format".to_string(), "pt".to_string())].into();
+    if let Some(options) = tabtune {
+        metadata.insert("tabtune".into(), options);
+    }
+    let metadata = Some(metadata);
     let weights = safetensors::serialize(views, metadata).map_err(|e| fail(e.to_string()))?;
     let config = serde_json::json!({
         "peft_type": "LORA",
@@ -590,6 +598,10 @@ pub struct PeftAdapter {
     pub options: LoraOptions,
     /// `lora_alpha / sqrt(r)` with rsLoRA, else `lora_alpha / r`.
     pub scale: f64,
+    /// PEFT's `task_type` (`SEQ_CLS` for a sequence classifier).
+    pub task_type: Option<String>,
+    /// The text options a tabtune export wrote in the weights' metadata (`tabtune`).
+    tabtune: Option<String>,
     /// The tensors by key, F32 (converted from F16/BF16), with their shapes.
     tensors: Vec<(String, Vec<usize>, Vec<f32>)>,
 }
@@ -665,6 +677,9 @@ impl PeftAdapter {
             file: format!("{name}/adapter_model.safetensors"),
             message: e.to_string(),
         })?;
+        let tabtune = safetensors::SafeTensors::read_metadata(weights)
+            .ok()
+            .and_then(|(_, m)| m.metadata().as_ref()?.get("tabtune").cloned());
         let mut tensors = Vec::new();
         for (key, view) in st.tensors() {
             let values = crate::weights::floats(view.dtype(), view.data()).ok_or_else(|| {
@@ -696,8 +711,24 @@ impl PeftAdapter {
                 target_modules: Some(targets),
             },
             scale,
+            task_type: get("task_type").and_then(|v| v.as_str()).map(String::from),
+            tabtune,
             tensors,
         })
+    }
+
+    /// How a text model with this adapter pools and cuts its inputs: what a tabtune export
+    /// wrote, else, for PEFT's sequence classifier (`SEQ_CLS`), the pooler's output, which
+    /// `BertForSequenceClassification` classifies. `None`: the model's own.
+    pub fn text_options(&self) -> Option<crate::models::TextOptions> {
+        match (&self.tabtune, self.task_type.as_deref()) {
+            (Some(json), _) => serde_json::from_str(json).ok(),
+            (None, Some("SEQ_CLS")) => Some(crate::models::TextOptions {
+                pooling: crate::models::Pooling::Pooler,
+                ..Default::default()
+            }),
+            _ => None,
+        }
     }
 
     /// The classes of the new head the adapter carries (`modules_to_save`), if it has one:

@@ -484,6 +484,12 @@ impl Session {
         ) {
             finetune.lora = Some(adapter.options.clone());
         }
+        if let Some(text) = (self.base.as_ref())
+            .and_then(|b| b.adapter.as_ref())
+            .and_then(|a| a.text_options())
+        {
+            recipe.text = text;
+        }
         recipe
     }
 

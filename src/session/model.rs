@@ -83,7 +83,9 @@ impl Model {
     /// Load `files` on `device`: a text or audio model with `recipe`'s text or audio options
     /// (`None`: those a tabtune export was trained with, else the defaults).
     pub fn load(files: &ModelFiles, recipe: Option<&Recipe>, device: &Device) -> Result<Self> {
-        let model = Self::load_base(files, recipe, device)?;
+        // A text model's options: the recipe's, else the adapter's (see `text_options`).
+        let adapter_text = files.adapter.as_ref().and_then(|a| a.text_options());
+        let model = Self::load_base(files, recipe, adapter_text.as_ref(), device)?;
         match &files.adapter {
             Some(adapter) => model.with_adapter(adapter),
             None => Ok(model),
@@ -195,8 +197,13 @@ impl Model {
         }
     }
 
-    fn load_base(files: &ModelFiles, recipe: Option<&Recipe>, device: &Device) -> Result<Self> {
-        let text = recipe.map(|r| &r.text);
+    fn load_base(
+        files: &ModelFiles,
+        recipe: Option<&Recipe>,
+        adapter_text: Option<&crate::models::TextOptions>,
+        device: &Device,
+    ) -> Result<Self> {
+        let text = recipe.map(|r| &r.text).or(adapter_text);
         match files.kind() {
             ModelKind::Audio => Ok(Self::Audio(AudioModel::load(
                 &files.weights,
@@ -428,7 +435,7 @@ impl Model {
                 let mut host = m.to_host().await?;
                 let full = host.to_safetensors(&metadata)?;
                 let head = host.arch().classifier_module();
-                let adapter = lora::peft_files(&mut host, &full, head, None, dropout)?;
+                let adapter = lora::peft_files(&mut host, &full, head, None, dropout, None)?;
                 let mut files = vec![
                     ("model.safetensors".to_string(), full),
                     (
@@ -442,8 +449,9 @@ impl Model {
             Self::Text(m) => {
                 let mut host = m.to_host().await?;
                 let full = host.to_safetensors(&metadata)?;
-                let adapter =
-                    lora::peft_files(&mut host.net, &full, "classifier", Some("SEQ_CLS"), dropout)?;
+                let options = serde_json::to_string(&m.options).ok();
+                let (net, seq) = (&mut host.net, Some("SEQ_CLS"));
+                let adapter = lora::peft_files(net, &full, "classifier", seq, dropout, options)?;
                 let mut files = vec![
                     ("model.safetensors".to_string(), full),
                     ("config.json".into(), pretty(&m.hf_config(labels))?),
