@@ -68,10 +68,12 @@ fuzz: setup
 		echo "$$t: $$(grep -E '^Done [0-9]+ runs' fuzz/logs/$$t.log) corpus $$(ls fuzz/corpus/$$t | wc -l) files"; \
 	done
 
-# Not part of `make test` (a virtualenv of several GB, then about N minutes): every kind of
+# Not part of `make test` (a virtualenv of 5.5 GB, the CLI and the page's module, then about 3
+# minutes of runs): every kind of
 # export tabtune makes, loaded by the PyTorch library its users would use (torchvision,
 # transformers, PEFT) and compared with tabtune's predictions, and PyTorch's own fine-tunes
-# predicted by tabtune (conformance/run.py). The table goes to conformance/results.md.
+# predicted by tabtune (conformance/run.py), and the adapter the page trains in
+# tests/e2e/lora.test.mjs loaded by PEFT. The table goes to conformance/results.md.
 conformance: setup
 	@bash conformance/setup.sh
 	cargo build --release --bin tabtune
