@@ -220,13 +220,6 @@ impl Linear {
         self.weight.dims()
     }
 
-    /// Put a new adapter on this layer.
-    pub fn adapt(&mut self, options: &LoraOptions, rng: &mut ChaCha8Rng) {
-        let [d_in, d_out] = self.dims();
-        let device = self.weight.device();
-        self.lora = Some(Adapter::new(d_in, d_out, options, rng, &device));
-    }
-
     /// The layer with its adapter added into the weight (`W + scale B A`), and no adapter.
     pub fn merge(mut self) -> Self {
         self.merge_adapter();
@@ -502,7 +495,7 @@ mod tests {
             alpha: 4.0,
             ..LoraOptions::default()
         };
-        layer.adapt(&options, &mut adapter_rng(1));
+        layer.lora = Some(Adapter::new(6, 5, &options, &mut adapter_rng(1), &device));
         let same = layer.forward(x.clone());
         assert_eq!(before.to_data(), same.to_data(), "B starts at zero");
         let adapter = layer.lora.as_mut().unwrap();
