@@ -201,6 +201,94 @@ fn the_activity_model_learns_new_classes_on_six_channels_and_its_export_predicts
     assert!(a.iter().all(|(_, p)| p[walking] > 0.5), "{a:?}");
 }
 
+/// The classes of each window of `probe` predicted by `session` (probabilities by index).
+fn window_probabilities(session: &mut Session, probe: &[(String, Vec<u8>)]) -> Vec<Vec<f32>> {
+    match block_on(session.predict_series(probe.to_vec()))
+        .unwrap()
+        .remove(0)
+    {
+        SeriesPrediction::Classes { windows, .. } => windows.into_iter().map(|(_, p)| p).collect(),
+        _ => panic!("classes"),
+    }
+}
+
+/// LoRA on the activity model: an adapter on its one Linear layer before the head (`fc1`,
+/// 6 -> 10,000), the new head trained whole (`modules_to_save`); the convolutions keep their
+/// weights bit for bit; the merged export and the base model with PEFT's folder predict as
+/// the adapted model does.
+#[test]
+fn lora_on_the_activity_model_adapts_its_linear_layer_and_exports_peft_s_folder() {
+    let mut session = session("har_conv1d");
+    session
+        .set_dataset(Dataset::series(people(&["anna", "ben", "carl", "dora"]), None).unwrap())
+        .unwrap();
+    let json = r#"{"val_fraction": 0.25, "head": {"epochs": 5},
+        "finetune": {"epochs": 2, "lora": {"r": 4, "alpha": 8}}}"#;
+    let plan = session.lora_plan(Some(json)).unwrap().unwrap();
+    assert_eq!(
+        (plan.layers, plan.adapter_params, plan.head_params),
+        (1, 4 * (6 + 10_000), (10_000 + 1) * 2)
+    );
+    let recipe = session.check_recipe(Some(json)).unwrap();
+    let report = block_on(session.train(&recipe, &mut |_| Control::Continue)).unwrap();
+    print!("{}", report.describe("windows"));
+    let m = report.metrics.as_ref().expect("a held-out person");
+    assert!(m.accuracy >= 0.9, "held-out accuracy {}", m.accuracy);
+
+    let files = block_on(session.export()).unwrap();
+    let file = |name: &str| &files.iter().find(|(n, _)| n == name).unwrap().1;
+    let config: serde_json::Value =
+        serde_json::from_slice(file("adapter/adapter_config.json")).unwrap();
+    assert_eq!(config["target_modules"], serde_json::json!(["fc1"]));
+    assert_eq!(config["modules_to_save"], serde_json::json!(["fc2"]));
+    let base = asset("models/har_conv1d");
+    let original = common::tensors(&std::fs::read(base.join("model.safetensors")).unwrap());
+    let merged = common::tensors(file("model.safetensors"));
+    for key in [
+        "conv1.weight",
+        "conv1.bias",
+        "conv2.weight",
+        "conv2.bias",
+        "fc1.bias",
+    ] {
+        assert_eq!(merged[key], original[key], "{key} is frozen");
+    }
+    assert_ne!(merged["fc1.weight"], original["fc1.weight"], "fc1 adapted");
+    assert_eq!(merged["fc2.weight"].0, [2, 10_000]);
+    let adapter = common::tensors(file("adapter/adapter_model.safetensors"));
+    assert_eq!(adapter["base_model.model.fc1.lora_A.weight"].0, [4, 6]);
+    assert_eq!(adapter["base_model.model.fc1.lora_B.weight"].0, [10_000, 4]);
+
+    let probe = vec![(
+        "probe.csv".to_string(),
+        recording("walking", 9.0, 7).into_bytes(),
+    )];
+    let adapted = window_probabilities(&mut session, &probe);
+    let mut reloaded = Session::new(Device::flex());
+    reloaded
+        .load(ModelFiles::from_named("export", files.clone(), None).unwrap())
+        .unwrap();
+    let with_adapter = ModelFiles::open(&base)
+        .unwrap()
+        .with_adapter(
+            "adapter",
+            std::str::from_utf8(file("adapter/adapter_config.json")).unwrap(),
+            file("adapter/adapter_model.safetensors"),
+        )
+        .unwrap();
+    let mut onto_base = Session::new(Device::flex());
+    onto_base.load(with_adapter).unwrap();
+    for other in [&mut reloaded, &mut onto_base] {
+        let p = window_probabilities(other, &probe);
+        let diff = (p.iter().flatten())
+            .zip(adapted.iter().flatten())
+            .map(|(a, b)| (a - b).abs())
+            .fold(0f32, f32::max);
+        println!("LoRA series: probabilities differ by {diff:e}");
+        assert!(diff < 1e-5, "{diff}");
+    }
+}
+
 /// aeon's BasicMotions (`make assets`): a smart watch's accelerometer and gyroscope at 10 Hz,
 /// four activities, the archive's own 40/40 split. humanactivity's network, trained on a
 /// phone's three accelerometer channels at 20 Hz, learns the four new classes on six channels

@@ -14,6 +14,7 @@ use tabtune::train::recipe::OptimizerKind;
 use tabtune::train::{Control, Progress, Recipe, RunReport};
 
 mod common;
+use common::tensors;
 
 /// Dropout draws from the CPU device's generator, one per process: runs that compare their
 /// weights take turns.
@@ -450,23 +451,6 @@ fn a_run_cancelled_in_its_features_or_its_fine_tuning_leaves_the_session_usable(
         0.0
     );
     std::fs::remove_dir_all(data).ok();
-}
-
-/// The tensors of safetensors bytes: name -> (shape, f32 values).
-fn tensors(bytes: &[u8]) -> std::collections::BTreeMap<String, (Vec<usize>, Vec<f32>)> {
-    let st = safetensors::SafeTensors::deserialize(bytes).unwrap();
-    st.tensors()
-        .into_iter()
-        .filter(|(_, v)| v.dtype() == safetensors::Dtype::F32)
-        .map(|(k, v)| {
-            let values = v
-                .data()
-                .chunks_exact(4)
-                .map(|b| f32::from_le_bytes(b.try_into().unwrap()))
-                .collect();
-            (k, (v.shape().to_vec(), values))
-        })
-        .collect()
 }
 
 /// `files` written to a fresh folder and loaded in a new session.

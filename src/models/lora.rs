@@ -347,7 +347,8 @@ pub const ADAPTER_DIR: &str = "adapter";
 /// PEFT's adapter folder for `model`'s adapters (`None` when it has none):
 /// `adapter/adapter_config.json` and `adapter/adapter_model.safetensors`, keys
 /// `base_model.model.{name}.lora_A.weight` / `lora_B.weight` and the new head's tensors (the
-/// ones of `full`, the whole model's export, under `head.`) as `modules_to_save`, so that
+/// ones of `full`, the whole model's export, under `head.`; `None`: the model has no new head,
+/// as Whisper) as `modules_to_save`, so that
 /// `PeftModel.from_pretrained(base, "adapter")` loads it onto the original model. `task_type`
 /// is PEFT's (`SEQ_CLS` for text classifiers); `dropout` the adapters' own; `tabtune` (a text
 /// model's options, JSON) goes in the weights' metadata, which PEFT does not read, so that
@@ -355,7 +356,7 @@ pub const ADAPTER_DIR: &str = "adapter";
 pub fn peft_files(
     model: &mut dyn Adaptable,
     full: &[u8],
-    head: &str,
+    head: Option<&str>,
     task_type: Option<&str>,
     dropout: f64,
     tabtune: Option<String>,
@@ -391,7 +392,7 @@ pub fn peft_files(
     }
     let whole = safetensors::SafeTensors::deserialize(full).map_err(|e| fail(e.to_string()))?;
     for (key, view) in whole.tensors() {
-        if key.starts_with(&format!("{head}.")) {
+        if head.is_some_and(|head| key.starts_with(&format!("{head}."))) {
             tensors.push((
                 format!("{PEFT_PREFIX}{key}"),
                 view.shape().to_vec(),
@@ -422,7 +423,7 @@ pub fn peft_files(
         "lora_alpha": scale * r as f64,
         "lora_dropout": dropout,
         "target_modules": adapters.iter().map(|(n, _, _)| n.clone()).collect::<Vec<_>>(),
-        "modules_to_save": [head],
+        "modules_to_save": head.map(|h| vec![h]),
         "bias": "none",
         "fan_in_fan_out": false,
         "use_rslora": false,

@@ -33,6 +33,7 @@ use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
 use super::Unfreeze;
+use super::lora::{self, Adaptable, LoraOptions, LoraSite};
 use crate::weights::{WeightSource, inspect, load_into, save_safetensors};
 use crate::{Error, Result};
 
@@ -577,7 +578,8 @@ impl Recurrent {
 #[derive(Module, Debug)]
 pub struct Layer {
     pub conv: Option<Conv1d>,
-    pub linear: Option<Linear>,
+    /// A Linear layer (which may carry a LoRA adapter).
+    pub linear: Option<super::lora::Linear>,
     pub rnn: Vec<Recurrent>,
     pub batch_norm: Option<BatchNorm>,
     pub layer_norm: Option<LayerNorm>,
@@ -707,14 +709,8 @@ impl Layer {
                 bias,
                 ..
             } => {
-                layer.linear = Some(linear(
-                    rng,
-                    in_features,
-                    out_features,
-                    bias,
-                    in_features,
-                    device,
-                ))
+                layer.linear =
+                    Some(linear(rng, in_features, out_features, bias, in_features, device).into())
             }
             LayerSpec::Gru {
                 input_size,
@@ -983,6 +979,26 @@ impl Flowing {
             Self::Window(t) => t.unsqueeze_dim(2),
             Self::Steps(t) => t,
         }
+    }
+}
+
+/// Adapters go on the Linear layers before the head (PEFT adapts `nn.Linear`, not
+/// `nn.Conv1d` with a kernel or `nn.GRU`), by default every one; each is named by its
+/// config.json name (`fc1`), as the checkpoint names it. The head trains whole.
+impl Adaptable for SeriesNet {
+    fn default_targets(&self) -> Option<&'static [&'static str]> {
+        None
+    }
+
+    fn sites(&mut self) -> Vec<(String, &mut dyn LoraSite)> {
+        let head_at = self.head_index();
+        (self.layers[..head_at].iter_mut())
+            .filter_map(|l| {
+                let name = l.spec.name()?.to_string();
+                let linear = l.linear.as_mut()?;
+                Some((name, linear as &mut dyn LoraSite))
+            })
+            .collect()
     }
 }
 
@@ -1275,9 +1291,42 @@ impl SeriesModel {
         Ok((net.no_grad().set_require_grad_group(group, true), head))
     }
 
-    /// The weights as safetensors under the config's (PyTorch) names.
+    /// `net` ready for a LoRA phase on `device` (autodiff): adapters on the Linear layers
+    /// before the head that `options` targets (drawn from `seed`; kept when the net has them
+    /// already), gradients and training flags on for the adapters and the head (with the
+    /// layers after it) only: the frozen layers' BatchNorm statistics stay as they were.
+    /// Returns the net and the head's group.
+    pub fn trainable_lora(
+        &self,
+        options: &LoraOptions,
+        seed: u64,
+        device: &Device,
+    ) -> Result<(SeriesNet, ParamGroup)> {
+        let mut net = self.net.clone();
+        if !lora::has_adapters(&mut net) {
+            lora::add_adapters(&mut net, options, seed)?;
+        }
+        let mut net = net.fork(device).train();
+        let head_at = self.config.head_index();
+        let head = (net.layers[head_at..].iter()).fold(ParamGroup::from_ids(Vec::new()), |g, l| {
+            g.fuse(&ParamGroup::ids_from_module(l.clone()))
+        });
+        let group = lora::adapter_group(&mut net, head.clone());
+        Ok((net.freeze().unfreeze_group(group), head))
+    }
+
+    /// The weights as safetensors under the config's (PyTorch) names (adapters merged).
     pub fn to_safetensors(&self, metadata: &[(&str, String)]) -> Result<Vec<u8>> {
-        save_safetensors(&self.net, &self.net.weight_map(), metadata)
+        let mut net = self.net.clone();
+        if lora::has_adapters(&mut net) {
+            lora::merge(&mut net);
+        }
+        save_safetensors(&net, &self.net.weight_map(), metadata)
+    }
+
+    /// The checkpoint name of the head layer (PEFT's `modules_to_save`).
+    pub fn head_name(&self) -> Option<&str> {
+        self.config.layers[self.config.head_index()].name()
     }
 
     /// config.json of this model.

@@ -17,7 +17,9 @@
 use burn::module::{Module, ParamGroup};
 use burn::nn::PaddingConfig1d;
 use burn::nn::conv::{Conv1d, Conv1dConfig};
-use burn::nn::{Embedding, EmbeddingConfig, LayerNorm, LayerNormConfig, Linear, LinearConfig};
+use burn::nn::{Embedding, EmbeddingConfig, LayerNorm, LayerNormConfig, LinearConfig};
+
+use super::lora::{self, Adaptable, Linear, LoraOptions, LoraSite};
 use burn::prelude::*;
 use burn::tensor::TensorData;
 use burn::tensor::activation::{log_softmax, softmax};
@@ -251,10 +253,10 @@ pub struct KeyValues {
 impl Attention {
     fn new(d: usize, heads: usize, device: &Device) -> Self {
         Self {
-            q_proj: LinearConfig::new(d, d).init(device),
-            k_proj: LinearConfig::new(d, d).with_bias(false).init(device),
-            v_proj: LinearConfig::new(d, d).init(device),
-            out_proj: LinearConfig::new(d, d).init(device),
+            q_proj: Linear::new(d, d, device),
+            k_proj: LinearConfig::new(d, d).with_bias(false).init(device).into(),
+            v_proj: Linear::new(d, d, device),
+            out_proj: Linear::new(d, d, device),
             heads,
         }
     }
@@ -508,8 +510,8 @@ impl Whisper {
             .map(|_| EncoderLayer {
                 self_attn: Attention::new(d, config.encoder_attention_heads, device),
                 self_attn_layer_norm: norm(),
-                fc1: LinearConfig::new(d, config.encoder_ffn_dim).init(device),
-                fc2: LinearConfig::new(config.encoder_ffn_dim, d).init(device),
+                fc1: Linear::new(d, config.encoder_ffn_dim, device),
+                fc2: Linear::new(config.encoder_ffn_dim, d, device),
                 final_layer_norm: norm(),
             })
             .collect();
@@ -519,8 +521,8 @@ impl Whisper {
                 self_attn_layer_norm: norm(),
                 encoder_attn: Attention::new(d, config.decoder_attention_heads, device),
                 encoder_attn_layer_norm: norm(),
-                fc1: LinearConfig::new(d, config.decoder_ffn_dim).init(device),
-                fc2: LinearConfig::new(config.decoder_ffn_dim, d).init(device),
+                fc1: Linear::new(d, config.decoder_ffn_dim, device),
+                fc2: Linear::new(config.decoder_ffn_dim, d, device),
                 final_layer_norm: norm(),
             })
             .collect();
@@ -733,6 +735,77 @@ impl Whisper {
         };
         Ok((net.no_grad().set_require_grad_group(group, true), decoder))
     }
+
+    /// A copy on `device` (autodiff) for a LoRA phase: adapters on the layers `options`
+    /// targets (drawn from `seed`; kept when the model has them already), gradients on for
+    /// the adapters alone. Whisper has no new head: every other weight stays as it was.
+    pub fn trainable_lora(
+        &self,
+        options: &LoraOptions,
+        seed: u64,
+        device: &Device,
+    ) -> Result<Self> {
+        let mut net = self.clone();
+        if !lora::has_adapters(&mut net) {
+            lora::add_adapters(&mut net, options, seed)?;
+        }
+        let mut net = net.fork(device).train();
+        let group = lora::adapter_group(&mut net, ParamGroup::from_ids(Vec::new()));
+        Ok(net.freeze().unfreeze_group(group))
+    }
+
+    /// The model with every adapter merged into its weights.
+    pub fn merged(mut self) -> Self {
+        lora::merge(&mut self);
+        self
+    }
+}
+
+/// An attention's four projections, under `at` (`model.encoder.layers.0.self_attn`).
+fn attention_sites<'a>(
+    sites: &mut Vec<(String, &'a mut dyn LoraSite)>,
+    at: &str,
+    a: &'a mut Attention,
+) {
+    for (name, l) in [
+        ("q_proj", &mut a.q_proj),
+        ("k_proj", &mut a.k_proj),
+        ("v_proj", &mut a.v_proj),
+        ("out_proj", &mut a.out_proj),
+    ] {
+        sites.push((format!("{at}.{name}"), l as &mut dyn LoraSite));
+    }
+}
+
+/// Adapters on Whisper go where PEFT puts them on `WhisperForConditionalGeneration`: by
+/// default every `q_proj` and `v_proj` (the encoder's self-attention, the decoder's self- and
+/// cross-attention), named as the checkpoint names them.
+impl Adaptable for Whisper {
+    fn default_targets(&self) -> Option<&'static [&'static str]> {
+        Some(&["q_proj", "v_proj"])
+    }
+
+    fn sites(&mut self) -> Vec<(String, &mut dyn LoraSite)> {
+        let mut sites: Vec<(String, &mut dyn LoraSite)> = Vec::new();
+        for (i, l) in self.model.encoder.layers.iter_mut().enumerate() {
+            let at = format!("model.encoder.layers.{i}");
+            attention_sites(&mut sites, &format!("{at}.self_attn"), &mut l.self_attn);
+            sites.push((format!("{at}.fc1"), &mut l.fc1));
+            sites.push((format!("{at}.fc2"), &mut l.fc2));
+        }
+        for (i, l) in self.model.decoder.layers.iter_mut().enumerate() {
+            let at = format!("model.decoder.layers.{i}");
+            attention_sites(&mut sites, &format!("{at}.self_attn"), &mut l.self_attn);
+            attention_sites(
+                &mut sites,
+                &format!("{at}.encoder_attn"),
+                &mut l.encoder_attn,
+            );
+            sites.push((format!("{at}.fc1"), &mut l.fc1));
+            sites.push((format!("{at}.fc2"), &mut l.fc2));
+        }
+        sites
+    }
 }
 
 /// Whisper with what it needs to hear and write: its config, its tokenizer, the log-mel front
@@ -890,10 +963,20 @@ impl Transcriber {
     /// The model as a Hugging Face folder `WhisperForConditionalGeneration.from_pretrained`
     /// loads: model.safetensors (HF names; the tied output projection not stored, as
     /// `save_pretrained` does), config.json, tokenizer.json and the companions.
-    pub fn export(&self, metadata: &[(&str, String)]) -> Result<Vec<(String, Vec<u8>)>> {
+    /// With adapters, the weights are merged and `adapter/` holds PEFT's folder (`dropout`,
+    /// the adapters' own, goes in its config).
+    pub fn export(
+        &self,
+        metadata: &[(&str, String)],
+        dropout: f64,
+    ) -> Result<Vec<(String, Vec<u8>)>> {
         let mut meta = vec![("format", "pt".to_string())];
         meta.extend(metadata.iter().map(|(k, v)| (*k, v.clone())));
-        let weights = crate::weights::save_safetensors(&self.net, &[], &meta)?;
+        // Adapters merged into the full model; PEFT's folder beside it.
+        let mut net = self.net.clone();
+        let merged = net.clone().merged();
+        let weights = crate::weights::save_safetensors(&merged, &[], &meta)?;
+        let adapter = lora::peft_files(&mut net, &weights, None, None, dropout, None)?;
         let mut files = vec![
             ("model.safetensors".to_string(), weights),
             (
@@ -903,6 +986,7 @@ impl Transcriber {
             ("tokenizer.json".to_string(), self.tokenizer_json.clone()),
         ];
         files.extend(self.extras.iter().cloned());
+        files.extend(adapter.into_iter().flatten());
         Ok(files)
     }
 }

@@ -151,18 +151,17 @@ impl ModelFiles {
     }
 
     /// These weights with PEFT's adapter folder (`adapter_config.json`, `adapter_model.safetensors`
-    /// bytes, `name` for messages) on top: an image or text model predicts with it and trains
-    /// it further (the recipe's adapters are then the file's). A new head in the adapter
-    /// (`modules_to_save`) replaces the model's; its classes are named by index unless the
-    /// model's config names as many.
+    /// bytes, `name` for messages) on top: an image, text, sensor or Whisper model predicts
+    /// with it and trains it further (the recipe's adapters are then the file's). A new head in
+    /// the adapter (`modules_to_save`) replaces the model's; its classes are named by index
+    /// unless the model's config names as many.
     pub fn with_adapter(mut self, name: &str, config: &str, weights: &[u8]) -> Result<Self> {
-        if !matches!(self.kind(), ModelKind::Image | ModelKind::Text) {
+        if self.kind() == ModelKind::Audio {
             return Err(Error::Weights {
                 file: name.into(),
-                message: format!(
-                    "adapters go onto image and text models, not onto a {} model",
-                    self.kind().name()
-                ),
+                message: "adapters go onto image, text, sensor and Whisper models, not onto \
+                          the audio classifier (its convolutions take none)"
+                    .into(),
             });
         }
         let adapter = crate::models::lora::PeftAdapter::parse(name, config, weights)?;

@@ -483,6 +483,10 @@ impl Session {
             recipe.finetune.as_mut(),
         ) {
             finetune.lora = Some(adapter.options.clone());
+            // Whisper's first phase would train the decoder itself: adapters from the start.
+            if self.kind() == ModelKind::Transcription {
+                recipe.head.epochs = 0;
+            }
         }
         if let Some(text) = (self.base.as_ref())
             .and_then(|b| b.adapter.as_ref())

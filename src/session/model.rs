@@ -187,12 +187,24 @@ impl Model {
                     },
                 ))
             }
-            other => Err(Error::Weights {
+            Self::Transcription(mut m) => {
+                if let Some((key, _, _)) = adapter.apply(&mut m.net)?.first() {
+                    return Err(Error::Weights {
+                        file: format!("{}/adapter_model.safetensors", adapter.name),
+                        message: format!(
+                            "`{key}` has no place in an adapter for Whisper (it has no new \
+                             head; modules_to_save is not read)"
+                        ),
+                    });
+                }
+                Ok(Self::Transcription(m))
+            }
+            Self::Series(m) => Ok(Self::Series(series_with_adapter(m, adapter)?)),
+            Self::Audio(_) => Err(Error::Weights {
                 file: adapter.name.clone(),
-                message: format!(
-                    "adapters go onto image and text models, not onto a {} model",
-                    other.kind().name()
-                ),
+                message: "adapters go onto image, text, sensor and Whisper models, not onto \
+                          the audio classifier (its convolutions take none)"
+                    .into(),
             }),
         }
     }
@@ -278,31 +290,50 @@ impl Model {
         let Some(options) = recipe.finetune.as_ref().and_then(|f| f.lora.as_ref()) else {
             return Ok(None);
         };
-        let (layers, adapter_params, features, model_params) = match self {
+        // Layers adapted, the adapters' parameters, the new head's, the model's.
+        let plan = |net: &mut dyn lora::Adaptable, head: usize, all: usize| -> Result<_> {
+            let layers = lora::add_adapters(net, options, recipe.seed)?.len();
+            Ok((layers, lora::adapter_params(net), head, all))
+        };
+        let (layers, adapter_params, head_params, model_params) = match self {
             Self::Image(m) => {
-                let mut m = m.clone();
-                let layers = lora::add_adapters(&mut m, options, recipe.seed)?.len();
-                let params = lora::adapter_params(&mut m);
-                (layers, params, m.feature_dim(), m.num_params())
+                let head = (m.feature_dim() + 1) * classes;
+                plan(&mut m.clone(), head, m.num_params())?
             }
             Self::Text(m) => {
-                let mut net = m.net.clone();
-                let layers = lora::add_adapters(&mut net, options, recipe.seed)?.len();
-                let params = lora::adapter_params(&mut net);
-                (layers, params, m.feature_dim(), m.net.num_params())
+                let head = (m.feature_dim() + 1) * classes;
+                plan(&mut m.net.clone(), head, m.net.num_params())?
             }
-            other => {
+            Self::Series(m) => {
+                // The head's parameters scale with its outputs (exact for Linear and Conv1d).
+                let at = m.config.head_index();
+                let now: usize = m.net.layers[at..].iter().map(|l| l.num_params()).sum();
+                let width = m.config.output.width().max(1);
+                let head = now / width * classes.max(1);
+                plan(&mut m.net.clone(), head, m.net.num_params())?
+            }
+            Self::Transcription(m) => {
+                if recipe.head.epochs > 0 {
+                    return Err(Error::Recipe {
+                        field: "head.epochs".into(),
+                        message: "Whisper's first phase trains the decoder's own weights, \
+                                  which an adapter does not hold: with finetune.lora set \
+                                  head.epochs to 0 (adapters from the start)"
+                            .into(),
+                    });
+                }
+                plan(&mut m.net.clone(), 0, m.net.num_params())?
+            }
+            Self::Audio(_) => {
                 return Err(Error::Recipe {
                     field: "finetune.lora".into(),
-                    message: format!(
-                        "adapters are for image and text models; a {} model trains its \
-                         weights (set finetune.lora to null)",
-                        other.kind().name()
-                    ),
+                    message: "the audio classifier's network is convolutions with kernels \
+                              larger than 1x1, where LoRA adapters do not go: it trains its \
+                              weights (set finetune.lora to null)"
+                        .into(),
                 });
             }
         };
-        let head_params = (features + 1) * classes;
         Ok(Some(LoraPlan {
             layers,
             adapter_params,
@@ -435,7 +466,7 @@ impl Model {
                 let mut host = m.to_host().await?;
                 let full = host.to_safetensors(&metadata)?;
                 let head = host.arch().classifier_module();
-                let adapter = lora::peft_files(&mut host, &full, head, None, dropout, None)?;
+                let adapter = lora::peft_files(&mut host, &full, Some(head), None, dropout, None)?;
                 let mut files = vec![
                     ("model.safetensors".to_string(), full),
                     (
@@ -451,7 +482,8 @@ impl Model {
                 let full = host.to_safetensors(&metadata)?;
                 let options = serde_json::to_string(&m.options).ok();
                 let (net, seq) = (&mut host.net, Some("SEQ_CLS"));
-                let adapter = lora::peft_files(net, &full, "classifier", seq, dropout, options)?;
+                let adapter =
+                    lora::peft_files(net, &full, Some("classifier"), seq, dropout, options)?;
                 let mut files = vec![
                     ("model.safetensors".to_string(), full),
                     ("config.json".into(), pretty(&m.hf_config(labels))?),
@@ -467,15 +499,21 @@ impl Model {
                 ),
                 ("config.json".into(), pretty(&m.config(labels))?),
             ],
-            Self::Series(m) => vec![
-                (
-                    "model.safetensors".to_string(),
-                    m.to_host().await?.to_safetensors(&metadata)?,
-                ),
-                ("config.json".into(), m.config_json().into_bytes()),
-            ],
+            Self::Series(m) => {
+                let mut host = m.to_host().await?;
+                let full = host.to_safetensors(&metadata)?;
+                let head = host.head_name().map(str::to_string);
+                let net = &mut host.net;
+                let adapter = lora::peft_files(net, &full, head.as_deref(), None, dropout, None)?;
+                let mut files = vec![
+                    ("model.safetensors".to_string(), full),
+                    ("config.json".into(), m.config_json().into_bytes()),
+                ];
+                files.extend(adapter.into_iter().flatten());
+                files
+            }
             // config.json, tokenizer.json and the companions come with it.
-            Self::Transcription(m) => m.to_host().await?.export(&[])?,
+            Self::Transcription(m) => m.to_host().await?.export(&[], dropout)?,
         };
         if let Some((recipe, report)) = run {
             let json = serde_json::json!({ "recipe": recipe, "report": report });
@@ -490,6 +528,84 @@ impl Model {
         }
         Ok(files)
     }
+}
+
+/// `adapter` put onto a series model: its adapters, and its head (PEFT's `modules_to_save`,
+/// under the head layer's checkpoint name) in place of the model's, with a new head of as many
+/// outputs first when it has another number (classes then named by index).
+fn series_with_adapter(m: SeriesModel, adapter: &lora::PeftAdapter) -> Result<SeriesModel> {
+    let file = format!("{}/adapter_model.safetensors", adapter.name);
+    let fail = |message: String| Error::Weights {
+        file: file.clone(),
+        message,
+    };
+    let mut net = m.net.clone();
+    let rest = adapter.apply(&mut net)?;
+    if rest.is_empty() {
+        return Ok(SeriesModel { net, ..m });
+    }
+    let head = m.head_name().unwrap_or_default().to_string();
+    let weight = format!("{head}.weight");
+    let Some((_, shape, _)) = rest.iter().find(|(k, _, _)| *k == weight) else {
+        return Err(fail(format!(
+            "it holds {} but no `{weight}`, the head this model takes",
+            rest.iter()
+                .map(|(k, _, _)| k.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        )));
+    };
+    let device = m.net.layers[0]
+        .devices()
+        .first()
+        .cloned()
+        .unwrap_or_default();
+    let outputs = shape[0];
+    let m = match &m.config.output {
+        crate::models::series::SeriesOutput::Classes { labels, activation }
+            if labels.len() != outputs =>
+        {
+            let output = crate::models::series::SeriesOutput::Classes {
+                labels: (0..outputs).map(|i| i.to_string()).collect(),
+                activation: activation.clone(),
+            };
+            m.with_output(output, 0, &device)
+        }
+        _ => m,
+    };
+    // The model's own tensors with the adapter's in their place, loaded as a checkpoint (every
+    // shape checked against config.json's layers).
+    let base = m.to_safetensors(&[])?;
+    let base = safetensors::SafeTensors::deserialize(&base)
+        .map_err(|e| fail(format!("cannot read the model's own weights: {e}")))?;
+    let mut tensors: Vec<(String, Vec<usize>, Vec<u8>)> = base
+        .tensors()
+        .into_iter()
+        .map(|(k, v)| (k, v.shape().to_vec(), v.data().to_vec()))
+        .collect();
+    for (key, shape, values) in rest {
+        let Some(slot) = tensors.iter_mut().find(|(k, _, _)| *k == key) else {
+            return Err(fail(format!("`{key}` has no place in this model")));
+        };
+        let bytes = values.iter().flat_map(|v| v.to_le_bytes()).collect();
+        *slot = (key, shape, bytes);
+    }
+    let views = tensors
+        .iter()
+        .map(|(k, shape, bytes)| {
+            safetensors::tensor::TensorView::new(safetensors::Dtype::F32, shape.clone(), bytes)
+                .map(|v| (k.clone(), v))
+        })
+        .collect::<std::result::Result<Vec<_>, _>>()
+        .map_err(|e| fail(e.to_string()))?;
+    let bytes = safetensors::serialize(views, None).map_err(|e| fail(e.to_string()))?;
+    let source = crate::weights::WeightSource::Bytes {
+        name: file.clone(),
+        bytes,
+    };
+    let mut loaded = SeriesModel::load(&source, (&m.config_json(), "config.json"), &device)?;
+    adapter.apply(&mut loaded.net)?;
+    Ok(loaded)
 }
 
 fn pretty(value: &serde_json::Value) -> Result<Vec<u8>> {

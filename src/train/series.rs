@@ -626,15 +626,15 @@ async fn train_phase(
     on_progress: &mut dyn FnMut(&Progress) -> Control,
 ) -> Result<(SeriesModel, PhaseReport, Option<Predictions>)> {
     let ad = device.clone().autodiff();
-    let (net, head_group) = model.trainable(unfreeze, &ad)?;
-    let run = PhaseRun::new(
-        spec,
-        rows.len(),
-        steps.val.len(),
-        Some(head_group),
-        seed,
-        &ad,
-    );
+    // With adapters, they and the head train at the phase's `lr`.
+    let (net, head_group) = match (&spec.lora, unfreeze) {
+        (Some(options), Some(_)) => (model.trainable_lora(options, seed, &ad)?.0, None),
+        _ => {
+            let (net, head) = model.trainable(unfreeze, &ad)?;
+            (net, Some(head))
+        }
+    };
+    let run = PhaseRun::new(spec, rows.len(), steps.val.len(), head_group, seed, &ad);
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     rng.set_stream(5);
     steps.ad = ad;

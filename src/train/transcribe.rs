@@ -157,21 +157,31 @@ pub async fn finetune_transcription(
         steps.batch = spec.batch_size;
         steps.smoothing = f64::from(spec.label_smoothing);
         steps.judged.clear();
-        if unfreeze.is_some() {
-            // The encoder trains: its states change every step.
+        if unfreeze.is_some() || spec.lora.is_some() {
+            // The encoder trains (or its adapters do): its states change every step.
             steps.encoded = None;
         }
         let ad = device.clone().autodiff();
-        let (trainable, decoder) = net.trainable(unfreeze, &ad)?;
-        let mut run = PhaseRun::new(
-            &spec,
-            rows.len(),
-            val_rows,
-            unfreeze.map(|_| decoder),
-            recipe.seed,
-            &ad,
-        );
-        run.fit_memory(steps.footprint(unfreeze, net.num_params()));
+        // With adapters every encoder layer's activations are kept for the backward pass,
+        // but only the adapters take optimiser state; they train at `lr`.
+        let (trainable, decoder, footprint) = match &spec.lora {
+            Some(options) => {
+                let mut trainable = net.trainable_lora(options, recipe.seed, &ad)?;
+                let params = crate::models::lora::adapter_params(&mut trainable);
+                (
+                    trainable,
+                    None,
+                    steps.footprint(Some(Unfreeze::All), params),
+                )
+            }
+            None => {
+                let (trainable, decoder) = net.trainable(unfreeze, &ad)?;
+                let footprint = steps.footprint(unfreeze, net.num_params());
+                (trainable, unfreeze.map(|_| decoder), footprint)
+            }
+        };
+        let mut run = PhaseRun::new(&spec, rows.len(), val_rows, decoder, recipe.seed, &ad);
+        run.fit_memory(footprint);
         let mut rng = ChaCha8Rng::seed_from_u64(recipe.seed);
         rng.set_stream(7);
         steps.ad = ad;

@@ -201,3 +201,21 @@ pub fn speech_clips() -> Vec<SpeechClip> {
 
 pub const MEL_FILTERBANK: &[u8] = include_bytes!("../fixtures/speech_embedding/mel_filterbank.npy");
 pub const MEL_WINDOW: &[u8] = include_bytes!("../fixtures/speech_embedding/mel_window.npy");
+
+/// The float32 tensors of a safetensors file, by name: (shape, values).
+#[cfg(not(target_arch = "wasm32"))]
+pub fn tensors(bytes: &[u8]) -> std::collections::BTreeMap<String, (Vec<usize>, Vec<f32>)> {
+    let st = safetensors::SafeTensors::deserialize(bytes).unwrap();
+    st.tensors()
+        .into_iter()
+        .filter(|(_, v)| v.dtype() == safetensors::Dtype::F32)
+        .map(|(k, v)| {
+            let values = v
+                .data()
+                .chunks_exact(4)
+                .map(|b| f32::from_le_bytes(b.try_into().unwrap()))
+                .collect();
+            (k, (v.shape().to_vec(), values))
+        })
+        .collect()
+}
