@@ -403,6 +403,143 @@ def whisper():
         FAILED.append("Whisper / transformers")
 
 
+def whisper_lora():
+    """Whisper tiny.en with LoRA adapters (PEFT's q_proj/v_proj, adapters from the start) trained
+    by tabtune's CLI on six of the drug-name clips: the merged export in transformers and PEFT's
+    folder on the original model each transcribe the held-out clips word for word as tabtune
+    does."""
+    import wave
+
+    data = WORK / "whisper-clips"
+    src = ASSETS / "datasets" / "medical_speech"
+    for split, ids in [("train", ["0013", "0014", "0043", "0044", "0141", "0142"]), ("val", ["0001", "0005"])]:
+        (data / split).mkdir(parents=True, exist_ok=True)
+        lines = (src / split / "metadata.csv").read_text().splitlines()
+        rows = [lines[0]] + [l for l in lines if l.split(",", 1)[0] in {f"{i}.wav" for i in ids}]
+        for i in ids:
+            shutil.copy(src / split / f"{i}.wav", data / split / f"{i}.wav")
+        (data / split / "metadata.csv").write_text("\n".join(rows) + "\n")
+    base = ASSETS / "models" / "whisper_tiny_en"
+    out = WORK / "whisper-lora"
+    tabtune("finetune", "--model", base, "--data", data, "--out", out, "--lora", 8, "--seed", 1,
+            "--set", "head.epochs=0", "--set", "finetune.epochs=2", "--set", "finetune.batch_size=6",
+            "--set", "finetune.lr=0.002", "--set", "finetune.warmup_fraction=0")
+    clips = sorted((src / "val").glob("*.wav"))[:4]
+    printed = tabtune("predict", "--model", out, *clips)
+    ours = {}
+    for line in printed.splitlines():
+        for clip in clips:
+            if line.startswith(f"{clip} ("):
+                ours[clip] = line.split("):", 1)[1].strip()
+    processor = transformers.WhisperProcessor.from_pretrained(out)
+    merged = transformers.WhisperForConditionalGeneration.from_pretrained(out)
+    adapted = peft.PeftModel.from_pretrained(transformers.WhisperForConditionalGeneration.from_pretrained(base),
+                                             out / "adapter")
+    for name, model, how in [
+        ("Whisper tiny.en LoRA, merged", merged, "WhisperForConditionalGeneration.from_pretrained, greedy"),
+        ("Whisper tiny.en LoRA, PEFT adapter", adapted, "PeftModel.from_pretrained(Whisper, adapter), greedy"),
+    ]:
+        same = 0
+        for clip in clips:
+            with wave.open(str(clip)) as w:
+                samples = np.frombuffer(w.readframes(w.getnframes()), "<i2").astype(np.float32) / 32768
+            features = processor(samples, sampling_rate=16000, return_tensors="pt").input_features
+            with torch.no_grad():
+                tokens = model.generate(input_features=features, do_sample=False, num_beams=1, max_new_tokens=200)
+            text = processor.batch_decode(tokens, skip_special_tokens=True)[0].strip()
+            same += text == ours.get(clip)
+            if text != ours.get(clip):
+                print(f"  {clip.name}: tabtune {ours.get(clip)!r}, {name} {text!r}")
+        library = f"transformers {transformers.__version__}" if model is merged else f"peft {peft.__version__}"
+        ROWS.append((name, library, how, float("nan"), float("nan"), f"{same}/{len(clips)}",
+                     "transcripts compared word for word"))
+        print(f"{'ok  ' if same == len(clips) else 'FAIL'} {name}: {same}/{len(clips)} transcripts identical")
+        if same != len(clips):
+            FAILED.append(name)
+
+
+class SeriesNet(torch.nn.Module):
+    """A series model's config.json as a PyTorch module: its named layers are attributes under
+    their config names (what `load_state_dict` and PEFT's `target_modules` see). The layer types
+    the activity model uses (conv1d, relu, max_pool1d, flatten, linear)."""
+
+    def __init__(self, config, outputs=None):
+        super().__init__()
+        self.spec = config["layers"]
+        head = max(i for i, l in enumerate(self.spec) if "name" in l)
+        for i, l in enumerate(self.spec):
+            if l["type"] == "conv1d":
+                setattr(self, l["name"], torch.nn.Conv1d(l["in_channels"], l["out_channels"], l["kernel"],
+                                                         stride=l.get("stride", 1)))
+            elif l["type"] == "linear":
+                out = outputs if (i == head and outputs) else l["out_features"]
+                setattr(self, l["name"], torch.nn.Linear(l["in_features"], out))
+            elif l["type"] not in ("relu", "max_pool1d", "flatten"):
+                raise ValueError(f"layer type {l['type']} is not in this conformance builder")
+
+    def forward(self, x):
+        for l in self.spec:
+            t = l["type"]
+            if "name" in l:
+                x = getattr(self, l["name"])(x)
+            elif t == "relu":
+                x = torch.relu(x)
+            elif t == "max_pool1d":
+                x = torch.nn.functional.max_pool1d(x, l["kernel"], l.get("stride", l["kernel"]))
+            elif t == "flatten":
+                x = x.flatten(1)
+        return x
+
+
+def sensors():
+    """The activity model (humanactivity's Conv1D) fine-tuned by tabtune's CLI on four people of
+    HAPT with a LoRA adapter on its Linear layer: the merged export loads strict into the
+    config's PyTorch module, and PEFT's folder onto the original weights; both give tabtune's
+    probabilities for one-window recordings (normalised by the config's mean and std)."""
+    data = WORK / "hapt"
+    for user in ["user01", "user02", "user03", "user04"]:
+        if not (data / user).exists():
+            shutil.copytree(ASSETS / "datasets" / "hapt" / user, data / user)
+    base = ASSETS / "models" / "har_conv1d"
+    out = WORK / "har-lora"
+    tabtune("finetune", "--model", base, "--data", data, "--out", out, "--lora", 4, "--seed", 1,
+            "--set", "head.epochs=2", "--set", "finetune.epochs=1")
+    config = json.loads((out / "config.json").read_text())
+    labels = config["output"]["labels"]
+    window, channels = config["input"]["window"], config["input"]["channels"]
+    mean, std = np.array(config["input"]["mean"]), np.array(config["input"]["std"])
+    rng = np.random.default_rng(3)
+    probes, windows = [], []
+    for k in range(8):  # one window each, at the model's rate: no resampling on either side
+        t = np.arange(window) / config["input"]["rate_hz"]
+        x = np.stack([2 * np.sin(2 * np.pi * (1 + k / 4) * t) + rng.normal(0, 0.5, window),
+                      9.81 + 3 * np.cos(2 * np.pi * (1 + k / 4) * t) + rng.normal(0, 0.5, window),
+                      rng.normal(0, 1.0, window)], 1)
+        path = WORK / f"probe{k}.csv"
+        path.write_text("time," + ",".join(channels) + "\n" +
+                        "".join(f"{ti:.3f}," + ",".join(f"{v:.5f}" for v in row) + "\n" for ti, row in zip(t, x)))
+        probes.append(path)
+        windows.append(((x - mean) / std).T)
+    inputs = torch.tensor(np.stack(windows), dtype=torch.float32)
+    ours = tabtune_probs(out, probes, labels)
+    merged = SeriesNet(config)
+    merged.load_state_dict(state(out / "model.safetensors"), strict=True)
+    with torch.no_grad():
+        theirs = torch.softmax(merged(inputs), 1).numpy()
+    compare("activity model (Conv1D) LoRA, merged", f"torch {torch.__version__}",
+            "load_state_dict(strict=True) into the config's nn.Module", ours, theirs)
+    original = SeriesNet(json.loads((base / "config.json").read_text()), outputs=len(labels))
+    weights = {k: v for k, v in state(base / "model.safetensors").items() if not k.startswith("fc2.")}
+    missing = original.load_state_dict(weights, strict=False).missing_keys
+    assert sorted(missing) == ["fc2.bias", "fc2.weight"], missing
+    adapted = peft.PeftModel.from_pretrained(original, out / "adapter")
+    probs = lambda m: torch.softmax(m(inputs), 1).detach().numpy()
+    effect = adapter_effect(adapted, probs)
+    compare("activity model (Conv1D) LoRA, PEFT adapter", f"peft {peft.__version__}",
+            "PeftModel.from_pretrained(nn.Module, adapter)", ours, probs(adapted),
+            f"the adapter moves the probabilities by {effect:.1e}")
+
+
 def page_adapter():
     """The adapter the page trained and downloaded alone (tests/e2e/lora.test.mjs), loaded with
     PEFT onto the original MiniLM: its probability for the page's sentence against the page's,
@@ -457,9 +594,11 @@ def main():
     WORK.mkdir(parents=True, exist_ok=True)
     (WORK / "log.txt").write_text("")
     start = time.time()
-    only = sys.argv[1:] or ["images", "text", "whisper", "page"]
+    only = sys.argv[1:] or ["images", "text", "whisper", "whisper-lora", "sensors", "page"]
+    parts = {"images": images, "text": text, "whisper": whisper, "whisper-lora": whisper_lora,
+             "sensors": sensors, "page": page_adapter}
     for name in only:
-        {"images": images, "text": text, "whisper": whisper, "page": page_adapter}[name]()
+        parts[name]()
     lines = [
         "| export | loaded by | how | relative error | max abs. difference | same top class | |",
         "|---|---|---|---|---|---|---|",

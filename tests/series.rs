@@ -218,7 +218,8 @@ fn window_probabilities(session: &mut Session, probe: &[(String, Vec<u8>)]) -> V
 /// the adapted model does.
 #[test]
 fn lora_on_the_activity_model_adapts_its_linear_layer_and_exports_peft_s_folder() {
-    let mut session = session("har_conv1d");
+    let session_of = session;
+    let mut session = session_of("har_conv1d");
     session
         .set_dataset(Dataset::series(people(&["anna", "ben", "carl", "dora"]), None).unwrap())
         .unwrap();
@@ -287,6 +288,12 @@ fn lora_on_the_activity_model_adapts_its_linear_layer_and_exports_peft_s_folder(
         println!("LoRA series: probabilities differ by {diff:e}");
         assert!(diff < 1e-5, "{diff}");
     }
+    // RIANN's only Linear layer is its head: no layer for an adapter, said before training.
+    let err = session_of("riann")
+        .lora_plan(Some(r#"{"finetune": {"lora": {}}}"#))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("no layer an adapter goes on"), "{err}");
 }
 
 /// aeon's BasicMotions (`make assets`): a smart watch's accelerometer and gyroscope at 10 Hz,

@@ -303,6 +303,15 @@ pub fn add_adapters(
             adapted.push(name);
         }
     }
+    if names.is_empty() {
+        return Err(Error::Recipe {
+            field: "finetune.lora".into(),
+            message: "this model has no layer an adapter goes on (a Linear layer, a 1x1 \
+                      convolution; a sensor model's head trains whole): set finetune.lora to \
+                      null"
+                .into(),
+        });
+    }
     if adapted.is_empty() {
         let asked = options.target_modules.clone().unwrap_or_else(|| {
             defaults

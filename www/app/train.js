@@ -90,6 +90,11 @@ export function fieldsToRecipe() {
         : null,
     };
   }
+  // Whisper's first phase trains the decoder's own weights: with adapters, they start at once.
+  if (preset === 'lora' && state.tuner?.model?.kind === 'transcription') {
+    recipe.head.epochs = 0;
+    $('head-epochs').value = 0;
+  }
   writeRecipe(recipe);
   syncPresetFields();
   validateRecipe();
@@ -122,10 +127,10 @@ export function syncPresetFields() {
   for (const label of document.querySelectorAll('.full-only')) label.classList.toggle('off', !phase2);
   $('unfreeze').closest('label').classList.toggle('off', preset !== 'full');
   for (const part of document.querySelectorAll('.lora-only')) part.hidden = preset !== 'lora';
-  // Adapters are for image and text models.
+  // Adapters are for image, text, sensor and Whisper models (the audio classifier takes none).
   const kind = state.tuner?.model?.kind;
   const option = [...$('preset').options].find((o) => o.value === 'lora');
-  option.disabled = kind != null && kind !== 'image' && kind !== 'text';
+  option.disabled = kind === 'audio';
 }
 
 const megabytes = (bytes) => `${(bytes / 1e6).toFixed(bytes < 1e7 ? 2 : 1)} MB`;
@@ -148,7 +153,7 @@ async function showLoraPlan(recipe) {
     if (!plan) return;
     const trained = plan.adapter_params + plan.head_params;
     box.textContent = `Trains ${trained.toLocaleString("en-US")} parameters of ${plan.model_params.toLocaleString("en-US")} ` +
-      `(${percent(trained / plan.model_params, 2)}): adapters on ${plan.layers} layers and the new head. ` +
+      `(${percent(trained / plan.model_params, 2)}): adapters on ${plan.layers} layers${plan.head_params ? ' and the new head' : ''}. ` +
       `The adapter download is about ${megabytes(plan.adapter_bytes)}.`;
     box.hidden = false;
   } catch (err) {

@@ -254,6 +254,8 @@ mod cli {
                     Err(err) => println!("{file}: skipped: cannot read: {err}"),
                 }
             }
+            // Each window a row of --json's scores, named "{file} @ {start} s".
+            let (mut names, mut ranked) = (Vec::new(), Vec::new());
             for p in block_on(session.predict_series(files))? {
                 match p {
                     train::series::SeriesPrediction::Classes {
@@ -263,10 +265,10 @@ mod cli {
                     } => {
                         for (start, probs) in windows {
                             let scored = tabtune::session::ranked(vec![probs], &labels).remove(0);
-                            println!(
-                                "{name} @ {start:.2} s: {}",
-                                tabtune::session::top(&scored, n)
-                            );
+                            let at = format!("{name} @ {start:.2} s");
+                            println!("{at}: {}", tabtune::session::top(&scored, n));
+                            names.push(at);
+                            ranked.push(scored);
                         }
                     }
                     train::series::SeriesPrediction::Values {
@@ -289,7 +291,7 @@ mod cli {
                     }
                 }
             }
-            return Ok(());
+            return write_scores(json, &names.iter().collect::<Vec<_>>(), &ranked);
         }
         if session.kind() == ModelKind::Audio {
             let (mut names, mut clips) = (Vec::new(), Vec::new());
