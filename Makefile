@@ -68,7 +68,7 @@ fuzz: setup
 		echo "$$t: $$(grep -E '^Done [0-9]+ runs' fuzz/logs/$$t.log) corpus $$(ls fuzz/corpus/$$t | wc -l) files"; \
 	done
 
-# Not part of `make test` (a virtualenv of 5.5 GB, the CLI and the page's module, then about 3
+# Not part of `make test` (a virtualenv of 5.5 GB, the CLI and the page's module, then about 5
 # minutes of runs): every kind of
 # export tabtune makes, loaded by the PyTorch library its users would use (torchvision,
 # transformers, PEFT) and compared with tabtune's predictions, and PyTorch's own fine-tunes

@@ -362,6 +362,17 @@ def text():
             f"the other way; the adapters move the probabilities by {effect:.1e}")
 
 
+def tabtune_transcripts(model, clips):
+    """tabtune's CLI transcripts of `clips` by the Whisper folder `model`, by clip."""
+    printed = tabtune("predict", "--model", model, *clips)
+    ours = {}
+    for line in printed.splitlines():
+        for clip in clips:
+            if line.startswith(f"{clip} ("):
+                ours[clip] = line.split("):", 1)[1].strip()
+    return ours
+
+
 def whisper():
     """Whisper tiny.en as `tabtune export` writes it: transformers' WhisperForConditionalGeneration
     loads it with no missing or unexpected key, and its greedy transcripts of the held-out
@@ -372,12 +383,7 @@ def whisper():
     out = WORK / "whisper"
     tabtune("export", "--model", ASSETS / "models" / "whisper_tiny_en", "--out", out)
     clips = sorted((ASSETS / "datasets" / "medical_speech" / "val").glob("*.wav"))[:4]
-    printed = tabtune("predict", "--model", out, *clips)
-    ours = {}
-    for line in printed.splitlines():
-        for clip in clips:
-            if line.startswith(f"{clip} ("):
-                ours[clip] = line.split("):", 1)[1].strip()
+    ours = tabtune_transcripts(out, clips)
     model, info = transformers.WhisperForConditionalGeneration.from_pretrained(out, output_loading_info=True)
     missing = [k for k in info["missing_keys"] if k != "proj_out.weight"]  # tied to the embeddings
     assert not missing and not info["unexpected_keys"], info
@@ -425,12 +431,7 @@ def whisper_lora():
             "--set", "head.epochs=0", "--set", "finetune.epochs=2", "--set", "finetune.batch_size=6",
             "--set", "finetune.lr=0.002", "--set", "finetune.warmup_fraction=0")
     clips = sorted((src / "val").glob("*.wav"))[:4]
-    printed = tabtune("predict", "--model", out, *clips)
-    ours = {}
-    for line in printed.splitlines():
-        for clip in clips:
-            if line.startswith(f"{clip} ("):
-                ours[clip] = line.split("):", 1)[1].strip()
+    ours = tabtune_transcripts(out, clips)
     processor = transformers.WhisperProcessor.from_pretrained(out)
     merged = transformers.WhisperForConditionalGeneration.from_pretrained(out)
     adapted = peft.PeftModel.from_pretrained(transformers.WhisperForConditionalGeneration.from_pretrained(base),

@@ -269,16 +269,7 @@ fn lora_on_the_activity_model_adapts_its_linear_layer_and_exports_peft_s_folder(
     reloaded
         .load(ModelFiles::from_named("export", files.clone(), None).unwrap())
         .unwrap();
-    let with_adapter = ModelFiles::open(&base)
-        .unwrap()
-        .with_adapter(
-            "adapter",
-            std::str::from_utf8(file("adapter/adapter_config.json")).unwrap(),
-            file("adapter/adapter_model.safetensors"),
-        )
-        .unwrap();
-    let mut onto_base = Session::new(Device::flex());
-    onto_base.load(with_adapter).unwrap();
+    let mut onto_base = common::onto_base(&base, &files);
     for other in [&mut reloaded, &mut onto_base] {
         let p = window_probabilities(other, &probe);
         let diff = (p.iter().flatten())

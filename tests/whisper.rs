@@ -313,16 +313,7 @@ fn lora_adapters_lower_the_error_and_load_onto_the_base_model() {
         .load(ModelFiles::from_named("export", files.clone(), None).unwrap())
         .unwrap();
     assert_eq!(heard(&mut again), tuned);
-    let with_adapter = ModelFiles::open(&base)
-        .unwrap()
-        .with_adapter(
-            "adapter",
-            std::str::from_utf8(file("adapter/adapter_config.json")).unwrap(),
-            file("adapter/adapter_model.safetensors"),
-        )
-        .unwrap();
-    let mut onto_base = Session::new(Device::flex());
-    onto_base.load(with_adapter).unwrap();
+    let mut onto_base = common::onto_base(&base, &files);
     assert_eq!(heard(&mut onto_base), tuned);
     // It trains further by default as adapters from the start.
     let recipe = onto_base.default_recipe();

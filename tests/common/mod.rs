@@ -219,3 +219,21 @@ pub fn tensors(bytes: &[u8]) -> std::collections::BTreeMap<String, (Vec<usize>, 
         })
         .collect()
 }
+
+/// A session with the model folder `base` and the PEFT folder of an export's `files`
+/// (`adapter/`) put onto it.
+#[cfg(not(target_arch = "wasm32"))]
+pub fn onto_base(base: &std::path::Path, files: &[(String, Vec<u8>)]) -> tabtune::session::Session {
+    let file = |name: &str| &files.iter().find(|(n, _)| n == name).unwrap().1;
+    let with_adapter = tabtune::session::ModelFiles::open(base)
+        .unwrap()
+        .with_adapter(
+            "adapter",
+            std::str::from_utf8(file("adapter/adapter_config.json")).unwrap(),
+            file("adapter/adapter_model.safetensors"),
+        )
+        .unwrap();
+    let mut session = tabtune::session::Session::new(Device::flex());
+    session.load(with_adapter).unwrap();
+    session
+}
