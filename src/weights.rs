@@ -151,6 +151,27 @@ const PTH_BYTES: &str = "PyTorch checkpoints are read from a file path (the comm
                          in the browser: convert it once with `tabtune export --model FILE.pth \
                          --out FOLDER` and load FOLDER's model.safetensors";
 
+/// float32 tensors (name, shape, little-endian bytes) and `metadata` as safetensors bytes;
+/// the error is safetensors' own, for the caller to name the file.
+pub fn f32_safetensors<B: AsRef<[u8]>>(
+    tensors: &[(String, Vec<usize>, B)],
+    metadata: Option<std::collections::HashMap<String, String>>,
+) -> std::result::Result<Vec<u8>, String> {
+    let views = tensors
+        .iter()
+        .map(|(name, shape, bytes)| {
+            safetensors::tensor::TensorView::new(
+                safetensors::Dtype::F32,
+                shape.clone(),
+                bytes.as_ref(),
+            )
+            .map(|v| (name.clone(), v))
+        })
+        .collect::<std::result::Result<Vec<_>, _>>()
+        .map_err(|e| e.to_string())?;
+    safetensors::serialize(views, metadata).map_err(|e| e.to_string())
+}
+
 /// Save `module` as safetensors bytes under the checkpoint's own key names: `map` is the
 /// loader's (checkpoint prefix -> module prefix) table, applied in reverse, and Linear/BatchNorm
 /// tensors get PyTorch's layout and names. Every BatchNorm also gets the 0-d int64

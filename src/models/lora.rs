@@ -410,21 +410,13 @@ pub fn peft_files(
         }
     }
     tensors.sort_by(|a, b| a.0.cmp(&b.0));
-    let views = tensors
-        .iter()
-        .map(|(name, shape, bytes)| {
-            safetensors::tensor::TensorView::new(safetensors::Dtype::F32, shape.clone(), bytes)
-                .map(|v| (name.clone(), v))
-        })
-        .collect::<std::result::Result<Vec<_>, _>>()
-        .map_err(|e| fail(e.to_string()))?;
     let mut metadata: std::collections::HashMap<String, String> =
         [("format".to_string(), "pt".to_string())].into();
     if let Some(options) = tabtune {
         metadata.insert("tabtune".into(), options);
     }
     let metadata = Some(metadata);
-    let weights = safetensors::serialize(views, metadata).map_err(|e| fail(e.to_string()))?;
+    let weights = crate::weights::f32_safetensors(&tensors, metadata).map_err(fail)?;
     let config = serde_json::json!({
         "peft_type": "LORA",
         "task_type": task_type,

@@ -110,15 +110,7 @@ impl Model {
                 message,
             };
             let find = |key: &str| rest.iter().find(|(k, _, _)| k == key);
-            let Some((_, shape, weight)) = find(weight_key) else {
-                return Err(fail(format!(
-                    "it holds {} but no `{weight_key}`, the new head this model takes",
-                    rest.iter()
-                        .map(|(k, _, _)| k.as_str())
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                )));
-            };
+            let (_, shape, weight) = head_tensor(&rest, weight_key).map_err(fail)?;
             if shape.len() != 2 || shape[1] != features {
                 return Err(fail(format!(
                     "`{weight_key}` is {shape:?}; the head takes {features} features"
@@ -131,23 +123,20 @@ impl Model {
                 return Err(fail(format!("`{k}` has no place in this model")));
             }
             let classes = shape[0];
-            // PyTorch's [out, in] to burn's [in, out].
-            let mut w = vec![0f32; weight.len()];
-            for o in 0..classes {
-                for i in 0..features {
-                    w[i * classes + o] = weight[o * features + i];
-                }
-            }
             let bias = match find(&bias_key) {
                 Some((_, _, b)) if b.len() == classes => b.clone(),
                 Some((_, s, _)) => return Err(fail(format!("`{bias_key}` is {s:?}"))),
                 None => vec![0.0; classes],
             };
             let linear = burn::nn::Linear {
-                weight: burn::module::Param::from_tensor(Tensor::from_data(
-                    TensorData::new(w, [features, classes]),
-                    device,
-                )),
+                // PyTorch's [out, in] to burn's [in, out].
+                weight: burn::module::Param::from_tensor(
+                    Tensor::<2>::from_data(
+                        TensorData::new(weight.clone(), [classes, features]),
+                        device,
+                    )
+                    .transpose(),
+                ),
                 bias: Some(burn::module::Param::from_tensor(Tensor::from_data(
                     TensorData::new(bias, [classes]),
                     device,
@@ -544,17 +533,8 @@ fn series_with_adapter(m: SeriesModel, adapter: &lora::PeftAdapter) -> Result<Se
     if rest.is_empty() {
         return Ok(SeriesModel { net, ..m });
     }
-    let head = m.head_name().unwrap_or_default().to_string();
-    let weight = format!("{head}.weight");
-    let Some((_, shape, _)) = rest.iter().find(|(k, _, _)| *k == weight) else {
-        return Err(fail(format!(
-            "it holds {} but no `{weight}`, the head this model takes",
-            rest.iter()
-                .map(|(k, _, _)| k.as_str())
-                .collect::<Vec<_>>()
-                .join(", ")
-        )));
-    };
+    let weight = format!("{}.weight", m.head_name().unwrap_or_default());
+    let (_, shape, _) = head_tensor(&rest, &weight).map_err(fail)?;
     let device = m.net.layers[0]
         .devices()
         .first()
@@ -590,15 +570,7 @@ fn series_with_adapter(m: SeriesModel, adapter: &lora::PeftAdapter) -> Result<Se
         let bytes = values.iter().flat_map(|v| v.to_le_bytes()).collect();
         *slot = (key, shape, bytes);
     }
-    let views = tensors
-        .iter()
-        .map(|(k, shape, bytes)| {
-            safetensors::tensor::TensorView::new(safetensors::Dtype::F32, shape.clone(), bytes)
-                .map(|v| (k.clone(), v))
-        })
-        .collect::<std::result::Result<Vec<_>, _>>()
-        .map_err(|e| fail(e.to_string()))?;
-    let bytes = safetensors::serialize(views, None).map_err(|e| fail(e.to_string()))?;
+    let bytes = crate::weights::f32_safetensors(&tensors, None).map_err(fail)?;
     let source = crate::weights::WeightSource::Bytes {
         name: file.clone(),
         bytes,
@@ -606,6 +578,21 @@ fn series_with_adapter(m: SeriesModel, adapter: &lora::PeftAdapter) -> Result<Se
     let mut loaded = SeriesModel::load(&source, (&m.config_json(), "config.json"), &device)?;
     adapter.apply(&mut loaded.net)?;
     Ok(loaded)
+}
+
+/// The new head's weight `key` among an adapter's tensors that are not adapters (PEFT's
+/// `modules_to_save`); missing, the message names what the adapter holds instead.
+fn head_tensor<'a>(
+    rest: &'a [(String, Vec<usize>, Vec<f32>)],
+    key: &str,
+) -> std::result::Result<&'a (String, Vec<usize>, Vec<f32>), String> {
+    rest.iter().find(|(k, _, _)| k == key).ok_or_else(|| {
+        let held: Vec<&str> = rest.iter().map(|(k, _, _)| k.as_str()).collect();
+        format!(
+            "it holds {} but no `{key}`, the new head this model takes",
+            held.join(", ")
+        )
+    })
 }
 
 fn pretty(value: &serde_json::Value) -> Result<Vec<u8>> {

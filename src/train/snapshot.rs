@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, HashMap};
 use burn::module::{Module, ModuleMapper, ModuleVisitor, Param};
 use burn::prelude::*;
 use burn::tensor::TensorData;
-use safetensors::{Dtype, SafeTensors, tensor::TensorView};
+use safetensors::{Dtype, SafeTensors};
 use serde::{Deserialize, Serialize};
 
 use super::run::{PhaseReport, Predictions};
@@ -122,16 +122,11 @@ pub(crate) async fn write_named(
             .convert::<f32>();
         data.push((name, values));
     }
-    let views = data
-        .iter()
-        .map(|(name, values)| {
-            let view = TensorView::new(Dtype::F32, vec![values.num_elements()], values.as_bytes());
-            view.map(|v| (name.clone(), v))
-        })
-        .collect::<std::result::Result<Vec<_>, _>>()
-        .map_err(|e| Error::Data(e.to_string()))?;
+    let tensors: Vec<_> = (data.iter())
+        .map(|(name, values)| (name.clone(), vec![values.num_elements()], values.as_bytes()))
+        .collect();
     let metadata = (!metadata.is_empty()).then(|| metadata.into_iter().collect());
-    safetensors::serialize(views, metadata).map_err(|e| Error::Data(e.to_string()))
+    crate::weights::f32_safetensors(&tensors, metadata).map_err(Error::Data)
 }
 
 /// What `write_named` wrote, the tensors on `device`; `what` names the bytes in errors.
