@@ -219,6 +219,19 @@ impl Session {
         to_js(&self.with(|s| s.load(ModelFiles::from_named(&name, named, kind)?).cloned())?)
     }
 
+    /// Put PEFT's adapter folder (`config`: adapter_config.json's text, `weights`:
+    /// adapter_model.safetensors' bytes, `name` for messages) onto the loaded model: resolves
+    /// to the model's info as `loadModel` does.
+    #[wasm_bindgen(js_name = loadAdapter)]
+    pub fn load_adapter(
+        &self,
+        name: String,
+        config: String,
+        weights: Vec<u8>,
+    ) -> Result<JsValue, JsError> {
+        to_js(&self.with(|s| s.load_adapter(&name, &config, &weights).cloned())?)
+    }
+
     /// Compile the first training step's kernels on a copy of the loaded model while the data
     /// loads (the session stays free): resolves to true when done, false when `stop()` (asked
     /// between the parts) said to stop, e.g. because another model was chosen.

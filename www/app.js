@@ -8,7 +8,7 @@ import { $, el, renderSummary, renderPrediction } from './ui/render.js';
 import { fromInput } from './ui/files.js';
 import { stopCamera } from './ui/camera.js';
 import { fail, guarded, say, state } from './app/state.js';
-import { loadFromFiles, loadFromUrl, loadModel, onModelSelect } from './app/model.js';
+import { loadAdapterFiles, loadFromFiles, loadFromUrl, loadModel, onModelSelect } from './app/model.js';
 import { addImages, applyDataset, captureForClass, onColumns, onDatasetSelect, recordClip, useFolder, useTable, wireDrops } from './app/data.js';
 import { cancel, discardRun, fieldsToRecipe, queueDraw, recipeToFields, resetPlots, resume, showPending, syncPresetFields, train } from './app/train.js';
 import { recordMotion, showSeriesPanels, stopMotion, stopTryMotion, trySeriesFile, tryMotion } from './app/motion.js';
@@ -78,6 +78,7 @@ export function update() {
   const set = (id, disabled) => ($(id).disabled = disabled);
 
   for (const id of ['model-select', 'model-files', 'model-url', 'model-url-load']) set(id, busy || loading);
+  set('adapter-files', !hasModel || busy || loading || kind === 'audio');
   for (const id of ['dataset-select', 'per-class', 'dataset-folder', 'dataset-file', 'text-column', 'label-column',
     'new-class', 'add-images', 'webcam-capture']) set(id, !hasModel || busy);
   $('add-by-hand').hidden = kind !== 'image';
@@ -137,6 +138,7 @@ export function wire() {
     if (files.length) return loadFromFiles(files);
   });
   on('model-url-load', 'click', loadFromUrl);
+  on('adapter-files', 'change', () => loadAdapterFiles(fromInput($('adapter-files'))));
   on('model-url', 'keydown', (e) => {
     if (e.key === 'Enter') {
       e.preventDefault();

@@ -49,6 +49,8 @@ export interface ModelInfo {
   series_output?:
     | { kind: 'classes'; labels: string[]; activation?: string }
     | { kind: 'values'; names: string[]; mean?: number[]; std?: number[]; per_step: boolean; loss?: 'mse' | 'huber' | 'attitude' };
+  /** With a LoRA adapter put onto the model (`loadAdapter`): the layers it adapts. */
+  adapter_layers?: number;
 }
 
 /** An image dataset: items are URLs or Files, decoded in the worker one batch at a time. */
@@ -292,6 +294,11 @@ export class FineTuner {
   /** What the recipe's low-rank adapters (`finetune.lora`) would train on this model, before
    *  training: `null` for a recipe without them; rejected naming targets that match no layer. */
   loraPlan(recipe?: Recipe): Promise<LoraPlan | null>;
+  /** Put a PEFT adapter folder (made by PEFT or exported here) onto the loaded model: it then
+   *  predicts with the adapter (classes by index when the folder names none) and trains it
+   *  further. Replaces an adapter loaded before; one that does not fit is an error naming why,
+   *  and the model stays as it was. */
+  loadAdapter(adapter: { config: Bytes; weights: Bytes; name?: string }): Promise<ModelInfo>;
   /** Replace the dataset. Image items reach the worker in chunks of 200; `onProgress(done,
    *  total)` follows them. */
   setDataset(dataset: ImageDataset | TextDataset | AudioDataset | SeriesDataset | TranscriptionDataset, options?: { onProgress?: (done: number, total: number) => void }): Promise<DatasetSummary>;

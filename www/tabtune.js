@@ -75,6 +75,7 @@ export class FineTuner {
     this.#attach(new Worker(this.#workerUrl, { type: 'module' }));
     this.device = await this.#call('init', { device: 'cpu' });
     this.model = await this.#call('load-model', { model: this.#files });
+    if (this.#adapter) this.model = await this.#call('load-adapter', { adapter: this.#adapter });
     return this.resume({ onProgress, signal });
   }
 
@@ -99,7 +100,21 @@ export class FineTuner {
     return tuner;
   }
 
+  /**
+   * Put a PEFT adapter folder onto the loaded model (`config`: adapter_config.json, `weights`:
+   * adapter_model.safetensors, each bytes, a URL or a File): it predicts with the adapter at
+   * once when the adapter carries a head, and training goes on from it. Replaces an adapter
+   * loaded before; one that does not fit the model is an error and leaves the model as it was.
+   */
+  async loadAdapter({ config, weights, name = 'adapter' }) {
+    const adapter = { name, config: await asText(config), weights: await toBytes(weights) };
+    this.model = await this.#call('load-adapter', { adapter });
+    this.#adapter = adapter;
+    return this.model;
+  }
+
   #files = null;
+  #adapter = null;
   #dataset = null;
   #workerUrl = null;
 

@@ -121,6 +121,13 @@ async function call(data, reply) {
       warmUp();
       return info;
     }
+    case 'load-adapter': {
+      if (warming) warming.stopped = true;
+      const { name, config, weights } = data.adapter;
+      const info = session.loadAdapter(name, config, weights);
+      warmUp();
+      return info;
+    }
     case 'set-dataset':
       return setDataset(data.dataset);
     case 'add-data': {

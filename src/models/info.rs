@@ -32,6 +32,9 @@ pub struct ModelInfo {
     /// Series models: what the network gives (classes, or values per window or per step).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub series_output: Option<super::series::SeriesOutput>,
+    /// With a LoRA adapter put onto the model: the layers it adapts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub adapter_layers: Option<usize>,
 }
 
 impl ModelInfo {
@@ -99,6 +102,7 @@ pub fn describe(weights: &WeightSource, bytes: usize, config: Option<&str>) -> R
             },
             series_input: Some(parsed.input.clone()),
             series_output: Some(parsed.output.clone()),
+            adapter_layers: None,
         });
     }
     let (kind, arch, outputs) = if let Some(arch) = Arch::detect(&keys) {
@@ -161,6 +165,7 @@ pub fn describe(weights: &WeightSource, bytes: usize, config: Option<&str>) -> R
         classes,
         series_input: None,
         series_output: None,
+        adapter_layers: None,
     })
 }
 

@@ -175,6 +175,7 @@ impl ModelFiles {
                 self.info.classes = Some((0..classes).map(|i| i.to_string()).collect());
             }
         }
+        self.info.adapter_layers = adapter.options.target_modules.as_ref().map(Vec::len);
         self.adapter = Some(adapter);
         Ok(self)
     }

@@ -403,6 +403,21 @@ impl Session {
         Ok(&self.base.insert(files).info)
     }
 
+    /// PEFT's adapter folder (`adapter_config.json`'s text, `adapter_model.safetensors`' bytes,
+    /// `name` for messages) put onto the loaded model, made elsewhere (PEFT) or by tabtune:
+    /// the model is loaded again with it, predicts with it at once when it carries a head, and
+    /// trains it further (the default recipe's adapters are then the folder's). An adapter
+    /// loaded before is replaced, not stacked. A folder that does not fit leaves the loaded
+    /// model as it was.
+    pub fn load_adapter(&mut self, name: &str, config: &str, weights: &[u8]) -> Result<&ModelInfo> {
+        let mut base = self
+            .base
+            .clone()
+            .ok_or_else(|| Error::Data("no model is loaded: load the base model first".into()))?;
+        base.adapter = None;
+        self.load(base.with_adapter(name, config, weights)?)
+    }
+
     /// A warm-up for the loaded model ([`WarmUp::run`]) to run while the data loads: its own
     /// copy of the model, loaded now, so the session stays free meanwhile.
     pub fn warm_up(&self) -> Result<WarmUp> {

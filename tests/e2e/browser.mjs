@@ -1,5 +1,6 @@
 // Shared set-up for the end-to-end tests: the repository served on a free loopback port and
 // headless Debian Chromium with WebGPU (SwiftShader when there is no GPU).
+import { inflateRawSync } from 'node:zlib';
 import { chromium } from 'playwright-core';
 import assert from 'node:assert/strict';
 import { mkdir } from 'node:fs/promises';
@@ -105,4 +106,20 @@ export function assertPrivate({ foreign, consoleLines }) {
 export function digits(perClass) {
   return ['0', '1'].flatMap((d) => readdirSync(join(process.cwd(), 'assets', 'datasets', 'mnist', d)).sort().slice(0, perClass)
     .map((f) => ({ label: d, name: `${d}-${f}`, source: `/assets/datasets/mnist/${d}/${f}` })));
+}
+
+/** The file `name` of a zip archive (stored or deflated). */
+export function unzip(zip, name) {
+  for (let at = 0; at + 30 < zip.length; ) {
+    if (zip.readUInt32LE(at) !== 0x04034b50) break;
+    const method = zip.readUInt16LE(at + 8);
+    const size = zip.readUInt32LE(at + 18);
+    const nameLen = zip.readUInt16LE(at + 26);
+    const extra = zip.readUInt16LE(at + 28);
+    const file = zip.toString('utf8', at + 30, at + 30 + nameLen);
+    const data = zip.subarray(at + 30 + nameLen + extra, at + 30 + nameLen + extra + size);
+    if (file === name) return method === 8 ? inflateRawSync(data) : data;
+    at += 30 + nameLen + extra + size;
+  }
+  throw new Error(`${name} is not in the zip`);
 }

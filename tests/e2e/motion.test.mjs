@@ -8,9 +8,8 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { inflateRawSync } from 'node:zlib';
 import { join } from 'node:path';
-import { start, open, OUTPUT, assertPrivate } from './browser.mjs';
+import { start, open, OUTPUT, assertPrivate, unzip } from './browser.mjs';
 
 let ctx;
 before(async () => {
@@ -46,21 +45,6 @@ async function play(page, kind) {
   }, kind);
 }
 
-/** The file `name` of a zip archive (stored or deflated). */
-function unzip(zip, name) {
-  for (let at = 0; at + 30 < zip.length; ) {
-    if (zip.readUInt32LE(at) !== 0x04034b50) break;
-    const method = zip.readUInt16LE(at + 8);
-    const size = zip.readUInt32LE(at + 18);
-    const nameLen = zip.readUInt16LE(at + 26);
-    const extra = zip.readUInt16LE(at + 28);
-    const file = zip.toString('utf8', at + 30, at + 30 + nameLen);
-    const data = zip.subarray(at + 30 + nameLen + extra, at + 30 + nameLen + extra + size);
-    if (file === name) return method === 8 ? inflateRawSync(data) : data;
-    at += 30 + nameLen + extra + size;
-  }
-  throw new Error(`${name} is not in the zip`);
-}
 
 const stop = (page) => page.evaluate(() => clearInterval(window.__motionTimer));
 

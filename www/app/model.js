@@ -111,6 +111,38 @@ export async function loadFromFiles(files) {
   return loadModel(model.source);
 }
 
+/** A PEFT adapter folder's two files put onto the loaded model (which then predicts with
+ * the adapter and trains it further: the recipe's adapters become the folder's). */
+export async function loadAdapterFiles(files) {
+  if (!files.length || !state.tuner) return;
+  const named = (name) => files.find((f) => f.path.split('/').at(-1) === name)?.file;
+  const config = named('adapter_config.json');
+  const weights = named('adapter_model.safetensors');
+  if (!config || !weights) {
+    say('An adapter is two files: adapter_config.json and adapter_model.safetensors. Pick both.', { error: true });
+    return;
+  }
+  state.loading = true;
+  update();
+  say('Loading the adapter…');
+  try {
+    const tuner = state.tuner;
+    const info = await tuner.loadAdapter({ config, weights, name: files[0].path.split('/').slice(0, -1).join('/') || 'adapter' });
+    state.model = info;
+    state.ready = !!info.classes;
+    renderModelInfo(info);
+    state.defaults = await tuner.defaultRecipe();
+    resetRecipe();
+    say(`Adapter loaded: ${info.adapter_layers} adapted layers.` + (info.classes ? ' Try it in step 3, or train it further.' : ' Train it further.'));
+  } catch (err) {
+    fail(err, 'The adapter could not be loaded: ');
+  } finally {
+    state.loading = false;
+    $('adapter-files').value = '';
+    update();
+  }
+}
+
 export async function loadFromUrl() {
   const raw = $('model-url').value.trim();
   if (!raw) {

@@ -52,6 +52,12 @@ export function resetRecipe() {
   $('head-epochs').value = d.head?.epochs ?? 10;
   $('ft-epochs').value = d.finetune?.epochs ?? 3;
   setUnfreeze(unfreezeValue(d.finetune?.unfreeze));
+  // A model with an adapter put onto it trains that adapter: its rank and alpha.
+  if (d.finetune?.lora) {
+    $('preset').value = 'lora';
+    $('lora-r').value = d.finetune.lora.r;
+    $('lora-alpha').value = d.finetune.lora.alpha;
+  }
   $('recipe-json').value = '';
   fieldsToRecipe();
 }
