@@ -795,13 +795,7 @@ fn zeros_safetensors(tensors: &[(&str, Vec<usize>)]) -> Vec<u8> {
             )
         })
         .collect();
-    let views = data.iter().map(|(n, s, b)| {
-        (
-            n.clone(),
-            safetensors::tensor::TensorView::new(safetensors::Dtype::F32, s.clone(), b).unwrap(),
-        )
-    });
-    safetensors::serialize(views, None).unwrap()
+    tabtune::weights::f32_safetensors(&data, None).unwrap()
 }
 
 fn with_adapter(
@@ -939,6 +933,18 @@ fn adapter_cases() -> Vec<(&'static str, Box<dyn Fn(&mut Session) -> Outcome>)> 
                 fails(
                     s.load(files).map(|_| ()),
                     &["bert.encoder.layer.0.attention.self.query", "does not have"],
+                )
+            }),
+        ),
+        (
+            "an adapter put onto the loaded model that does not fit it",
+            Box::new(move |s| {
+                s.load(ModelFiles::open(&common::asset("models/mobilenet_v2")).unwrap())
+                    .map_err(|e| e.to_string())?;
+                let config = adapter_config(serde_json::json!({}));
+                fails(
+                    s.load_adapter("adapter", &config, &last(8)).map(|_| ()),
+                    &["features.18.0", "rank 4"],
                 )
             }),
         ),
