@@ -95,6 +95,30 @@ fn a_config_that_does_not_match_the_weights_is_refused() {
     assert!(err.contains("not Whisper"), "{err}");
 }
 
+/// The validation word error rate after the run is below the one before it.
+fn error_falls(report: &tabtune::train::RunReport) {
+    let (before, after) = (
+        report.transcription_before.as_ref().unwrap(),
+        report.transcription.as_ref().unwrap(),
+    );
+    assert!(
+        after.wer < before.wer,
+        "WER {} -> {}",
+        before.wer,
+        after.wer
+    );
+}
+
+/// `session`'s transcript of the clip `0001.wav` (`original`: by the model as loaded).
+fn hear(session: &mut tabtune::session::Session, clip: &[u8], original: bool) -> String {
+    futures_lite::future::block_on(
+        session.transcribe(vec![("0001.wav".into(), clip.to_vec())], original),
+    )
+    .unwrap()
+    .remove(0)
+    .text
+}
+
 /// Six training clips of the drug names tiny.en mishears and two validation clips (the
 /// medical_speech set's), in a folder of their own named `name`, with two rows the loader
 /// leaves out: a clip that is not there, and a transcript longer than the decoder reads.
@@ -183,26 +207,12 @@ fn the_decoder_learns_a_drug_name_from_six_clips() {
         report.skipped
     );
     assert_eq!(report.phases[0].train_rows, 6);
-    let (before, after) = (
-        report.transcription_before.as_ref().unwrap(),
-        report.transcription.as_ref().unwrap(),
-    );
-    assert!(
-        after.wer < before.wer,
-        "WER {} -> {}",
-        before.wer,
-        after.wer
-    );
+    error_falls(&report);
     let clip = std::fs::read(dir.join("val/0001.wav")).unwrap();
-    let mut heard = |original| {
-        futures_lite::future::block_on(
-            session.transcribe(vec![("0001.wav".into(), clip.clone())], original),
-        )
-        .unwrap()
-        .remove(0)
-        .text
-    };
-    let (tuned, original) = (heard(false), heard(true));
+    let (tuned, original) = (
+        hear(&mut session, &clip, false),
+        hear(&mut session, &clip, true),
+    );
     println!("fine-tuned: {tuned}\noriginal:   {original}");
     assert!(tuned.to_lowercase().contains("lisinopril"), "{tuned}");
     assert!(
@@ -266,26 +276,11 @@ fn lora_adapters_lower_the_error_and_load_onto_the_base_model() {
     let report =
         futures_lite::future::block_on(session.train(&recipe, &mut |_| Control::Continue)).unwrap();
     print!("{}", report.describe("clips"));
-    let (before, after) = (
-        report.transcription_before.as_ref().unwrap(),
-        report.transcription.as_ref().unwrap(),
-    );
-    assert!(
-        after.wer < before.wer,
-        "WER {} -> {}",
-        before.wer,
-        after.wer
-    );
+    error_falls(&report);
     let clip = std::fs::read(dir.join("val/0001.wav")).unwrap();
-    let heard = |s: &mut Session| {
-        futures_lite::future::block_on(s.transcribe(vec![("0001.wav".into(), clip.clone())], false))
-            .unwrap()
-            .remove(0)
-            .text
-    };
     // Four steps of adapters move "this in April" to "this inopril" (WER 55% -> 40%), not
     // yet to the drug's name, which the decoder phase learns in the test above.
-    let tuned = heard(&mut session);
+    let tuned = hear(&mut session, &clip, false);
     println!("LoRA fine-tuned: {tuned}");
     assert!(!tuned.contains("this in April"), "{tuned}");
 
@@ -312,9 +307,9 @@ fn lora_adapters_lower_the_error_and_load_onto_the_base_model() {
     again
         .load(ModelFiles::from_named("export", files.clone(), None).unwrap())
         .unwrap();
-    assert_eq!(heard(&mut again), tuned);
+    assert_eq!(hear(&mut again, &clip, false), tuned);
     let mut onto_base = common::onto_base(&base, &files);
-    assert_eq!(heard(&mut onto_base), tuned);
+    assert_eq!(hear(&mut onto_base, &clip, false), tuned);
     // It trains further by default as adapters from the start.
     let recipe = onto_base.default_recipe();
     assert_eq!(recipe.head.epochs, 0);
