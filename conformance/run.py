@@ -549,6 +549,84 @@ def sensors():
             f"the adapter moves the probabilities by {effect:.1e}")
 
 
+class RiannNet(torch.nn.Module):
+    """RIANN's config.json (a stacked GRU, a Linear layer per step, the quaternion normalised)
+    as a PyTorch module, under the config's layer names."""
+
+    def __init__(self, config):
+        super().__init__()
+        types = [l["type"] for l in config["layers"]]
+        if types != ["gru", "linear", "normalize"]:
+            raise ValueError(f"layers {types} are not RIANN's (gru, linear, normalize)")
+        g, o = config["layers"][0], config["layers"][1]
+        self.gru = torch.nn.GRU(g["input_size"], g["hidden_size"], g["num_layers"], batch_first=True)
+        self.out = torch.nn.Linear(o["in_features"], o["out_features"])
+
+    def forward(self, x):  # [batch, steps, channels]
+        q = self.out(self.gru(x)[0])
+        return q / q.norm(dim=-1, keepdim=True)
+
+
+def riann():
+    """RIANN (a GRU that estimates orientation) fine-tuned by tabtune's CLI on the simulated IMU
+    set: the export loads strict into torch.nn.GRU + Linear, and gives tabtune's quaternions at
+    every step of recordings it never saw (at the model's 200 Hz, so neither side resamples;
+    the dt channel is 1 / rate, as tabtune fills it)."""
+    base = ASSETS / "models" / "riann"
+    out = WORK / "riann-ft"
+    tabtune("finetune", "--model", base, "--data", ASSETS / "datasets" / "imu" / "train", "--out", out,
+            "--recipe", ROOT / "bench" / "recipes" / "riann.json", "--seed", 1,
+            "--set", "head.epochs=1", "--set", "finetune.epochs=1")
+    config = json.loads((out / "config.json").read_text())
+    channels, rate = config["input"]["channels"], config["input"]["rate_hz"]
+    mean, std = np.array(config["input"]["mean"]), np.array(config["input"]["std"])
+    rng = np.random.default_rng(5)
+    steps = int(4 * rate)
+    t = np.arange(steps) / rate
+    probes, inputs = [], []
+    for k in range(3):  # a phone turned at 0.5-1 Hz about each axis in turn, gravity included
+        w = np.zeros((steps, 3))
+        w[:, k] = (1 + k) * np.sin(2 * np.pi * (0.5 + k / 4) * t)
+        acc = np.stack([9.81 * np.sin(0.3 * w[:, 1]), 9.81 * np.sin(0.3 * w[:, 0]),
+                        9.81 * np.cos(0.3 * w[:, 0])], 1) + rng.normal(0, 0.2, (steps, 3))
+        gyr = w + rng.normal(0, 0.02, (steps, 3))
+        x = np.concatenate([acc, gyr], 1)
+        path = WORK / f"imu-probe{k}.csv"
+        path.write_text("time," + ",".join(channels[:6]) + "\n" +
+                        "".join(f"{ti:.3f}," + ",".join(f"{v:.5f}" for v in row) + "\n" for ti, row in zip(t, x)))
+        probes.append(path)
+        full = np.concatenate([x, np.full((steps, 1), 1 / rate)], 1)
+        inputs.append((full - mean) / std)
+    scores = WORK / "riann.json"
+    tabtune("predict", "--model", out, "--json", scores, *probes)
+    rows = json.loads(scores.read_text())
+    assert [r["names"] for r in rows] == [config["output"]["names"]] * len(probes), rows[0]["names"]
+    ours = np.concatenate([np.array(r["values"]) for r in rows])
+    net = RiannNet(config)
+    net.load_state_dict(state(out / "model.safetensors"), strict=True)
+    with torch.no_grad():
+        theirs = net(torch.tensor(np.stack(inputs), dtype=torch.float32)).reshape(-1, 4).numpy()
+    ours64, theirs64 = ours.astype(np.float64), theirs.astype(np.float64)
+    rel = float(np.linalg.norm(ours64 - theirs64) / np.linalg.norm(theirs64))
+    # The angle between the two estimates at each step, in degrees (q and -q are one rotation).
+    dot = np.clip(np.abs((ours64 * theirs64).sum(1)), 0, 1)
+    degrees = float(np.degrees(2 * np.arccos(dot)).max())
+    base_out = RiannNet(json.loads((base / "config.json").read_text()))
+    base_out.load_state_dict(state(base / "model.safetensors"), strict=True)
+    with torch.no_grad():
+        moved = float(np.abs(base_out(torch.tensor(np.stack(inputs), dtype=torch.float32)).reshape(-1, 4).numpy()
+                             - theirs).max())
+    ok = rel <= TOLERANCE and ours.shape == theirs.shape
+    ROWS.append(("RIANN (GRU), fine-tuned", f"torch {torch.__version__}",
+                 "load_state_dict(strict=True) into nn.GRU + nn.Linear", rel, float(np.abs(ours64 - theirs64).max()),
+                 "values", f"quaternions at all {len(ours)} steps of 3 recordings; at most {degrees:.1e} degrees "
+                           f"apart; fine-tuning moved them by up to {moved:.2f}"))
+    print(f"{'ok  ' if ok else 'FAIL'} RIANN | torch: rel {rel:.2e}, {degrees:.1e} degrees at most, "
+          f"{len(ours)} steps; fine-tuning moved them by {moved:.2f}", flush=True)
+    if not ok:
+        FAILED.append("RIANN / torch")
+
+
 def page_adapter():
     """The adapter the page trained and downloaded alone (tests/e2e/lora.test.mjs), loaded with
     PEFT onto the original MiniLM: its probability for the page's sentence against the page's,
@@ -603,9 +681,9 @@ def main():
     WORK.mkdir(parents=True, exist_ok=True)
     (WORK / "log.txt").write_text("")
     start = time.time()
-    only = sys.argv[1:] or ["images", "text", "whisper", "whisper-lora", "sensors", "page"]
+    only = sys.argv[1:] or ["images", "text", "whisper", "whisper-lora", "sensors", "riann", "page"]
     parts = {"images": images, "text": text, "whisper": whisper, "whisper-lora": whisper_lora,
-             "sensors": sensors, "page": page_adapter}
+             "sensors": sensors, "riann": riann, "page": page_adapter}
     for name in only:
         parts[name]()
     lines = [

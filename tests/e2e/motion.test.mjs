@@ -4,7 +4,10 @@
 // two people, fine-tunes the activity model (humanactivity's Conv1D: new head for the two
 // classes, then every layer), shows the confusion matrix of the held-out person, follows the
 // live sensors in the try, exports the model, saves it, and after a reload the saved model
-// still tells walking from still.
+// still tells walking from still. Both tests run on the wasm CPU backend (`?device=cpu`): the
+// flow is under test here, and the series networks on WebGPU are checked against Keras and
+// onnxruntime in tests/web.rs (SwiftShader, a GPU emulated on the CPU, made these two tests
+// take 4 minutes).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
@@ -49,7 +52,7 @@ async function play(page, kind) {
 const stop = (page) => page.evaluate(() => clearInterval(window.__motionTimer));
 
 test('the page records the motion sensors for two classes, fine-tunes, shows the results, follows the live sensors, exports and reloads', { timeout: 1_200_000 }, async () => {
-  const { page, foreign, consoleLines } = await open(ctx, '/');
+  const { page, foreign, consoleLines } = await open(ctx, '/?device=cpu');
   const fail = async () => {
     const error = await page.locator('#status.error:not([hidden])').count();
     if (error) throw new Error(`the page says: ${await page.textContent('#status')}; console: ${consoleLines.slice(-20).join(' | ')}`);
@@ -200,7 +203,7 @@ function swayModel() {
 }
 
 test('a regression model from files: takes recorded with typed target values, trained, predicted against true, tried live, exported', { timeout: 900_000 }, async () => {
-  const { page, foreign, consoleLines } = await open(ctx, '/');
+  const { page, foreign, consoleLines } = await open(ctx, '/?device=cpu');
   const fail = async () => {
     const error = await page.locator('#status.error:not([hidden])').count();
     if (error) throw new Error(`the page says: ${await page.textContent('#status')}; console: ${consoleLines.slice(-20).join(' | ')}`);

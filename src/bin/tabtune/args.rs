@@ -203,7 +203,9 @@ pub enum Command {
         /// Classes to print per input.
         #[arg(long, default_value_t = 3)]
         top: usize,
-        /// Also write every class's probability for each input to this JSON file.
+        /// Also write each input's results to this JSON file: every class's probability (a
+        /// sensor classifier's: each window's), a regression model's values at every step, or
+        /// a transcript.
         #[arg(long, value_name = "FILE")]
         json: Option<PathBuf>,
         /// Image or audio files, or the texts themselves for a text model.

@@ -203,14 +203,19 @@ mod cli {
         names: &[&String],
         ranked: &[Vec<tabtune::session::model::Scored>],
     ) -> Result<(), AnyError> {
-        let Some(path) = path else {
-            return Ok(());
-        };
-        let rows: Vec<serde_json::Value> = names
+        let rows = names
             .iter()
             .zip(ranked)
             .map(|(name, scored)| serde_json::json!({"input": name, "scores": scored}))
             .collect();
+        write_json(path, rows)
+    }
+
+    /// --json's file: one row per input (or window).
+    fn write_json(path: Option<&Path>, rows: Vec<serde_json::Value>) -> Result<(), AnyError> {
+        let Some(path) = path else {
+            return Ok(());
+        };
         let json = serde_json::to_string_pretty(&rows)?;
         std::fs::write(path, json).map_err(|e| format!("{}: {e}", path.display()))?;
         Ok(())
@@ -241,10 +246,12 @@ mod cli {
                     std::fs::read(file).map_err(|e| format!("{file}: {e}"))?,
                 ));
             }
+            let mut rows = Vec::new();
             for t in block_on(session.transcribe(files, false))? {
                 println!("{} ({:.1} s):{}", t.name, t.seconds, t.text);
+                rows.push(serde_json::json!({"input": t.name, "seconds": t.seconds, "text": t.text}));
             }
-            return Ok(());
+            return write_json(json, rows);
         }
         if session.kind() == ModelKind::Series {
             let mut files = Vec::new();
@@ -254,8 +261,9 @@ mod cli {
                     Err(err) => println!("{file}: skipped: cannot read: {err}"),
                 }
             }
-            // Each window a row of --json's scores, named "{file} @ {start} s".
-            let (mut names, mut ranked) = (Vec::new(), Vec::new());
+            // Each window a row of --json's scores, named "{file} @ {start} s"; a regression
+            // model's rows are each file's values.
+            let (mut names, mut ranked, mut rows) = (Vec::new(), Vec::new(), Vec::new());
             for p in block_on(session.predict_series(files))? {
                 match p {
                     train::series::SeriesPrediction::Classes {
@@ -288,8 +296,14 @@ mod cli {
                                 row.iter().map(|v| format!("{v:.4}")).collect();
                             println!("  {:.2} s: {}", i as f64 * step_s, cells.join(" "));
                         }
+                        rows.push(serde_json::json!({
+                            "input": name, "names": names, "step_s": step_s, "values": values
+                        }));
                     }
                 }
+            }
+            if !rows.is_empty() {
+                return write_json(json, rows);
             }
             return write_scores(json, &names.iter().collect::<Vec<_>>(), &ranked);
         }
