@@ -608,9 +608,13 @@ def riann():
         theirs = net(torch.tensor(np.stack(inputs), dtype=torch.float32)).reshape(-1, 4).numpy()
     ours64, theirs64 = ours.astype(np.float64), theirs.astype(np.float64)
     rel = float(np.linalg.norm(ours64 - theirs64) / np.linalg.norm(theirs64))
-    # The angle between the two estimates at each step, in degrees (q and -q are one rotation).
-    dot = np.clip(np.abs((ours64 * theirs64).sum(1)), 0, 1)
-    degrees = float(np.degrees(2 * np.arccos(dot)).max())
+    # The rotation between the two estimates at each step, in degrees (q and -q are one
+    # rotation; atan2 of the chord lengths stays accurate where arccos of the dot does not).
+    a = ours64 / np.linalg.norm(ours64, axis=1, keepdims=True)
+    b = theirs64 / np.linalg.norm(theirs64, axis=1, keepdims=True)
+    b *= np.where((a * b).sum(1) < 0, -1.0, 1.0)[:, None]
+    half = 2 * np.arctan2(np.linalg.norm(a - b, axis=1), np.linalg.norm(a + b, axis=1))
+    degrees = float(np.degrees(2 * half).max())
     base_out = RiannNet(json.loads((base / "config.json").read_text()))
     base_out.load_state_dict(state(base / "model.safetensors"), strict=True)
     with torch.no_grad():
