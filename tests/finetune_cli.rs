@@ -409,3 +409,90 @@ fn a_killed_run_resumes_from_its_checkpoint_to_the_uninterrupted_weights() {
         std::fs::remove_dir_all(dir).ok();
     }
 }
+
+/// `predict --json` on a regression model (RIANN: a quaternion at every step) writes each
+/// file's values under the output names, as the terminal prints them.
+#[test]
+fn predict_json_writes_a_regression_models_values_at_every_step() {
+    let model = assets().join("models/riann");
+    let source = std::fs::read_to_string(assets().join("datasets/imu/test/rec01.csv")).unwrap();
+    // Two seconds at the set's 100 Hz; RIANN reads 200 Hz, so the core resamples.
+    let dir = std::env::temp_dir().join(format!("tabtune-cli-json-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let csv = dir.join("turn.csv");
+    std::fs::write(
+        &csv,
+        source.lines().take(201).collect::<Vec<_>>().join("\n"),
+    )
+    .unwrap();
+    let json = dir.join("values.json");
+    let (ok, out) = run(&[
+        "predict",
+        "--device",
+        "cpu",
+        "--model",
+        model.to_str().unwrap(),
+        "--json",
+        json.to_str().unwrap(),
+        csv.to_str().unwrap(),
+    ]);
+    assert!(ok, "{out}");
+    let rows: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    let rows = rows.as_array().unwrap();
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    let row = &rows[0];
+    assert!(
+        row["input"].as_str().unwrap().ends_with("turn.csv"),
+        "{row}"
+    );
+    assert_eq!(row["names"], serde_json::json!(["qw", "qx", "qy", "qz"]));
+    assert!(
+        (row["step_s"].as_f64().unwrap() - 0.005).abs() < 1e-9,
+        "{}",
+        row["step_s"]
+    );
+    let values = row["values"].as_array().unwrap();
+    // The terminal's first line gives the count; its rows are the JSON's, to 4 decimals.
+    let count = format!("{} rows, 0.005 s apart (qw, qx, qy, qz)", values.len());
+    assert!(out.contains(&count), "{count} not in:\n{out}");
+    assert!(
+        (399..=401).contains(&values.len()),
+        "{} steps",
+        values.len()
+    );
+    let q: Vec<Vec<f64>> = values
+        .iter()
+        .map(|v| {
+            v.as_array()
+                .unwrap()
+                .iter()
+                .map(|x| x.as_f64().unwrap())
+                .collect()
+        })
+        .collect();
+    for (i, v) in q.iter().enumerate() {
+        let norm = v.iter().map(|x| x * x).sum::<f64>().sqrt();
+        assert!((norm - 1.0).abs() < 1e-4, "step {i}: |q| = {norm}");
+    }
+    let first = format!(
+        "  0.00 s: {}",
+        q[0].iter()
+            .map(|v| format!("{v:.4}"))
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
+    assert!(out.contains(&first), "{first} not in:\n{out}");
+    // The estimate moves as the sensor turns.
+    let moved = q[0]
+        .iter()
+        .zip(&q[q.len() - 1])
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0, f64::max);
+    assert!(
+        moved > 1e-3,
+        "the quaternion did not move: {:?} -> {:?}",
+        q[0],
+        q[q.len() - 1]
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}

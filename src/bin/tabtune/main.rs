@@ -249,7 +249,9 @@ mod cli {
             let mut rows = Vec::new();
             for t in block_on(session.transcribe(files, false))? {
                 println!("{} ({:.1} s):{}", t.name, t.seconds, t.text);
-                rows.push(serde_json::json!({"input": t.name, "seconds": t.seconds, "text": t.text}));
+                rows.push(
+                    serde_json::json!({"input": t.name, "seconds": t.seconds, "text": t.text}),
+                );
             }
             return write_json(json, rows);
         }
