@@ -37,14 +37,14 @@ test-native:
 test-wasm:
 	$(WASM_TEST_ENV) cargo test --profile wasm --target wasm32-unknown-unknown --test web -- --nocapture
 
-# Not part of `make test` (about 30 minutes on SwiftShader, a GPU emulated on the CPU): Whisper
+# Not part of `make test` (about 45 minutes on SwiftShader, a GPU emulated on the CPU): Whisper
 # on WebGPU. Its reference checks (tests/web_whisper.rs: one clip's encoder states, logits,
 # greedy tokens and decoder step; four clips' greedy tokens and the encoder's gradients), then
 # one training step in the page against the CPU backend's loss (tests/e2e/speech.test.mjs).
 # The native port runs the same reference checks in `make test`. The runner's timeout covers the
-# whole module (both tests, about 25 minutes), not each test.
+# whole module (both tests, about 35 minutes), not each test.
 test-webgpu-full: setup
-	$(WASM_TEST_ENV) WASM_BINDGEN_TEST_TIMEOUT=2700 cargo test --profile wasm --target wasm32-unknown-unknown --test web_whisper -- --nocapture
+	$(WASM_TEST_ENV) WASM_BINDGEN_TEST_TIMEOUT=3600 cargo test --profile wasm --target wasm32-unknown-unknown --test web_whisper -- --nocapture
 	@TABTUNE_WASM_OPT=off bash scripts/build-wasm.sh
 	TABTUNE_SLOW=1 node --test --test-name-pattern='on WebGPU' tests/e2e/speech.test.mjs
 
