@@ -602,10 +602,11 @@ def riann():
     rows = json.loads(scores.read_text())
     assert [r["names"] for r in rows] == [config["output"]["names"]] * len(probes), rows[0]["names"]
     ours = np.concatenate([np.array(r["values"]) for r in rows])
+    x = torch.tensor(np.stack(inputs), dtype=torch.float32)
     net = RiannNet(config)
     net.load_state_dict(state(out / "model.safetensors"), strict=True)
     with torch.no_grad():
-        theirs = net(torch.tensor(np.stack(inputs), dtype=torch.float32)).reshape(-1, 4).numpy()
+        theirs = net(x).reshape(-1, 4).numpy()
     ours64, theirs64 = ours.astype(np.float64), theirs.astype(np.float64)
     rel = float(np.linalg.norm(ours64 - theirs64) / np.linalg.norm(theirs64))
     # The rotation between the two estimates at each step, in degrees (q and -q are one
@@ -618,8 +619,7 @@ def riann():
     base_out = RiannNet(json.loads((base / "config.json").read_text()))
     base_out.load_state_dict(state(base / "model.safetensors"), strict=True)
     with torch.no_grad():
-        moved = float(np.abs(base_out(torch.tensor(np.stack(inputs), dtype=torch.float32)).reshape(-1, 4).numpy()
-                             - theirs).max())
+        moved = float(np.abs(base_out(x).reshape(-1, 4).numpy() - theirs).max())
     ok = rel <= TOLERANCE and ours.shape == theirs.shape
     ROWS.append(("RIANN (GRU), fine-tuned", f"torch {torch.__version__}",
                  "load_state_dict(strict=True) into nn.GRU + nn.Linear", rel, float(np.abs(ours64 - theirs64).max()),
