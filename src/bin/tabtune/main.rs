@@ -206,9 +206,14 @@ mod cli {
         let rows = names
             .iter()
             .zip(ranked)
-            .map(|(name, scored)| serde_json::json!({"input": name, "scores": scored}))
+            .map(|(name, scored)| score_row(name, scored))
             .collect();
         write_json(path, rows)
+    }
+
+    /// One input's (or window's) row of --json: every class's probability.
+    fn score_row(name: &str, scored: &[tabtune::session::model::Scored]) -> serde_json::Value {
+        serde_json::json!({"input": name, "scores": scored})
     }
 
     /// --json's file: one row per input (or window).
@@ -265,7 +270,7 @@ mod cli {
             }
             // Each window a row of --json's scores, named "{file} @ {start} s"; a regression
             // model's rows are each file's values.
-            let (mut names, mut ranked, mut rows) = (Vec::new(), Vec::new(), Vec::new());
+            let mut rows = Vec::new();
             for p in block_on(session.predict_series(files))? {
                 match p {
                     train::series::SeriesPrediction::Classes {
@@ -277,8 +282,7 @@ mod cli {
                             let scored = tabtune::session::ranked(vec![probs], &labels).remove(0);
                             let at = format!("{name} @ {start:.2} s");
                             println!("{at}: {}", tabtune::session::top(&scored, n));
-                            names.push(at);
-                            ranked.push(scored);
+                            rows.push(score_row(&at, &scored));
                         }
                     }
                     train::series::SeriesPrediction::Values {
@@ -304,10 +308,7 @@ mod cli {
                     }
                 }
             }
-            if !rows.is_empty() {
-                return write_json(json, rows);
-            }
-            return write_scores(json, &names.iter().collect::<Vec<_>>(), &ranked);
+            return write_json(json, rows);
         }
         if session.kind() == ModelKind::Audio {
             let (mut names, mut clips) = (Vec::new(), Vec::new());
